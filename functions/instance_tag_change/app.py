@@ -1,0 +1,18 @@
+"""Tag Change on Resource (the mirror tag key) → reconcile that instance: mirror it, or remove our sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from traffic_mirroring.events import parse_tag_change
+from traffic_mirroring.observability import logger, metrics, tracer
+from traffic_mirroring.runtime import Runtime, handle_instance_event
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any, runtime: Runtime | None = None) -> dict[str, object]:
+    return handle_instance_event(parse_tag_change, event, runtime)

@@ -1,0 +1,27 @@
+"""Schedule → reconcile the whole account: delete orphaned sessions, repair missed ones, report cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from traffic_mirroring.observability import logger, metrics, tracer
+from traffic_mirroring.reconcile import reconcile_account
+from traffic_mirroring.runtime import Runtime
+
+# Stop starting new instances this long before the Lambda timeout; one instance takes a few calls.
+DEADLINE_MARGIN_MS = 30_000
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any, runtime: Runtime | None = None) -> dict[str, object]:
+    runtime = runtime or Runtime.current()
+    result = reconcile_account(
+        runtime.gateway,
+        runtime.settings,
+        keep_going=lambda: context.get_remaining_time_in_millis() > DEADLINE_MARGIN_MS,
+    )
+    return result.summary

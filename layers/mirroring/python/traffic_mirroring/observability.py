@@ -1,0 +1,50 @@
+"""The one place that owns Powertools' logger, tracer and metrics, and the per-run report."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from traffic_mirroring.executor import Outcome
+from traffic_mirroring.model import Plan
+
+logger = Logger(service="traffic-mirroring")
+tracer = Tracer(service="traffic-mirroring")
+metrics = Metrics(namespace="TrafficMirroring", service="traffic-mirroring")
+
+HOURS_PER_MONTH = 730
+
+
+def monthly_cost(sessions: int, hourly_price: float) -> float:
+    return round(sessions * hourly_price * HOURS_PER_MONTH, 2)
+
+
+def report(plan: Plan, outcome: Outcome, *, hourly_price: float, trigger: str, dry_run: bool = False) -> dict[str, object]:
+    """Emit one structured log line and the matching metrics; return the summary (also for tests)."""
+    deleted = sum(outcome.deleted.values())
+    managed_after = plan.managed_sessions + len(outcome.created) - deleted
+    summary: dict[str, object] = {
+        "trigger": trigger,
+        "dry_run": dry_run,
+        "sessions_managed": managed_after,
+        "sessions_created": len(outcome.created),
+        "sessions_moved": outcome.updated,
+        "sessions_deleted": dict(outcome.deleted),
+        "sessions_skipped": dict(outcome.skipped),
+        "sessions_rolled_back": outcome.rolled_back,
+        "unapplied_subjects": outcome.unapplied,
+        "estimated_monthly_cost": monthly_cost(managed_after, hourly_price),
+        "monthly_cost_avoided": monthly_cost(deleted, hourly_price),
+    }
+    logger.info("traffic mirroring run", extra={"report": summary})
+    metrics.add_metric(name="SessionsManaged", unit=MetricUnit.Count, value=managed_after)
+    metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=len(outcome.created))
+    metrics.add_metric(name="SessionsMoved", unit=MetricUnit.Count, value=outcome.updated)
+    metrics.add_metric(name="SessionsDeleted", unit=MetricUnit.Count, value=deleted)
+    metrics.add_metric(name="SessionsSkipped", unit=MetricUnit.Count, value=sum(outcome.skipped.values()))
+    metrics.add_metric(name="Rollbacks", unit=MetricUnit.Count, value=outcome.rolled_back)
+    for reason, count in outcome.skipped.items():
+        metrics.add_metric(name=f"Skipped.{reason}", unit=MetricUnit.Count, value=count)
+    for reason, count in outcome.deleted.items():
+        metrics.add_metric(name=f"Deleted.{reason}", unit=MetricUnit.Count, value=count)
+    return summary

@@ -1,0 +1,65 @@
+"""Per-container wiring: settings validated once, clients with bounded retries, one gateway kept warm."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from traffic_mirroring.config import Settings, load_settings
+from traffic_mirroring.ec2_gateway import Ec2Gateway
+from traffic_mirroring.events import InstanceTrigger
+from traffic_mirroring.observability import logger
+from traffic_mirroring.reconcile import reconcile_instance
+
+# Standard mode retries throttling (RequestLimitExceeded) and transient errors with backoff, a bounded number of
+# times; what still fails is raised so EventBridge/Lambda retry the event and the DLQ catches the rest.
+RETRY_ATTEMPTS = 5
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    gateway: Ec2Gateway
+
+    _current: ClassVar[Runtime | None] = None
+
+    @classmethod
+    def current(cls) -> Runtime:
+        if cls._current is None:
+            cls._current = cls.from_environment()
+        return cls._current
+
+    @classmethod
+    def reset(cls) -> None:
+        cls._current = None
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None, session: Any = None) -> Runtime:
+        import boto3
+        from botocore.config import Config
+
+        settings = load_settings(env)
+        session = session or boto3.session.Session()
+        config = Config(
+            retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
+            connect_timeout=5,
+            read_timeout=20,
+        )
+        gateway = Ec2Gateway(
+            session.client("ec2", config=config),
+            session.client("elbv2", config=config),
+            target_cache_seconds=settings.target_cache_seconds,
+        )
+        return cls(settings, gateway)
+
+
+def handle_instance_event(
+    parse: Callable[[Any], InstanceTrigger], event: Any, runtime: Runtime | None = None
+) -> dict[str, object]:
+    """The body every instance-event handler shares: parse, reconcile that instance, report."""
+    trigger = parse(event)
+    runtime = runtime or Runtime.current()
+    logger.append_keys(instance_id=trigger.instance_id)
+    result = reconcile_instance(trigger.instance_id, runtime.gateway, runtime.settings, trigger.detail_type)
+    return result.summary

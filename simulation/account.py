@@ -1,0 +1,195 @@
+"""A simulated AWS account (moto + StrictAws) with the few verbs tests and the demo need."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+REGION = "us-east-1"
+AMI = "ami-12c6146b"  # an image moto knows
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+class SimulatedAccount:
+    """Operates on whatever moto backend is active (``mock_aws`` or a server, through ``endpoint_url``)."""
+
+    def __init__(self, region: str = REGION, endpoint_url: str | None = None) -> None:
+        self.region = region
+        self.session = boto3.session.Session(region_name=region)
+        extra = {"endpoint_url": endpoint_url} if endpoint_url else {}
+        self.ec2: Any = self.session.client("ec2", **extra)
+        self.elbv2: Any = self.session.client("elbv2", **extra)
+        self.autoscaling: Any = self.session.client("autoscaling", **extra)
+        subnets = self.ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+        self.subnets = {s["AvailabilityZone"]: s["SubnetId"] for s in subnets}
+
+    @property
+    def zones(self) -> list[str]:
+        return sorted(self.subnets)
+
+    # -- instances ---------------------------------------------------------------------------------------------
+    def launch(
+        self,
+        instance_type: str = "m5.large",
+        tags: Mapping[str, str] | None = None,
+        *,
+        zone: str | None = None,
+        extra_enis: int = 0,
+        extra_enis_delete_on_termination: bool = False,
+    ) -> str:
+        zone = zone or self.zones[0]
+        args: dict[str, Any] = {
+            "ImageId": AMI,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "InstanceType": instance_type,
+            "SubnetId": self.subnets[zone],
+        }
+        if tags:
+            args["TagSpecifications"] = [{"ResourceType": "instance", "Tags": _tag_list(tags)}]
+        instance_id: str = self.ec2.run_instances(**args)["Instances"][0]["InstanceId"]
+        for index in range(extra_enis):
+            self.attach_new_eni(instance_id, zone, index + 1, extra_enis_delete_on_termination)
+        return instance_id
+
+    def attach_new_eni(self, instance_id: str, zone: str, device_index: int, delete_on_termination: bool) -> str:
+        eni_id: str = self.ec2.create_network_interface(SubnetId=self.subnets[zone])["NetworkInterface"][
+            "NetworkInterfaceId"
+        ]
+        attachment = self.ec2.attach_network_interface(
+            NetworkInterfaceId=eni_id, InstanceId=instance_id, DeviceIndex=device_index
+        )["AttachmentId"]
+        if delete_on_termination:
+            self.ec2.modify_network_interface_attribute(
+                NetworkInterfaceId=eni_id,
+                Attachment={"AttachmentId": attachment, "DeleteOnTermination": True},
+            )
+        return eni_id
+
+    def instance(self, instance_id: str) -> dict[str, Any]:
+        described: dict[str, Any] = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+            "Instances"
+        ][0]
+        return described
+
+    def enis_of(self, instance_id: str) -> list[str]:
+        nics = sorted(
+            self.instance(instance_id).get("NetworkInterfaces", []), key=lambda n: n["Attachment"]["DeviceIndex"]
+        )
+        return [n["NetworkInterfaceId"] for n in nics]
+
+    def tags_of(self, instance_id: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self.instance(instance_id).get("Tags", [])}
+
+    def tag(self, instance_id: str, **tags: str) -> None:
+        self.ec2.create_tags(Resources=[instance_id], Tags=_tag_list(tags))
+
+    def untag(self, instance_id: str, *keys: str) -> None:
+        self.ec2.delete_tags(Resources=[instance_id], Tags=[{"Key": k} for k in keys])
+
+    def stop(self, instance_id: str) -> None:
+        self.ec2.stop_instances(InstanceIds=[instance_id])
+
+    def start(self, instance_id: str) -> None:
+        self.ec2.start_instances(InstanceIds=[instance_id])
+
+    def terminate(self, instance_id: str) -> None:
+        self.ec2.terminate_instances(InstanceIds=[instance_id])
+
+    # -- targets and filters -----------------------------------------------------------------------------------
+    def eni_target(self, zone: str | None = None, instance_type: str = "c5.large") -> str:
+        host = self.launch(instance_type, zone=zone)
+        eni = self.enis_of(host)[0]
+        target_id: str = self.ec2.create_traffic_mirror_target(
+            NetworkInterfaceId=eni, Description=f"ENI target on {host}"
+        )["TrafficMirrorTarget"]["TrafficMirrorTargetId"]
+        return target_id
+
+    def nlb_target(self, zones: list[str] | None = None, name: str = "mirror-nlb") -> str:
+        subnets = [self.subnets[z] for z in (zones or self.zones[:2])]
+        arn = self.elbv2.create_load_balancer(Name=name, Subnets=subnets, Type="network")["LoadBalancers"][0][
+            "LoadBalancerArn"
+        ]
+        target_id: str = self.ec2.create_traffic_mirror_target(NetworkLoadBalancerArn=arn)["TrafficMirrorTarget"][
+            "TrafficMirrorTargetId"
+        ]
+        return target_id
+
+    def mirror_filter(self) -> str:
+        filter_id: str = self.ec2.create_traffic_mirror_filter(Description="accept all")["TrafficMirrorFilter"][
+            "TrafficMirrorFilterId"
+        ]
+        return filter_id
+
+    # -- sessions ----------------------------------------------------------------------------------------------
+    def foreign_session(self, eni_id: str, target_id: str, filter_id: str, number: int) -> str:
+        """A session someone else created: no marker tag of ours."""
+        session_id: str = self.ec2.create_traffic_mirror_session(
+            NetworkInterfaceId=eni_id,
+            TrafficMirrorTargetId=target_id,
+            TrafficMirrorFilterId=filter_id,
+            SessionNumber=number,
+            Description="created by the network team",
+            TagSpecifications=[{"ResourceType": "traffic-mirror-session", "Tags": [{"Key": "team", "Value": "net"}]}],
+        )["TrafficMirrorSession"]["TrafficMirrorSessionId"]
+        return session_id
+
+    def sessions(self, **filters: str) -> list[dict[str, Any]]:
+        args: dict[str, Any] = {}
+        if filters:
+            args["Filters"] = [{"Name": k.replace("_", "-"), "Values": [v]} for k, v in filters.items()]
+        found: list[dict[str, Any]] = []
+        for page in self.ec2.get_paginator("describe_traffic_mirror_sessions").paginate(**args):
+            found.extend(page["TrafficMirrorSessions"])
+        return found
+
+    def sessions_on(self, eni_id: str) -> list[dict[str, Any]]:
+        return self.sessions(network_interface_id=eni_id)
+
+
+@dataclass
+class ApiCalls:
+    """Counts the AWS API calls a client makes (one per operation call, retries not counted) and injects faults."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    log: list[str] = field(default_factory=list)
+    faults: dict[int, str] = field(default_factory=dict)  # call position (1-based) → error code to raise
+    fault_operations: dict[str, list[str]] = field(default_factory=dict)  # operation → codes for its next calls
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, *clients: Any) -> ApiCalls:
+        for client in clients:
+            client.meta.events.register("before-call.*.*", self._before_call)
+        return self
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def fail_operation(self, operation: str, code: str, times: int = 1) -> None:
+        self.fault_operations.setdefault(operation, []).extend([code] * times)
+
+    def reset(self) -> None:
+        self.counts.clear()
+        self.log.clear()
+
+    def _before_call(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.counts[model.name] += 1
+            self.log.append(model.name)
+            position = len(self.log)
+            code = self.faults.pop(position, None)
+            queued = self.fault_operations.get(model.name)
+            if code is None and queued:
+                code = queued.pop(0)
+        if code is not None:
+            raise ClientError({"Error": {"Code": code, "Message": f"injected at call {position}"}}, model.name)
