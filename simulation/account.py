@@ -25,10 +25,9 @@ class SimulatedAccount:
     def __init__(self, region: str = REGION, endpoint_url: str | None = None) -> None:
         self.region = region
         self.session = boto3.session.Session(region_name=region)
-        extra = {"endpoint_url": endpoint_url} if endpoint_url else {}
-        self.ec2: Any = self.session.client("ec2", **extra)
-        self.elbv2: Any = self.session.client("elbv2", **extra)
-        self.autoscaling: Any = self.session.client("autoscaling", **extra)
+        self.ec2: Any = self.session.client("ec2", endpoint_url=endpoint_url)
+        self.elbv2: Any = self.session.client("elbv2", endpoint_url=endpoint_url)
+        self.autoscaling: Any = self.session.client("autoscaling", endpoint_url=endpoint_url)
         subnets = self.ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
         self.subnets = {s["AvailabilityZone"]: s["SubnetId"] for s in subnets}
 

@@ -11,7 +11,7 @@ from traffic_mirroring.observability import logger, metrics, tracer
 from traffic_mirroring.runtime import Runtime, handle_instance_event
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any, runtime: Runtime | None = None) -> dict[str, object]:

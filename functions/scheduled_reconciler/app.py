@@ -14,7 +14,7 @@ from traffic_mirroring.runtime import Runtime
 DEADLINE_MARGIN_MS = 30_000
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any, runtime: Runtime | None = None) -> dict[str, object]:

@@ -160,9 +160,7 @@ class Ec2Gateway:
                     Filters=[{"Name": "instance-type", "Values": [f"{family}.*"]}],
                 )
             ]
-            self._largest_in_family[family] = max(
-                (s.default_vcpus for s in sizes if not s.bare_metal), default=0
-            )
+            self._largest_in_family[family] = max((s.default_vcpus for s in sizes if not s.bare_metal), default=0)
         info = self.instance_type_info([instance_type])[instance_type]
         return info is not None and info.default_vcpus >= self._largest_in_family[family] > 0
 
@@ -267,9 +265,7 @@ class Ec2Gateway:
     def existing_filter_ids(self) -> frozenset[str]:
         return frozenset(
             raw["TrafficMirrorFilterId"]
-            for raw in self._pages(
-                "DescribeTrafficMirrorFilters", "TrafficMirrorFilters", MaxResults=PAGE_SIZE
-            )
+            for raw in self._pages("DescribeTrafficMirrorFilters", "TrafficMirrorFilters", MaxResults=PAGE_SIZE)
         )
 
     # -- targets -----------------------------------------------------------------------------------------------
@@ -285,9 +281,7 @@ class Ec2Gateway:
         self._targets = None
 
     def _read_targets(self) -> dict[str, MirrorTarget]:
-        raws = list(
-            self._pages("DescribeTrafficMirrorTargets", "TrafficMirrorTargets", MaxResults=PAGE_SIZE)
-        )
+        raws = list(self._pages("DescribeTrafficMirrorTargets", "TrafficMirrorTargets", MaxResults=PAGE_SIZE))
         target_enis = self._describe_enis(
             raw["NetworkInterfaceId"] for raw in raws if raw.get("Type") == TARGET_KIND_ENI
         )
@@ -335,9 +329,7 @@ class Ec2Gateway:
 
     # -- status tag --------------------------------------------------------------------------------------------
     def set_instance_tag(self, instance_id: str, key: str, value: str) -> None:
-        self._call(
-            "CreateTags", self.ec2.create_tags, Resources=[instance_id], Tags=[{"Key": key, "Value": value}]
-        )
+        self._call("CreateTags", self.ec2.create_tags, Resources=[instance_id], Tags=[{"Key": key, "Value": value}])
 
     def delete_instance_tag(self, instance_id: str, key: str) -> None:
         self._call("DeleteTags", self.ec2.delete_tags, Resources=[instance_id], Tags=[{"Key": key}])

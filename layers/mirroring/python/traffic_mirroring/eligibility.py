@@ -12,17 +12,62 @@ from dataclasses import dataclass
 
 # Virtualized Nitro families that AWS nevertheless lists as unsupported sources.
 EXCLUDED_NITRO_FAMILIES = frozenset(
-    """
-    m8g m6a m6i m6id m6idn m6in m7a m7g m7gd m7i m7i-flex
-    c8g c6a c6gd c6gn c6i c6id c6in c7a c7g c7gd c7gn c7i
-    r8g r6a r6i r6id r6idn r6in r7a r7g r7gd r7i r7iz
-    x8g x2idn x2iedn x2iezn i4g i4i im4gn is4gen inf2 p5 trn1 trn1n
-    hpc6a hpc6id hpc7a hpc7g
-    """.split()
+    [
+        "m8g",
+        "m6a",
+        "m6i",
+        "m6id",
+        "m6idn",
+        "m6in",
+        "m7a",
+        "m7g",
+        "m7gd",
+        "m7i",
+        "m7i-flex",
+        "c8g",
+        "c6a",
+        "c6gd",
+        "c6gn",
+        "c6i",
+        "c6id",
+        "c6in",
+        "c7a",
+        "c7g",
+        "c7gd",
+        "c7gn",
+        "c7i",
+        "r8g",
+        "r6a",
+        "r6i",
+        "r6id",
+        "r6idn",
+        "r6in",
+        "r7a",
+        "r7g",
+        "r7gd",
+        "r7i",
+        "r7iz",
+        "x8g",
+        "x2idn",
+        "x2iedn",
+        "x2iezn",
+        "i4g",
+        "i4i",
+        "im4gn",
+        "is4gen",
+        "inf2",
+        "p5",
+        "trn1",
+        "trn1n",
+        "hpc6a",
+        "hpc6id",
+        "hpc7a",
+        "hpc7g",
+    ]
 )
 
 # The only Xen families that are supported sources.
-SUPPORTED_XEN_FAMILIES = frozenset("c4 d2 g3 g3s h1 i3 m4 p2 p3 r4 x1 x1e".split())
+SUPPORTED_XEN_FAMILIES = frozenset(["c4", "d2", "g3", "g3s", "h1", "i3", "m4", "p2", "p3", "r4", "x1", "x1e"])
 
 UNSUPPORTED_INSTANCE_TYPE = "unsupported-instance-type"
 

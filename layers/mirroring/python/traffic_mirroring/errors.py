@@ -29,9 +29,7 @@ class MirroringFailed(MirroringError):
     """Mirroring an instance failed; what this invocation created was rolled back."""
 
     def __init__(self, instance_id: str, cause: AwsApiError) -> None:
-        super().__init__(
-            f"mirroring {instance_id} failed ({cause}); the sessions this run created were rolled back"
-        )
+        super().__init__(f"mirroring {instance_id} failed ({cause}); the sessions this run created were rolled back")
         self.instance_id = instance_id
         self.cause = cause
 
@@ -41,8 +39,7 @@ class RollbackIncomplete(MirroringError):
 
     def __init__(self, instance_id: str, cause: Exception, remaining: list[str]) -> None:
         super().__init__(
-            f"mirroring {instance_id} failed ({cause}) and rollback left these sessions: "
-            f"{', '.join(remaining)}"
+            f"mirroring {instance_id} failed ({cause}) and rollback left these sessions: {', '.join(remaining)}"
         )
         self.instance_id = instance_id
         self.cause = cause

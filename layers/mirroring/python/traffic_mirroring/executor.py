@@ -9,9 +9,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from traffic_mirroring.config import Settings
-from traffic_mirroring.ec2_gateway import Ec2Gateway, client_token
+from traffic_mirroring.ec2_gateway import FILTER_VALUES_PER_CALL, Ec2Gateway, client_token
 from traffic_mirroring.errors import AwsApiError, MirroringFailed, RollbackIncomplete
 from traffic_mirroring.model import (
     CreateSession,
@@ -30,6 +31,7 @@ TARGET_GONE_CODES = frozenset({"InvalidTrafficMirrorTargetId.NotFound", "Invalid
 ENI_FULL_CODE = "TrafficMirrorSessionsPerInterfaceLimitExceeded"
 UNSUPPORTED_SOURCE_CODE = "NetworkInterfaceNotSupported"
 TOKEN_WINDOW_SECONDS = 60
+ERROR_STATUS_PREFIX = "error:"
 
 
 @dataclass
@@ -55,12 +57,17 @@ class Executor:
         gateway: Ec2Gateway,
         settings: Settings,
         wall_clock: Callable[[], float] = time.time,
+        confirm_creates: bool = False,
     ) -> None:
         self.gateway = gateway
         self.settings = settings
         self.wall_clock = wall_clock
+        self.confirm_creates = confirm_creates  # check every creation after applying (the reconciler does)
+        self._created: list[tuple[CreateSession, MirrorSession]] = []
 
-    def apply(self, plan: Plan, outcome: Outcome | None = None, keep_going: Callable[[], bool] = lambda: True) -> Outcome:
+    def apply(
+        self, plan: Plan, outcome: Outcome | None = None, keep_going: Callable[[], bool] = lambda: True
+    ) -> Outcome:
         """Apply every subject; stop between subjects (never inside one) when ``keep_going`` says so.
 
         Raises the first MirroringFailed/RollbackIncomplete after finishing the other subjects.
@@ -75,12 +82,19 @@ class Executor:
                 self.apply_subject(subject_plan, outcome)
             except (MirroringFailed, RollbackIncomplete) as error:
                 first_error = first_error or error
+        if self.confirm_creates and self._created:
+            confirmed = self._confirm_created(self._created)
+            replaced = {s.session_id for _, s in self._created} - {s.session_id for s in confirmed}
+            outcome.created = [s for s in outcome.created if s.session_id not in replaced]
+            outcome.created.extend(s for s in confirmed if s.session_id not in {c.session_id for c in outcome.created})
+            self._created.clear()
         if first_error is not None:
             raise first_error
         return outcome
 
     def apply_subject(self, plan: SubjectPlan, outcome: Outcome) -> None:
         created: list[MirrorSession] = []
+        created_for: list[CreateSession] = []
         status = plan.status
         try:
             for delete in plan.deletes:
@@ -90,10 +104,14 @@ class Executor:
                 self._update(update, outcome)
             for create in plan.creates:
                 skip = self._create(create, created)
+                if len(created) > len(created_for):
+                    created_for.append(create)
                 if skip is not None:
                     outcome.skipped[skip] += 1
                     if status == Reason.MIRRORED:
                         status = skip
+            if created and not self.confirm_creates and (plan.current_status or "").startswith(ERROR_STATUS_PREFIX):
+                created[:] = self._confirm_created(list(zip(created_for, created, strict=True)))
             outcome.skipped.update(skip.reason for skip in plan.skips)
         except _UnsupportedSource:
             self._rollback(plan.subject, created, None)
@@ -102,10 +120,11 @@ class Executor:
             status = Reason.UNSUPPORTED_INSTANCE_TYPE
         except AwsApiError as error:
             outcome.rolled_back += len(created)
-            self._write_status(plan, f"error:{error.code}", outcome)
+            self._write_status(plan, f"{ERROR_STATUS_PREFIX}{error.code}", outcome)
             self._rollback(plan.subject, created, error)
             raise MirroringFailed(plan.subject, error) from error
         outcome.created.extend(created)
+        self._created.extend(zip(created_for, created, strict=True))
         self._write_status(plan, status, outcome)
 
     # -- steps -------------------------------------------------------------------------------------------------
@@ -125,18 +144,7 @@ class Executor:
                 int(self.wall_clock() // TOKEN_WINDOW_SECONDS),
             )
             try:
-                session = self.gateway.create_session(
-                    eni_id=create.eni_id,
-                    target_id=target_id,
-                    filter_id=create.filter_id,
-                    session_number=create.session_number,
-                    description=f"{self.settings.managed_by}: {create.instance_id} {create.eni_id}",
-                    tags={
-                        self.settings.managed_by_tag_key: self.settings.managed_by,
-                        self.settings.instance_tag_key: create.instance_id,
-                    },
-                    token=token,
-                )
+                session = self.gateway.create_session(**self._session_request(create, target_id), token=token)
             except AwsApiError as error:
                 if error.code in TARGET_FULL_CODES:
                     continue  # a concurrent placement filled it: next target
@@ -153,6 +161,40 @@ class Executor:
             created.append(session)
             return None
         return Reason.NO_TARGET_CAPACITY
+
+    def _confirm_created(self, pairs: list[tuple[CreateSession, MirrorSession]]) -> list[MirrorSession]:
+        """Make sure no create was answered with a session that no longer exists; re-create those.
+
+        AWS answers a repeated ClientToken with the original session even when it was deleted since (by our
+        rollback, or by hand). Only runs where that can happen: retries after a failure (``error:…`` status) and
+        the reconciler, which checks all its creations with one describe per 200.
+        """
+        alive: set[str] = set()
+        ids = [session.session_id for _, session in pairs]
+        for start in range(0, len(ids), FILTER_VALUES_PER_CALL):
+            batch = ids[start : start + FILTER_VALUES_PER_CALL]
+            found = self.gateway.describe_sessions([{"Name": "traffic-mirror-session-id", "Values": batch}])
+            alive.update(s.session_id for s in found)
+        confirmed: list[MirrorSession] = []
+        for create, session in pairs:
+            if session.session_id not in alive:
+                token = client_token(self.settings.managed_by, "replaces", session.session_id)
+                session = self.gateway.create_session(**self._session_request(create, session.target_id), token=token)
+            confirmed.append(session)
+        return confirmed
+
+    def _session_request(self, create: CreateSession, target_id: str) -> dict[str, Any]:
+        return {
+            "eni_id": create.eni_id,
+            "target_id": target_id,
+            "filter_id": create.filter_id,
+            "session_number": create.session_number,
+            "description": f"{self.settings.managed_by}: {create.instance_id} {create.eni_id}",
+            "tags": {
+                self.settings.managed_by_tag_key: self.settings.managed_by,
+                self.settings.instance_tag_key: create.instance_id,
+            },
+        }
 
     def _update(self, update: UpdateSession, outcome: Outcome) -> None:
         targets: tuple[str | None, ...] = update.target_ids or (None,)

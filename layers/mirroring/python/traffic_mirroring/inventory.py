@@ -18,8 +18,7 @@ _LIVE_STATES = frozenset({"pending", "running"})
 def supported_types(gateway: Ec2Gateway, settings: Settings, instance_types: set[str]) -> dict[str, bool]:
     infos = gateway.instance_type_info(sorted(instance_types))
     return {
-        name: info is not None
-        and is_supported_source(info, settings.eligibility_allow, settings.eligibility_deny)
+        name: info is not None and is_supported_source(info, settings.eligibility_allow, settings.eligibility_deny)
         for name, info in infos.items()
     }
 
@@ -34,9 +33,7 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         )
     else:
         # Stopped, terminated or gone: only our sessions matter, wherever its ENIs went.
-        sessions = gateway.describe_sessions(
-            [{"Name": f"tag:{settings.instance_tag_key}", "Values": [instance_id]}]
-        )
+        sessions = gateway.describe_sessions([{"Name": f"tag:{settings.instance_tag_key}", "Values": [instance_id]}])
         sessions = [s for s in sessions if settings.is_managed(s.tags)]
 
     attachments: dict[str, str | None] = {}
@@ -101,9 +98,7 @@ def _candidates(instance: Instance, settings: Settings) -> list[str]:
     return [override] if override else list(settings.target_ids)
 
 
-def _may_place(
-    instance: Instance, sessions: list[MirrorSession], settings: Settings, types: dict[str, bool]
-) -> bool:
+def _may_place(instance: Instance, sessions: list[MirrorSession], settings: Settings, types: dict[str, bool]) -> bool:
     """Whether the plan could create or move a session, so target facts and usage are worth reading."""
     if instance.state != "running" or not settings.wants_mirroring(instance.tags):
         return False

@@ -81,9 +81,9 @@ class Inventory:
 
     ``eni_attachments`` maps ENIs onto the instance they are attached to (None: detached) and ``deleted_eni_ids``
     names ENIs that no longer exist; a managed session on an ENI in neither was read only to count target usage
-    and is not judged. ``sessions`` holds every session read, ours or not, including every
-    session on the candidate targets, so target usage can be counted (when targets were read). ``existing_filter_ids`` is None when the
-    caller did not check filters.
+    and is not judged. ``sessions`` holds every session read, ours or not, including every session on the
+    candidate targets, so target usage can be counted (when targets were read). ``existing_filter_ids`` is None
+    when the caller did not check filters.
     """
 
     instances: Mapping[str, Instance]

@@ -19,7 +19,9 @@ def monthly_cost(sessions: int, hourly_price: float) -> float:
     return round(sessions * hourly_price * HOURS_PER_MONTH, 2)
 
 
-def report(plan: Plan, outcome: Outcome, *, hourly_price: float, trigger: str, dry_run: bool = False) -> dict[str, object]:
+def report(
+    plan: Plan, outcome: Outcome, *, hourly_price: float, trigger: str, dry_run: bool = False
+) -> dict[str, object]:
     """Emit one structured log line and the matching metrics; return the summary (also for tests)."""
     deleted = sum(outcome.deleted.values())
     managed_after = plan.managed_sessions + len(outcome.created) - deleted

@@ -54,9 +54,7 @@ def rank_targets(
     """
     order = {target_id: index for index, target_id in enumerate(candidates)}
     usable = [
-        targets[target_id]
-        for target_id in order
-        if target_id in targets and usage.has_room(targets[target_id], eni_id)
+        targets[target_id] for target_id in order if target_id in targets and usage.has_room(targets[target_id], eni_id)
     ]
 
     def preference(target: MirrorTarget) -> tuple[bool, int, int]:

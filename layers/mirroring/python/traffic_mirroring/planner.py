@@ -163,9 +163,7 @@ class _Planner:
         reason = Reason.FILTER_CHANGED
         if not target_ok:
             reason = Reason.TARGET_RETIRED if known and session.target_id in known else Reason.TARGET_MISSING
-            ranked = rank_targets(
-                candidates, known or {}, self.usage, session.eni_id, instance.availability_zone
-            )
+            ranked = rank_targets(candidates, known or {}, self.usage, session.eni_id, instance.availability_zone)
             if not ranked:
                 if reason == Reason.TARGET_MISSING:
                     # Mirroring to a vanished target silently stops while AWS keeps billing: delete it.

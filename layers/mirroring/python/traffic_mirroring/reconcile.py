@@ -62,7 +62,7 @@ def reconcile_account(
         to_apply = creations_only(plan)
     outcome = Outcome()
     try:
-        Executor(gateway, settings).apply(to_apply, outcome, keep_going)
+        Executor(gateway, settings, confirm_creates=True).apply(to_apply, outcome, keep_going)
     finally:
         if outcome.unapplied:
             logger.warning("deadline: stopping before the Lambda timeout", extra={"left": outcome.unapplied})
@@ -89,14 +89,35 @@ def creations_only(plan: Plan) -> Plan:
 
 def log_plan(plan: Plan) -> None:
     for create in plan.creates:
-        logger.info("plan: create", extra={"instance_id": create.instance_id, "eni_id": create.eni_id,
-                                            "target_id": create.target_ids[0], "reason": create.reason})
+        logger.info(
+            "plan: create",
+            extra={
+                "instance_id": create.instance_id,
+                "eni_id": create.eni_id,
+                "target_id": create.target_ids[0],
+                "reason": create.reason,
+            },
+        )
     for delete in plan.deletes:
-        logger.info("plan: delete", extra={"subject": delete.subject, "session_id": delete.session.session_id,
-                                            "eni_id": delete.session.eni_id, "reason": delete.reason})
+        logger.info(
+            "plan: delete",
+            extra={
+                "subject": delete.subject,
+                "session_id": delete.session.session_id,
+                "eni_id": delete.session.eni_id,
+                "reason": delete.reason,
+            },
+        )
     for update in plan.updates:
-        logger.info("plan: move", extra={"instance_id": update.instance_id, "session_id": update.session.session_id,
-                                          "to": update.target_ids[:1], "filter": update.filter_id,
-                                          "reason": update.reason})
+        logger.info(
+            "plan: move",
+            extra={
+                "instance_id": update.instance_id,
+                "session_id": update.session.session_id,
+                "to": update.target_ids[:1],
+                "filter": update.filter_id,
+                "reason": update.reason,
+            },
+        )
     for skip in plan.skips:
         logger.info("plan: skip", extra={"subject": skip.subject, "eni_id": skip.eni_id, "reason": skip.reason})

@@ -1,0 +1,51 @@
+# Everything a user or CI runs. `make demo` and `make test` work on a fresh clone: they build .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint typecheck unit integration validate build bench lock clean
+
+$(BIN)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/python -m simulation.demo
+
+test: lint typecheck unit integration validate build
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy layers/mirroring/python functions simulation
+	$(BIN)/mypy --python-version 3.13 layers/mirroring/python functions
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(BIN)/.installed
+	$(BIN)/pytest tests/integration -n 2 $(PYTEST_ARGS)
+
+validate: $(BIN)/.installed
+	$(BIN)/sam validate --lint --template template.yaml
+
+build: $(BIN)/.installed
+	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.run
+
+lock: $(BIN)/.installed
+	$(BIN)/uv pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11 --no-header
+
+clean:
+	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

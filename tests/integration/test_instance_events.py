@@ -1,0 +1,286 @@
+"""Each instance-event handler against moto plus the strict AWS layer: what a user would see in their account."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from functions.autoscaling_launch.app import handler as autoscaling_launch
+from functions.instance_state_change.app import handler as state_change
+from functions.instance_tag_change.app import handler as tag_change
+from simulation.account import SimulatedAccount
+from tests.integration.stack import LambdaContext, Stack, event, make_stack
+from traffic_mirroring.errors import EventValidationError, MirroringFailed, RollbackIncomplete
+
+ZONE_A, ZONE_B = "us-east-1a", "us-east-1b"
+
+
+@pytest.fixture
+def pool(account: SimulatedAccount) -> dict[str, str]:
+    return {
+        "eni_a": account.eni_target(ZONE_A),
+        "eni_b": account.eni_target(ZONE_B),
+        "nlb": account.nlb_target([ZONE_A, ZONE_B]),
+        "filter": account.mirror_filter(),
+    }
+
+
+@pytest.fixture
+def stack(account: SimulatedAccount, pool: dict[str, str]) -> Stack:
+    return make_stack(account, [pool["eni_a"], pool["nlb"]], pool["filter"])
+
+
+def launched(stack: Stack, instance_id: str) -> dict[str, object]:
+    return state_change(event("ec2-instance-running.json", instance_id), LambdaContext(), runtime=stack.runtime)
+
+
+def test_tagged_instance_with_two_enis_is_mirrored(stack: Stack, pool: dict[str, str]) -> None:
+    # Given a tagged m5.large with two ENIs
+    instance = stack.account.launch(tags={"mirror": "true"}, extra_enis=1)
+    enis = stack.account.enis_of(instance)
+    # When its running event arrives
+    launched(stack, instance)
+    # Then each ENI has exactly one session of ours, on a pool target
+    sessions = stack.our_sessions(instance)
+    assert sorted(s["NetworkInterfaceId"] for s in sessions) == sorted(enis)
+    assert {s["TrafficMirrorTargetId"] for s in sessions} <= {pool["eni_a"], pool["nlb"]}
+    assert all(s["TrafficMirrorFilterId"] == pool["filter"] for s in sessions)
+    assert stack.account.tags_of(instance)["mirror-status"] == "mirrored"
+
+
+def test_session_numbers_are_unique_per_eni_and_avoid_taken_ones(stack: Stack, pool: dict[str, str]) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"})
+    eni = stack.account.enis_of(instance)[0]
+    stack.account.foreign_session(eni, pool["eni_b"], pool["filter"], 1)
+    stack.account.foreign_session(eni, pool["eni_b"], pool["filter"], 3)
+    launched(stack, instance)
+    assert [s["SessionNumber"] for s in stack.our_sessions(instance)] == [2]
+    assert sorted(s["SessionNumber"] for s in stack.account.sessions_on(eni)) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("instance_type", ["t2.micro", "m6i.large", "m5.metal"])
+def test_unsupported_types_are_skipped_with_their_reason(stack: Stack, instance_type: str) -> None:
+    instance = stack.account.launch(instance_type, tags={"mirror": "true"})
+    summary = launched(stack, instance)
+    assert stack.our_sessions(instance) == []
+    assert summary["sessions_skipped"] == {"unsupported-instance-type": 1}
+    assert stack.account.tags_of(instance)["mirror-status"] == "unsupported-instance-type"
+
+
+def test_aws_refusing_the_source_counts_as_unsupported(stack: Stack) -> None:
+    # Given eligibility data that (wrongly) allows t2: AWS's NetworkInterfaceNotSupported is the final word
+    stack.configure(ELIGIBILITY_ALLOW="t2")
+    instance = stack.account.launch("t2.micro", tags={"mirror": "true"}, extra_enis=1)
+    summary = launched(stack, instance)
+    assert stack.our_sessions(instance) == []
+    assert summary["sessions_skipped"] == {"unsupported-instance-type": 1}
+    assert stack.account.tags_of(instance)["mirror-status"] == "unsupported-instance-type"
+
+
+def test_eni_full_of_foreign_sessions_is_untouched_and_skipped(stack: Stack, pool: dict[str, str]) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"})
+    eni = stack.account.enis_of(instance)[0]
+    foreign = [stack.account.foreign_session(eni, pool["eni_b"], pool["filter"], n) for n in (1, 2, 3)]
+    before = stack.account.sessions_on(eni)
+    summary = launched(stack, instance)
+    assert stack.account.sessions_on(eni) == before
+    assert sorted(s["TrafficMirrorSessionId"] for s in before) == sorted(foreign)
+    assert summary["sessions_skipped"] == {"eni-session-limit": 1}
+    assert stack.account.tags_of(instance)["mirror-status"] == "eni-session-limit"
+
+
+def test_full_eni_target_sends_the_session_to_the_next_target(stack: Stack, pool: dict[str, str]) -> None:
+    fillers = [stack.account.launch() for _ in range(10)]
+    for filler in fillers:
+        stack.account.foreign_session(stack.account.enis_of(filler)[0], pool["eni_a"], pool["filter"], 1)
+    instance = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, instance)
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [pool["nlb"]]
+
+
+def test_target_filled_by_a_concurrent_placement_falls_through(stack: Stack, pool: dict[str, str]) -> None:
+    # AWS answers TrafficMirrorSourcesPerTargetLimitExceeded although our read said there was room
+    instance = stack.account.launch(tags={"mirror": "true"})
+    stack.calls.fail_operation("CreateTrafficMirrorSession", "TrafficMirrorSourcesPerTargetLimitExceeded")
+    launched(stack, instance)
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [pool["nlb"]]
+
+
+def test_no_target_capacity_is_visible(stack: Stack, pool: dict[str, str]) -> None:
+    stack.configure(TARGET_IDS=pool["eni_a"])
+    for _ in range(10):
+        filler = stack.account.launch()
+        stack.account.foreign_session(stack.account.enis_of(filler)[0], pool["eni_a"], pool["filter"], 1)
+    instance = stack.account.launch(tags={"mirror": "true"})
+    summary = launched(stack, instance)
+    assert stack.our_sessions(instance) == []
+    assert summary["sessions_skipped"] == {"no-target-capacity": 1}
+    assert stack.account.tags_of(instance)["mirror-status"] == "no-target-capacity"
+
+
+def test_target_in_the_same_zone_is_preferred(stack: Stack, pool: dict[str, str]) -> None:
+    stack.configure(TARGET_IDS=f"{pool['eni_a']},{pool['eni_b']}")
+    in_b = stack.account.launch(tags={"mirror": "true"}, zone=ZONE_B)
+    in_a = stack.account.launch(tags={"mirror": "true"}, zone=ZONE_A)
+    launched(stack, in_b)
+    launched(stack, in_a)
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(in_b)] == [pool["eni_b"]]
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(in_a)] == [pool["eni_a"]]
+
+
+def test_nlb_target_takes_more_than_ten_sources(stack: Stack, pool: dict[str, str]) -> None:
+    stack.configure(TARGET_IDS=pool["nlb"])
+    instances = [stack.account.launch(tags={"mirror": "true"}) for _ in range(12)]
+    for instance in instances:
+        launched(stack, instance)
+    sessions = stack.our_sessions()
+    assert len(sessions) == 12
+    assert {s["TrafficMirrorTargetId"] for s in sessions} == {pool["nlb"]}
+
+
+def test_per_instance_target_override(stack: Stack, pool: dict[str, str]) -> None:
+    instance = stack.account.launch(tags={"mirror": "true", "mirror-target": pool["eni_b"]})
+    launched(stack, instance)
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [pool["eni_b"]]
+
+
+def test_same_event_twice_gives_one_session_per_eni(stack: Stack) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"}, extra_enis=1)
+    delivery = event("ec2-instance-running.json", instance)
+    state_change(delivery, LambdaContext(), runtime=stack.runtime)
+    state_change(delivery, LambdaContext(), runtime=stack.runtime)
+    assert len(stack.our_sessions(instance)) == 2
+
+
+def test_concurrent_duplicate_deliveries_give_one_session_per_eni(stack: Stack) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"}, extra_enis=2)
+    delivery = event("ec2-instance-running.json", instance)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def deliver() -> None:
+        start.wait()
+        try:
+            state_change(delivery, LambdaContext(), runtime=stack.runtime)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    per_eni = sorted(s["NetworkInterfaceId"] for s in stack.our_sessions(instance))
+    assert per_eni == sorted(stack.account.enis_of(instance))
+
+
+def test_failure_on_the_second_eni_rolls_back_and_raises(stack: Stack) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"}, extra_enis=1)
+    stack.calls.fail_operation("CreateTrafficMirrorSession", "InternalError")  # queued for the 1st create
+    stack.calls.fault_operations["CreateTrafficMirrorSession"].insert(0, None)  # type: ignore[arg-type]
+    with pytest.raises(MirroringFailed, match="InternalError"):
+        launched(stack, instance)
+    assert stack.our_sessions(instance) == []
+    assert stack.account.tags_of(instance)["mirror-status"] == "error:InternalError"
+
+
+def test_retry_after_rollback_mirrors_fully(stack: Stack) -> None:
+    # AWS answers a repeated ClientToken with the original (now rolled-back) session: the retry must notice
+    instance = stack.account.launch(tags={"mirror": "true"}, extra_enis=1)
+    stack.calls.fault_operations["CreateTrafficMirrorSession"] = [None, "InternalError"]  # type: ignore[list-item]
+    delivery = event("ec2-instance-running.json", instance)
+    with pytest.raises(MirroringFailed):
+        state_change(delivery, LambdaContext(), runtime=stack.runtime)
+    state_change(delivery, LambdaContext(), runtime=stack.runtime)
+    assert sorted(s["NetworkInterfaceId"] for s in stack.our_sessions(instance)) == sorted(
+        stack.account.enis_of(instance)
+    )
+    assert stack.account.tags_of(instance)["mirror-status"] == "mirrored"
+
+
+def test_rollback_failure_names_the_sessions_left(stack: Stack) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"}, extra_enis=1)
+    stack.calls.fault_operations["CreateTrafficMirrorSession"] = [None, "InternalError"]  # type: ignore[list-item]
+    stack.calls.fail_operation("DeleteTrafficMirrorSession", "InternalError")
+    with pytest.raises(RollbackIncomplete) as raised:
+        launched(stack, instance)
+    left = [s["TrafficMirrorSessionId"] for s in stack.our_sessions(instance)]
+    assert len(left) == 1 and left[0] in str(raised.value)
+
+
+def test_tag_removed_deletes_ours_and_leaves_others(stack: Stack, pool: dict[str, str]) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"})
+    eni = stack.account.enis_of(instance)[0]
+    foreign = stack.account.foreign_session(eni, pool["eni_b"], pool["filter"], 5)
+    launched(stack, instance)
+    stack.account.untag(instance, "mirror")
+    tag_change(event("tag-change-mirror-removed.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert stack.our_sessions(instance) == []
+    assert [s["TrafficMirrorSessionId"] for s in stack.account.sessions_on(eni)] == [foreign]
+    assert "mirror-status" not in stack.account.tags_of(instance)
+
+
+def test_tag_added_later_mirrors(stack: Stack) -> None:
+    instance = stack.account.launch()
+    stack.account.tag(instance, mirror="true")
+    tag_change(event("tag-change-mirror-added.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert len(stack.our_sessions(instance)) == 1
+
+
+def test_instance_stop_deletes_ours_and_leaves_others(stack: Stack, pool: dict[str, str]) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"})
+    eni = stack.account.enis_of(instance)[0]
+    foreign = stack.account.foreign_session(eni, pool["eni_b"], pool["filter"], 5)
+    launched(stack, instance)
+    stack.account.stop(instance)
+    state_change(event("ec2-instance-stopped.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert stack.our_sessions(instance) == []
+    assert [s["TrafficMirrorSessionId"] for s in stack.account.sessions_on(eni)] == [foreign]
+
+
+def test_terminated_instance_surviving_eni_loses_its_session(stack: Stack) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"}, extra_enis=1)
+    launched(stack, instance)
+    secondary = stack.account.enis_of(instance)[1]
+    stack.account.terminate(instance)
+    assert len(stack.account.sessions_on(secondary)) == 1  # AWS keeps billing it
+    state_change(event("ec2-instance-terminated.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert stack.account.sessions_on(secondary) == []
+
+
+def test_tag_value_true_in_any_case_works(stack: Stack) -> None:
+    instance = stack.account.launch(tags={"mirror": "True"})
+    launched(stack, instance)
+    assert len(stack.our_sessions(instance)) == 1
+
+
+def test_autoscaling_launch_mirrors_the_new_instance(stack: Stack) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"})
+    autoscaling_launch(event("autoscaling-launch-successful.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert len(stack.our_sessions(instance)) == 1
+
+
+def test_malformed_event_gets_a_clear_validation_error(stack: Stack) -> None:
+    broken = event("ec2-instance-running.json", "i-0123456789abcdef0")
+    del broken["detail"]["instance-id"]
+    with pytest.raises(EventValidationError, match="detail.instance-id is missing"):
+        state_change(broken, LambdaContext(), runtime=stack.runtime)
+
+
+def test_instance_already_gone_creates_nothing(stack: Stack) -> None:
+    summary = launched(stack, "i-0fedcba9876543210")
+    assert summary["sessions_created"] == 0
+    assert stack.our_sessions() == []
+
+
+def test_warm_launch_with_one_eni_stays_within_six_api_calls(stack: Stack) -> None:
+    warm_up = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, warm_up)  # cold: fills the instance-type and target caches
+    instance = stack.account.launch(tags={"mirror": "true"})
+    stack.calls.reset()
+    launched(stack, instance)
+    print(f"warm launch, 1 ENI: {stack.calls.total} calls {dict(stack.calls.counts)}")
+    assert stack.calls.total <= 6
+    assert len(stack.our_sessions(instance)) == 1

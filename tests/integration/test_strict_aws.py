@@ -1,0 +1,749 @@
+"""The strict layer answers Traffic Mirroring calls the way AWS documents (shared/aws-facts.md), with AWS's codes.
+
+Every test talks to moto through a plain boto3 client (``account.ec2``), as the product does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from simulation.account import SimulatedAccount
+from simulation.strict_aws import StrictAws
+
+UNKNOWN_ENI = "eni-0123456789abcdef0"
+UNKNOWN_TARGET = "tmt-0123456789abcdef0"
+UNKNOWN_FILTER = "tmf-0123456789abcdef0"
+UNKNOWN_SESSION = "tms-0123456789abcdef0"
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+def error_code(call: Callable[..., Any], **kwargs: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    code: str = caught.value.response["Error"]["Code"]
+    return code
+
+
+def create_session(ec2: Any, eni: str, target: str, mirror_filter: str, number: int = 1, **extra: Any) -> str:
+    session_id: str = ec2.create_traffic_mirror_session(
+        NetworkInterfaceId=eni,
+        TrafficMirrorTargetId=target,
+        TrafficMirrorFilterId=mirror_filter,
+        SessionNumber=number,
+        **extra,
+    )["TrafficMirrorSession"]["TrafficMirrorSessionId"]
+    return session_id
+
+
+def session_args(eni: str, target: str, mirror_filter: str, number: int = 1) -> dict[str, Any]:
+    return {
+        "NetworkInterfaceId": eni,
+        "TrafficMirrorTargetId": target,
+        "TrafficMirrorFilterId": mirror_filter,
+        "SessionNumber": number,
+    }
+
+
+def source_enis(
+    account: SimulatedAccount, count: int, instance_type: str = "m5.large", per_host: int = 10
+) -> list[str]:
+    """``count`` supported source ENIs, ``per_host`` of them on each instance (moto has no ENI-per-instance limit)."""
+    enis: list[str] = []
+    while len(enis) < count:
+        extra = min(per_host, count - len(enis)) - 1
+        enis.extend(account.enis_of(account.launch(instance_type, extra_enis=extra)))
+    return enis
+
+
+def all_session_ids(account: SimulatedAccount) -> set[str]:
+    return {s["TrafficMirrorSessionId"] for s in account.sessions()}
+
+
+@pytest.fixture
+def target(account: SimulatedAccount) -> str:
+    """An ENI target on a c5.large host: 10 sources at most."""
+    return account.eni_target()
+
+
+@pytest.fixture
+def mirror_filter(account: SimulatedAccount) -> str:
+    return account.mirror_filter()
+
+
+@pytest.fixture
+def eni(account: SimulatedAccount) -> str:
+    """The primary ENI of a supported (m5.large) instance."""
+    return account.enis_of(account.launch("m5.large"))[0]
+
+
+# -- 1. sessions per source ENI --------------------------------------------------------------------------------------
+def test_an_eni_takes_three_sessions_of_anyone_and_refuses_a_fourth(account, eni, target, mirror_filter):
+    # Given an ENI with two sessions created by someone else and one of ours
+    other_target = account.nlb_target()
+    account.foreign_session(eni, other_target, mirror_filter, 1)
+    account.foreign_session(eni, other_target, mirror_filter, 2)
+    create_session(account.ec2, eni, target, mirror_filter, 3)
+
+    # When a fourth session is created on it
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, 4))
+
+    # Then AWS refuses it, and the ENI still has three sessions
+    assert code == "TrafficMirrorSessionsPerInterfaceLimitExceeded"
+    assert len(account.sessions_on(eni)) == 3
+
+
+# -- 2. session numbers ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("number", [0, 32767, -1])
+def test_a_session_number_outside_1_to_32766_is_rejected(account, eni, target, mirror_filter, number):
+    # Given a supported ENI, a target and a filter
+    # When a session is created with a number outside AWS's range
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, number))
+
+    # Then AWS rejects the parameter and creates nothing
+    assert code == "InvalidParameterValue"
+    assert account.sessions() == []
+
+
+@pytest.mark.parametrize("number", [1, 32766])
+def test_the_bounds_of_the_session_number_range_are_accepted(account, eni, target, mirror_filter, number):
+    # Given a supported ENI, a target and a filter
+    # When a session is created with a number at a bound of the range
+    create_session(account.ec2, eni, target, mirror_filter, number)
+
+    # Then it exists with that number
+    assert [s["SessionNumber"] for s in account.sessions_on(eni)] == [number]
+
+
+def test_a_session_number_is_unique_per_eni_not_per_account(account, eni, target, mirror_filter):
+    # Given an ENI with session number 7, and another ENI
+    create_session(account.ec2, eni, target, mirror_filter, 7)
+    other_eni = account.enis_of(account.launch("m5.large"))[0]
+
+    # When number 7 is used again on the same ENI
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, 7))
+
+    # Then it is rejected; on the other ENI the same number is fine
+    assert code == "InvalidParameterValue"
+    create_session(account.ec2, other_eni, target, mirror_filter, 7)
+    assert len(account.sessions(session_number="7")) == 2
+
+
+# -- 3. sources per target ---------------------------------------------------------------------------------------------
+def test_an_eni_target_takes_ten_source_enis(account, target, mirror_filter):
+    # Given an ENI target (c5.large host) that already mirrors 10 distinct source ENIs
+    enis = source_enis(account, 11)
+    for source in enis[:10]:
+        create_session(account.ec2, source, target, mirror_filter, 1)
+
+    # When an 11th distinct ENI is mirrored to it
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(enis[10], target, mirror_filter, 1))
+
+    # Then AWS refuses it
+    assert code == "TrafficMirrorSourcesPerTargetLimitExceeded"
+    assert len(account.sessions(traffic_mirror_target_id=target)) == 10
+
+
+def test_a_second_session_from_an_existing_source_does_not_count_twice(account, target, mirror_filter):
+    # Given an ENI target that is full with 10 source ENIs
+    enis = source_enis(account, 10)
+    for source in enis:
+        create_session(account.ec2, source, target, mirror_filter, 1)
+
+    # When one of those sources gets a second session to the same target
+    create_session(account.ec2, enis[0], target, mirror_filter, 2)
+
+    # Then it is accepted: the target still has 10 sources
+    assert len(account.sessions(traffic_mirror_target_id=target)) == 11
+
+
+def test_an_eni_target_on_the_largest_size_takes_a_hundred_sources(account, mirror_filter):
+    # Given an ENI target on an m5.24xlarge (largest size of its family) with 100 source ENIs
+    target = account.eni_target(instance_type="m5.24xlarge")
+    enis = source_enis(account, 101)
+    for source in enis[:100]:
+        create_session(account.ec2, source, target, mirror_filter, 1)
+
+    # When a 101st ENI is mirrored to it
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(enis[100], target, mirror_filter, 1))
+
+    # Then AWS refuses it
+    assert code == "TrafficMirrorSourcesPerTargetLimitExceeded"
+    assert len(account.sessions(traffic_mirror_target_id=target)) == 100
+
+
+def test_an_nlb_target_takes_more_than_a_hundred_sources(account, mirror_filter):
+    # Given an NLB target
+    target = account.nlb_target()
+
+    # When 150 distinct ENIs are mirrored to it
+    for source in source_enis(account, 150):
+        create_session(account.ec2, source, target, mirror_filter, 1)
+
+    # Then all sessions exist
+    assert len(account.sessions(traffic_mirror_target_id=target)) == 150
+
+
+# -- 4. ENI, target and filter must exist ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [
+        ("eni", "InvalidNetworkInterfaceID.NotFound"),
+        ("target", "InvalidTrafficMirrorTargetId.NotFound"),
+        ("filter", "InvalidTrafficMirrorFilterId.NotFound"),
+    ],
+)
+def test_a_session_needs_an_existing_eni_target_and_filter(account, eni, target, mirror_filter, missing, expected):
+    # Given one of the three references unknown to the account
+    args = session_args(
+        UNKNOWN_ENI if missing == "eni" else eni,
+        UNKNOWN_TARGET if missing == "target" else target,
+        UNKNOWN_FILTER if missing == "filter" else mirror_filter,
+    )
+
+    # When a session is created with it
+    code = error_code(account.ec2.create_traffic_mirror_session, **args)
+
+    # Then AWS answers with that resource's NotFound code and creates nothing
+    assert code == expected
+    assert account.sessions() == []
+
+
+# -- 5. supported source instance types ------------------------------------------------------------------------------
+@pytest.mark.parametrize("instance_type", ["t2.micro", "m6i.large", "m5.metal", "r3.large"])
+def test_an_eni_on_an_unsupported_instance_type_cannot_be_a_source(account, target, mirror_filter, instance_type):
+    # Given an ENI of an instance type Traffic Mirroring does not support
+    eni = account.enis_of(account.launch(instance_type))[0]
+
+    # When it is made a mirror source
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter))
+
+    # Then AWS refuses it
+    assert code == "NetworkInterfaceNotSupported"
+    assert account.sessions() == []
+
+
+@pytest.mark.parametrize("instance_type", ["m5.large", "c4.large", "t3.micro"])
+def test_an_eni_on_a_supported_instance_type_can_be_a_source(account, target, mirror_filter, instance_type):
+    # Given an ENI of a supported Nitro or Xen instance type
+    eni = account.enis_of(account.launch(instance_type))[0]
+
+    # When it is made a mirror source
+    create_session(account.ec2, eni, target, mirror_filter)
+
+    # Then the session exists
+    assert len(account.sessions_on(eni)) == 1
+
+
+def test_an_unattached_eni_cannot_be_a_source(account, target, mirror_filter):
+    # Given an ENI attached to no instance
+    eni = account.ec2.create_network_interface(SubnetId=account.subnets[account.zones[0]])["NetworkInterface"][
+        "NetworkInterfaceId"
+    ]
+
+    # When it is made a mirror source
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter))
+
+    # Then AWS refuses it: it "must be attached to a supported instance"
+    assert code == "NetworkInterfaceNotSupported"
+
+
+def test_an_eni_that_is_a_target_cannot_be_a_source(account, mirror_filter):
+    # Given an ENI target on a supported host, and another target
+    host = account.launch("m5.large")
+    host_eni = account.enis_of(host)[0]
+    account.ec2.create_traffic_mirror_target(NetworkInterfaceId=host_eni)
+    other_target = account.nlb_target()
+
+    # When the target's ENI is made a mirror source
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(host_eni, other_target, mirror_filter))
+
+    # Then it is rejected
+    assert code == "InvalidParameterValue"
+    assert account.sessions() == []
+
+
+def test_an_eni_target_needs_an_existing_eni_that_is_no_source(account, eni, target, mirror_filter):
+    # Given a source ENI with a session
+    create_session(account.ec2, eni, target, mirror_filter)
+
+    # When a target is created on an unknown ENI, or on the source ENI
+    unknown = error_code(account.ec2.create_traffic_mirror_target, NetworkInterfaceId=UNKNOWN_ENI)
+    source = error_code(account.ec2.create_traffic_mirror_target, NetworkInterfaceId=eni)
+
+    # Then AWS refuses both, and only the original target exists
+    assert unknown == "InvalidNetworkInterfaceID.NotFound"
+    assert source == "InvalidParameterValue"
+    assert len(account.ec2.describe_traffic_mirror_targets()["TrafficMirrorTargets"]) == 1
+
+
+# -- 6. ClientToken idempotency ----------------------------------------------------------------------------------------
+def test_the_same_client_token_and_parameters_return_the_same_session(account, eni, target, mirror_filter):
+    # Given a session created with a client token
+    args = {**session_args(eni, target, mirror_filter), "ClientToken": "token-1"}
+    first = account.ec2.create_traffic_mirror_session(**args)["TrafficMirrorSession"]["TrafficMirrorSessionId"]
+
+    # When the same call is repeated (a retry or a re-delivered event)
+    again = account.ec2.create_traffic_mirror_session(**args)["TrafficMirrorSession"]["TrafficMirrorSessionId"]
+
+    # Then AWS answers with the same session and creates no other
+    assert again == first
+    assert all_session_ids(account) == {first}
+
+
+def test_the_same_client_token_with_other_parameters_is_a_mismatch(account, eni, target, mirror_filter):
+    # Given a session created with a client token
+    create_session(account.ec2, eni, target, mirror_filter, 1, ClientToken="token-1")
+
+    # When the token is reused with another session number
+    code = error_code(
+        account.ec2.create_traffic_mirror_session,
+        **session_args(eni, target, mirror_filter, 2),
+        ClientToken="token-1",
+    )
+
+    # Then AWS answers IdempotentParameterMismatch and creates nothing
+    assert code == "IdempotentParameterMismatch"
+    assert len(account.sessions()) == 1
+
+
+def test_the_same_client_token_after_deletion_answers_the_original_and_creates_nothing(
+    account, eni, target, mirror_filter
+):
+    # Given a session created with a client token, then deleted
+    first = create_session(account.ec2, eni, target, mirror_filter, 1, ClientToken="token-1")
+    account.ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=first)
+
+    # When the same call is repeated
+    again = create_session(account.ec2, eni, target, mirror_filter, 1, ClientToken="token-1")
+
+    # Then AWS answers with the original (deleted) session and creates nothing
+    assert again == first
+    assert account.sessions() == []
+
+
+def test_a_client_token_longer_than_64_characters_is_rejected(account, eni, target, mirror_filter):
+    # Given a client token of 65 characters
+    # When a session is created with it
+    code = error_code(
+        account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter), ClientToken="t" * 65
+    )
+
+    # Then AWS rejects the parameter
+    assert code == "InvalidParameterValue"
+
+
+# -- 7. unknown IDs ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("operation", "kwargs", "expected"),
+    [
+        ("delete_traffic_mirror_session", {"TrafficMirrorSessionId": UNKNOWN_SESSION}, "InvalidTrafficMirrorSessionId"),
+        (
+            "modify_traffic_mirror_session",
+            {"TrafficMirrorSessionId": UNKNOWN_SESSION, "Description": "x"},
+            "InvalidTrafficMirrorSessionId",
+        ),
+        (
+            "describe_traffic_mirror_sessions",
+            {"TrafficMirrorSessionIds": [UNKNOWN_SESSION]},
+            "InvalidTrafficMirrorSessionId",
+        ),
+        (
+            "describe_traffic_mirror_targets",
+            {"TrafficMirrorTargetIds": [UNKNOWN_TARGET]},
+            "InvalidTrafficMirrorTargetId",
+        ),
+        (
+            "describe_traffic_mirror_filters",
+            {"TrafficMirrorFilterIds": [UNKNOWN_FILTER]},
+            "InvalidTrafficMirrorFilterId",
+        ),
+    ],
+)
+def test_unknown_ids_are_not_found(account, eni, target, mirror_filter, operation, kwargs, expected):
+    # Given an account with one session, one target and one filter
+    create_session(account.ec2, eni, target, mirror_filter)
+
+    # When an operation names an ID that does not exist
+    code = error_code(getattr(account.ec2, operation), **kwargs)
+
+    # Then AWS answers with the resource's NotFound code
+    assert code == f"{expected}.NotFound"
+
+
+def test_describing_known_and_unknown_ids_together_is_not_found(account, eni, target, mirror_filter):
+    # Given one session
+    session = create_session(account.ec2, eni, target, mirror_filter)
+
+    # When it is described together with an unknown ID
+    code = error_code(account.ec2.describe_traffic_mirror_sessions, TrafficMirrorSessionIds=[session, UNKNOWN_SESSION])
+
+    # Then the whole call fails, as AWS does
+    assert code == "InvalidTrafficMirrorSessionId.NotFound"
+
+
+# -- 8. pagination ----------------------------------------------------------------------------------------------------
+DESCRIBES = [
+    ("describe_traffic_mirror_sessions", "TrafficMirrorSessions"),
+    ("describe_traffic_mirror_targets", "TrafficMirrorTargets"),
+    ("describe_traffic_mirror_filters", "TrafficMirrorFilters"),
+]
+
+
+@pytest.mark.parametrize(("operation", "key"), DESCRIBES)
+def test_max_results_outside_5_to_1000_is_rejected(account, operation, key):
+    # Given a client that sends what it is given (botocore itself refuses MaxResults < 5 before sending)
+    unchecked = account.session.client("ec2", config=Config(parameter_validation=False))
+
+    # When a Describe call asks for a page size outside AWS's range
+    too_small = error_code(getattr(unchecked, operation), MaxResults=4)
+    too_large = error_code(getattr(account.ec2, operation), MaxResults=1001)
+
+    # Then AWS rejects the parameter
+    assert (too_small, too_large) == ("InvalidParameterValue", "InvalidParameterValue")
+
+
+def test_a_next_token_that_was_never_handed_out_is_rejected(account):
+    # Given an account
+    # When sessions are listed from a made-up NextToken
+    code = error_code(account.ec2.describe_traffic_mirror_sessions, MaxResults=5, NextToken="not-a-token")
+
+    # Then AWS rejects the parameter
+    assert code == "InvalidParameterValue"
+
+
+def make_sessions(account: SimulatedAccount, count: int) -> set[str]:
+    target, mirror_filter = account.nlb_target(), account.mirror_filter()
+    return {create_session(account.ec2, source, target, mirror_filter) for source in source_enis(account, count)}
+
+
+def test_max_results_pages_sessions_with_next_token(account):
+    # Given 12 sessions
+    created = make_sessions(account, 12)
+
+    # When they are listed five at a time, following NextToken
+    pages: list[list[str]] = []
+    kwargs: dict[str, Any] = {"MaxResults": 5}
+    while True:
+        answer = account.ec2.describe_traffic_mirror_sessions(**kwargs)
+        pages.append([s["TrafficMirrorSessionId"] for s in answer["TrafficMirrorSessions"]])
+        if "NextToken" not in answer:
+            break
+        kwargs["NextToken"] = answer["NextToken"]
+
+    # Then the pages hold 5, 5 and 2 sessions, all of them once
+    assert [len(p) for p in pages] == [5, 5, 2]
+    assert [s for p in pages for s in p] == list(dict.fromkeys(s for p in pages for s in p))
+    assert {s for p in pages for s in p} == created
+
+
+def test_max_results_pages_filters_and_targets(account):
+    # Given 12 filters and 12 targets
+    for _ in range(12):
+        account.mirror_filter()
+    hosts = source_enis(account, 12)
+    for host_eni in hosts:
+        account.ec2.create_traffic_mirror_target(NetworkInterfaceId=host_eni)
+
+    for operation, key in DESCRIBES[1:]:
+        # When the first page of 5 is asked, then the rest
+        first = getattr(account.ec2, operation)(MaxResults=5)
+        second = getattr(account.ec2, operation)(MaxResults=5, NextToken=first["NextToken"])
+        third = getattr(account.ec2, operation)(MaxResults=5, NextToken=second["NextToken"])
+
+        # Then the pages hold 5, 5 and 2 items and the last has no NextToken
+        assert [len(first[key]), len(second[key]), len(third[key])] == [5, 5, 2]
+        assert "NextToken" not in third
+
+
+@pytest.mark.parametrize(("operation", "key"), DESCRIBES)
+def test_a_page_cap_shortens_pages_and_the_paginator_still_gets_everything(account, strict, operation, key):
+    # Given 12 sessions (hence 12 ENI sources on hosts, one NLB target, one filter) and 11 more filters and targets
+    make_sessions(account, 12)
+    for _ in range(11):
+        account.mirror_filter()
+    for host_eni in source_enis(account, 11):
+        account.ec2.create_traffic_mirror_target(NetworkInterfaceId=host_eni)
+
+    # When AWS caps its pages at 5 and a caller asks for 1000
+    strict.page_cap = 5
+    first = getattr(account.ec2, operation)(MaxResults=1000)
+    pages = list(account.ec2.get_paginator(operation).paginate(PaginationConfig={"PageSize": 1000}))
+
+    # Then every page holds at most 5 items, and the paginator still gets all 12
+    assert len(first[key]) == 5
+    assert "NextToken" in first
+    assert all(len(page[key]) <= 5 for page in pages)
+    assert len(pages) == 3
+    assert len({item[f"{key[:-1]}Id"] for page in pages for item in page[key]}) == 12
+
+
+# -- 9. describe filters ----------------------------------------------------------------------------------------------
+def test_tag_filters_on_sessions_return_only_matching_sessions(account, target, mirror_filter):
+    # Given a session tagged team=net, one tagged team=sec and one without tags
+    enis = source_enis(account, 3)
+    net = account.foreign_session(enis[0], target, mirror_filter, 1)  # tagged team=net
+    sec = create_session(
+        account.ec2,
+        enis[1],
+        target,
+        mirror_filter,
+        TagSpecifications=[{"ResourceType": "traffic-mirror-session", "Tags": [{"Key": "team", "Value": "sec"}]}],
+    )
+    create_session(account.ec2, enis[2], target, mirror_filter)
+
+    # When sessions are described by tag value and by tag key
+    by_value = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "tag:team", "Values": ["net"]}])
+    by_key = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "tag-key", "Values": ["team"]}])
+    by_values = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "tag:team", "Values": ["net", "sec"]}])
+
+    # Then only matching sessions are returned
+    assert [s["TrafficMirrorSessionId"] for s in by_value["TrafficMirrorSessions"]] == [net]
+    assert {s["TrafficMirrorSessionId"] for s in by_key["TrafficMirrorSessions"]} == {net, sec}
+    assert {s["TrafficMirrorSessionId"] for s in by_values["TrafficMirrorSessions"]} == {net, sec}
+
+
+def test_tag_filters_on_targets_return_only_matching_targets(account):
+    # Given a target tagged role=collector and one without tags
+    host_enis = source_enis(account, 2)
+    tagged = account.ec2.create_traffic_mirror_target(
+        NetworkInterfaceId=host_enis[0],
+        TagSpecifications=[{"ResourceType": "traffic-mirror-target", "Tags": [{"Key": "role", "Value": "collector"}]}],
+    )["TrafficMirrorTarget"]["TrafficMirrorTargetId"]
+    account.ec2.create_traffic_mirror_target(NetworkInterfaceId=host_enis[1])
+
+    # When targets are described by tag value, by another value and by tag key
+    by_value = account.ec2.describe_traffic_mirror_targets(Filters=[{"Name": "tag:role", "Values": ["collector"]}])
+    by_other = account.ec2.describe_traffic_mirror_targets(Filters=[{"Name": "tag:role", "Values": ["other"]}])
+    by_key = account.ec2.describe_traffic_mirror_targets(Filters=[{"Name": "tag-key", "Values": ["role"]}])
+
+    # Then only the tagged target matches
+    assert [t["TrafficMirrorTargetId"] for t in by_value["TrafficMirrorTargets"]] == [tagged]
+    assert by_other["TrafficMirrorTargets"] == []
+    assert [t["TrafficMirrorTargetId"] for t in by_key["TrafficMirrorTargets"]] == [tagged]
+
+
+def test_tags_added_after_creation_are_seen_by_filters_and_describe(account, eni, target, mirror_filter):
+    # Given a session without tags, tagged afterwards with CreateTags
+    session = create_session(account.ec2, eni, target, mirror_filter)
+    account.ec2.create_tags(Resources=[session], Tags=[{"Key": "owner", "Value": "us"}])
+
+    # When sessions are described by that tag
+    found = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "tag:owner", "Values": ["us"]}])
+
+    # Then the session matches and shows its tag
+    assert [s["TrafficMirrorSessionId"] for s in found["TrafficMirrorSessions"]] == [session]
+    assert found["TrafficMirrorSessions"][0]["Tags"] == [{"Key": "owner", "Value": "us"}]
+
+
+def test_the_session_number_filter_matches(account, eni, target, mirror_filter):
+    # Given sessions numbered 1 and 2 on an ENI
+    first = create_session(account.ec2, eni, target, mirror_filter, 1)
+    create_session(account.ec2, eni, target, mirror_filter, 2)
+
+    # When sessions are described by session-number 1
+    found = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "session-number", "Values": ["1"]}])
+
+    # Then only session 1 is returned
+    assert [s["TrafficMirrorSessionId"] for s in found["TrafficMirrorSessions"]] == [first]
+
+
+@pytest.mark.parametrize(
+    ("operation", "name"),
+    [
+        ("describe_traffic_mirror_sessions", "no-such-filter"),
+        ("describe_traffic_mirror_targets", "no-such-filter"),
+        ("describe_traffic_mirror_filters", "no-such-filter"),
+        ("describe_traffic_mirror_targets", "session-number"),  # a session filter, not a target filter
+        ("describe_traffic_mirror_filters", "network-interface-id"),
+    ],
+)
+def test_an_unknown_filter_name_is_rejected(account, operation, name):
+    # Given an account
+    # When a Describe call uses a filter name AWS does not know for that resource
+    code = error_code(getattr(account.ec2, operation), Filters=[{"Name": name, "Values": ["x"]}])
+
+    # Then AWS rejects the parameter
+    assert code == "InvalidParameterValue"
+
+
+# -- 10. ENI and instance lifecycle -----------------------------------------------------------------------------------
+def test_deleting_an_eni_deletes_its_sessions(account, target, mirror_filter):
+    # Given a detached ENI with a session (created while it was attached) and another ENI with a session
+    instance = account.launch("m5.large", extra_enis=1)
+    primary, secondary = account.enis_of(instance)
+    doomed = create_session(account.ec2, secondary, target, mirror_filter)
+    kept = create_session(account.ec2, primary, target, mirror_filter)
+    attachment = account.ec2.describe_network_interfaces(NetworkInterfaceIds=[secondary])["NetworkInterfaces"][0][
+        "Attachment"
+    ]["AttachmentId"]
+    account.ec2.detach_network_interface(AttachmentId=attachment)
+
+    # When the ENI is deleted
+    account.ec2.delete_network_interface(NetworkInterfaceId=secondary)
+
+    # Then its session is gone, the other stays
+    assert all_session_ids(account) == {kept}
+    assert doomed not in all_session_ids(account)
+
+
+def test_terminating_an_instance_deletes_its_launch_enis_and_keeps_a_later_secondary_eni(
+    account, target, mirror_filter
+):
+    # Given an instance whose launch ENI and a later-attached secondary ENI (DeleteOnTermination false) are mirrored
+    instance = account.launch("m5.large", extra_enis=1)
+    primary, secondary = account.enis_of(instance)
+    create_session(account.ec2, primary, target, mirror_filter)
+    survivor_session = create_session(account.ec2, secondary, target, mirror_filter)
+
+    # When the instance is terminated
+    account.terminate(instance)
+
+    # Then the launch ENI and its session are gone
+    code = error_code(account.ec2.describe_network_interfaces, NetworkInterfaceIds=[primary])
+    assert code == "InvalidNetworkInterfaceID.NotFound"
+    # and the secondary ENI survives detached, keeping its session (and its bill)
+    survivor = account.ec2.describe_network_interfaces(NetworkInterfaceIds=[secondary])["NetworkInterfaces"][0]
+    assert survivor["Status"] == "available"
+    assert "InstanceId" not in survivor.get("Attachment", {})
+    assert all_session_ids(account) == {survivor_session}
+    # and the terminated instance lists no network interfaces
+    assert account.instance(instance).get("NetworkInterfaces", []) == []
+    assert account.instance(instance)["State"]["Name"] == "terminated"
+
+
+def test_a_secondary_eni_set_to_delete_on_termination_goes_with_the_instance(account, target, mirror_filter):
+    # Given a later-attached secondary ENI whose DeleteOnTermination was set to true, with a session
+    instance = account.launch("m5.large", extra_enis=1, extra_enis_delete_on_termination=True)
+    secondary = account.enis_of(instance)[1]
+    create_session(account.ec2, secondary, target, mirror_filter)
+
+    # When the instance is terminated
+    account.terminate(instance)
+
+    # Then that ENI and its session are gone too
+    code = error_code(account.ec2.describe_network_interfaces, NetworkInterfaceIds=[secondary])
+    assert code == "InvalidNetworkInterfaceID.NotFound"
+    assert account.sessions() == []
+
+
+def test_terminating_a_terminated_instance_again_succeeds(account, eni):
+    # Given a terminated instance
+    instance = account.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Attachment"][
+        "InstanceId"
+    ]
+    account.terminate(instance)
+
+    # When it is terminated again (AWS's TerminateInstances is idempotent)
+    answer = account.ec2.terminate_instances(InstanceIds=[instance])
+
+    # Then the call succeeds: the instance was already terminated (moto always reports "shutting-down" as current)
+    assert answer["TerminatingInstances"][0]["PreviousState"]["Name"] == "terminated"
+    assert account.instance(instance)["State"]["Name"] == "terminated"
+
+
+def test_stopping_an_instance_keeps_its_sessions(account, eni, target, mirror_filter):
+    # Given a mirrored instance
+    session = create_session(account.ec2, eni, target, mirror_filter)
+    instance = account.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Attachment"][
+        "InstanceId"
+    ]
+
+    # When it is stopped
+    account.stop(instance)
+
+    # Then its session stays (and bills)
+    assert all_session_ids(account) == {session}
+
+
+# -- 11. ModifyTrafficMirrorSession ------------------------------------------------------------------------------------
+def test_moving_a_session_to_a_full_eni_target_is_refused(account, target, mirror_filter):
+    # Given a full ENI target (10 sources) and a session of an 11th ENI on another target
+    enis = source_enis(account, 11)
+    for source in enis[:10]:
+        create_session(account.ec2, source, target, mirror_filter)
+    session = create_session(account.ec2, enis[10], account.nlb_target(), mirror_filter)
+
+    # When the session is moved to the full target
+    code = error_code(
+        account.ec2.modify_traffic_mirror_session, TrafficMirrorSessionId=session, TrafficMirrorTargetId=target
+    )
+
+    # Then AWS refuses it and the session stays where it was
+    assert code == "TrafficMirrorSourcesPerTargetLimitExceeded"
+    assert len(account.sessions(traffic_mirror_target_id=target)) == 10
+
+
+def test_moving_a_session_to_an_unknown_target_or_filter_is_not_found(account, eni, target, mirror_filter):
+    # Given a session
+    session = create_session(account.ec2, eni, target, mirror_filter)
+
+    # When it is moved to an unknown target, or given an unknown filter
+    to_target = error_code(
+        account.ec2.modify_traffic_mirror_session, TrafficMirrorSessionId=session, TrafficMirrorTargetId=UNKNOWN_TARGET
+    )
+    to_filter = error_code(
+        account.ec2.modify_traffic_mirror_session, TrafficMirrorSessionId=session, TrafficMirrorFilterId=UNKNOWN_FILTER
+    )
+
+    # Then AWS answers NotFound and the session is unchanged
+    assert to_target == "InvalidTrafficMirrorTargetId.NotFound"
+    assert to_filter == "InvalidTrafficMirrorFilterId.NotFound"
+    assert account.sessions()[0]["TrafficMirrorTargetId"] == target
+
+
+def test_moving_a_session_to_another_target_works(account, eni, target, mirror_filter):
+    # Given a session on an ENI target, and an NLB target
+    session = create_session(account.ec2, eni, target, mirror_filter)
+    new_target = account.nlb_target()
+
+    # When the session is moved to the NLB target
+    answer = account.ec2.modify_traffic_mirror_session(TrafficMirrorSessionId=session, TrafficMirrorTargetId=new_target)
+
+    # Then it mirrors to the new target
+    assert answer["TrafficMirrorSession"]["TrafficMirrorTargetId"] == new_target
+    assert account.sessions(traffic_mirror_target_id=new_target)[0]["TrafficMirrorSessionId"] == session
+
+
+def test_a_session_moved_within_its_full_target_or_renumbered_keeps_the_rules(account, target, mirror_filter):
+    # Given a full ENI target and a source ENI with sessions numbered 1 and 2
+    enis = source_enis(account, 10)
+    for source in enis:
+        create_session(account.ec2, source, target, mirror_filter, 1)
+    second = create_session(account.ec2, enis[0], account.nlb_target(), mirror_filter, 2)
+
+    # When the second session of an existing source moves to the full target, or is renumbered onto number 1
+    account.ec2.modify_traffic_mirror_session(TrafficMirrorSessionId=second, TrafficMirrorTargetId=target)
+    code = error_code(account.ec2.modify_traffic_mirror_session, TrafficMirrorSessionId=second, SessionNumber=1)
+
+    # Then the move is accepted (the source is already counted) and the duplicate number is rejected
+    assert code == "InvalidParameterValue"
+    assert len(account.sessions(traffic_mirror_target_id=target)) == 11
+
+
+# -- 12. outside the layer ---------------------------------------------------------------------------------------------
+def test_leaving_the_layer_restores_moto_behaviour(aws_env):
+    # Given a strict layer that was entered and left inside a moto mock
+    with mock_aws():
+        with StrictAws():
+            account = SimulatedAccount()
+            eni = account.enis_of(account.launch("m5.large"))[0]
+            target, mirror_filter = account.eni_target(), account.mirror_filter()
+            for number in (1, 2, 3):
+                create_session(account.ec2, eni, target, mirror_filter, number)
+            inside = error_code(
+                account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, 4)
+            )
+
+        # When a fourth session is created on the ENI outside the layer, and an unknown session is deleted
+        create_session(account.ec2, eni, target, mirror_filter, 4)
+        account.ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=UNKNOWN_SESSION)
+
+        # Then moto's permissive behaviour is back
+        assert inside == "TrafficMirrorSessionsPerInterfaceLimitExceeded"
+        assert len(account.ec2.describe_traffic_mirror_sessions()["TrafficMirrorSessions"]) == 4

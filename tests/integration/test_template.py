@@ -1,0 +1,241 @@
+"""template.yaml routes each event to the right function, never re-triggers on our own writes, and wires every function.
+
+The event patterns are read from the template and matched the way EventBridge matches them (simulation.eventbridge),
+so these tests fail when a pattern in the template is wrong, not when a copy of it is.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulation.eventbridge import Rule, load_rules, load_template, matching_rules
+from traffic_mirroring.events import (
+    InstanceTrigger,
+    LifecycleAction,
+    parse_autoscaling_launch,
+    parse_lifecycle_action,
+    parse_state_change,
+    parse_tag_change,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+EVENTS = ROOT / "events"
+
+STATE_CHANGE = "InstanceStateChangeFunction"
+TAG_CHANGE = "InstanceTagChangeFunction"
+ASG_LAUNCH = "AutoScalingLaunchFunction"
+RECONCILER = "ScheduledReconcilerFunction"
+
+# Which function each sample event must reach through an EventBridgeRule. None: no rule may match it (the schedule
+# invokes the reconciler through its own Schedule rule; no function handles lifecycle actions yet).
+EXPECTED_FUNCTION: dict[str, str | None] = {
+    "ec2-instance-running.json": STATE_CHANGE,
+    "ec2-instance-stopped.json": STATE_CHANGE,
+    "ec2-instance-terminated.json": STATE_CHANGE,
+    "tag-change-mirror-added.json": TAG_CHANGE,
+    "tag-change-mirror-removed.json": TAG_CHANGE,
+    "autoscaling-launch-successful.json": ASG_LAUNCH,
+    "autoscaling-launch-lifecycle-action.json": None,
+    "scheduled-event.json": None,
+}
+
+PARSER_OF_SAMPLE: dict[str, Callable[[Any], InstanceTrigger | LifecycleAction]] = {
+    "ec2-instance-running.json": parse_state_change,
+    "ec2-instance-stopped.json": parse_state_change,
+    "ec2-instance-terminated.json": parse_state_change,
+    "tag-change-mirror-added.json": parse_tag_change,
+    "tag-change-mirror-removed.json": parse_tag_change,
+    "autoscaling-launch-successful.json": parse_autoscaling_launch,
+    "autoscaling-launch-lifecycle-action.json": parse_lifecycle_action,
+}
+
+REQUIRED_ENVIRONMENT = ("TARGET_IDS", "FILTER_ID", "MIRROR_TAG_KEY", "MIRROR_TAG_VALUE", "MANAGED_BY")
+
+
+def _sample(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return event
+
+
+def _reached(rules: list[Rule], event: dict[str, Any]) -> list[str]:
+    return [rule.function_logical_id for rule in matching_rules(rules, event)]
+
+
+def _tag_change(changed_keys: list[str], tags: dict[str, str] | None = None) -> dict[str, Any]:
+    event = _sample("tag-change-mirror-added.json")
+    event["detail"]["changed-tag-keys"] = changed_keys
+    event["detail"]["tags"] = tags if tags is not None else {"Name": "web-1", "mirror": "true"}
+    return event
+
+
+def _state_change(state: str) -> dict[str, Any]:
+    event = _sample("ec2-instance-running.json")
+    event["detail"]["state"] = state
+    return event
+
+
+@pytest.fixture(scope="module")
+def rules() -> list[Rule]:
+    return load_rules(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each function's properties with the template's Globals applied (as SAM merges them)."""
+    defaults = template.get("Globals", {}).get("Function", {})
+    merged: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = {**copy.deepcopy(defaults), **resource["Properties"]}
+        variables = {
+            **defaults.get("Environment", {}).get("Variables", {}),
+            **resource["Properties"].get("Environment", {}).get("Variables", {}),
+        }
+        properties["Environment"] = {"Variables": variables}
+        merged[logical_id] = properties
+    return merged
+
+
+# -- (a) every sample reaches exactly its function ---------------------------------------------------------------
+def test_every_sample_event_has_an_expected_destination() -> None:
+    assert sorted(path.name for path in EVENTS.glob("*.json")) == sorted(EXPECTED_FUNCTION)
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED_FUNCTION))
+def test_sample_event_reaches_exactly_its_function(rules: list[Rule], sample: str) -> None:
+    expected = EXPECTED_FUNCTION[sample]
+
+    reached = _reached(rules, _sample(sample))
+
+    assert reached == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize("sample", sorted(PARSER_OF_SAMPLE))
+def test_sample_event_is_accepted_by_its_parser(sample: str) -> None:
+    trigger = PARSER_OF_SAMPLE[sample](_sample(sample))
+
+    assert trigger.instance_id == "i-0123456789abcdef0"
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED_FUNCTION))
+def test_sample_event_has_a_real_envelope(sample: str) -> None:
+    event = _sample(sample)
+
+    assert event["version"] == "0"
+    assert event["region"] == "us-east-1"
+    assert event["time"][:4].isdigit() and event["time"].endswith("Z")
+    assert all(resource.startswith("arn:aws:") for resource in event["resources"])
+
+
+def test_each_instance_function_has_exactly_one_rule(rules: list[Rule]) -> None:
+    assert sorted(rule.function_logical_id for rule in rules) == sorted([STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH])
+
+
+# -- (b) writing the status tag (or any other tag) never triggers us ----------------------------------------------
+@pytest.mark.parametrize("changed_keys", [["mirror-status"], ["Name"], ["mirror-managed-by"], []])
+def test_tag_change_of_other_keys_reaches_no_function(rules: list[Rule], changed_keys: list[str]) -> None:
+    event = _tag_change(changed_keys, tags={"Name": "web-1", "mirror": "true", "mirror-status": "mirrored"})
+
+    assert _reached(rules, event) == []
+
+
+def test_tag_change_with_the_mirror_key_among_others_reaches_the_tag_function(rules: list[Rule]) -> None:
+    assert _reached(rules, _tag_change(["Name", "mirror", "mirror-status"])) == [TAG_CHANGE]
+
+
+def test_mirror_tag_change_on_a_volume_reaches_no_function(rules: list[Rule]) -> None:
+    event = _tag_change(["mirror"])
+    event["detail"]["resource-type"] = "volume"
+    event["resources"] = ["arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0"]
+
+    assert _reached(rules, event) == []
+
+
+# -- (c) the tag rule follows the MirrorTagKey parameter -----------------------------------------------------------
+def test_tag_rule_follows_an_overridden_mirror_tag_key() -> None:
+    rules = load_rules(TEMPLATE, parameter_overrides={"MirrorTagKey": "monitor"})
+
+    assert _reached(rules, _tag_change(["monitor"])) == [TAG_CHANGE]
+    assert _reached(rules, _tag_change(["mirror"])) == []
+
+
+def test_override_of_an_undeclared_parameter_is_refused() -> None:
+    with pytest.raises(ValueError, match="MirorTagKey"):
+        load_rules(TEMPLATE, parameter_overrides={"MirorTagKey": "monitor"})
+
+
+# -- (d) the state rule: every state that can change what we mirror, not pending ----------------------------------
+@pytest.mark.parametrize("state", ["running", "stopping", "stopped", "shutting-down", "terminated"])
+def test_state_change_reaches_the_state_function(rules: list[Rule], state: str) -> None:
+    assert _reached(rules, _state_change(state)) == [STATE_CHANGE]
+
+
+def test_pending_state_reaches_no_function(rules: list[Rule]) -> None:
+    assert _reached(rules, _state_change("pending")) == []
+
+
+# -- (e) every function is wired: handler, code, layer, settings ---------------------------------------------------
+def test_every_function_runs_app_handler_from_functions_with_the_layer(template: dict[str, Any]) -> None:
+    functions = _functions(template)
+
+    assert sorted(functions) == sorted([STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, RECONCILER])
+    for logical_id, properties in functions.items():
+        assert properties["Handler"] == "app.handler", logical_id
+        code_uri = properties["CodeUri"]
+        assert code_uri.startswith("functions/"), logical_id
+        assert (ROOT / code_uri / "app.py").is_file(), logical_id
+        assert {"Ref": "MirroringLayer"} in properties["Layers"], logical_id
+        assert properties["Runtime"] == "python3.13" and properties["Architectures"] == ["arm64"], logical_id
+
+
+def test_every_function_gets_the_settings_the_code_requires(template: dict[str, Any]) -> None:
+    for logical_id, properties in _functions(template).items():
+        variables = properties["Environment"]["Variables"]
+        missing = [name for name in REQUIRED_ENVIRONMENT if name not in variables]
+        assert missing == [], logical_id
+        assert variables["MANAGED_BY"] == {"Ref": "AWS::StackName"}
+        assert variables["STATUS_TAG_KEY"] == "mirror-status"
+
+
+def test_layer_is_built_by_its_makefile_for_arm64(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["MirroringLayer"]
+
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    assert (ROOT / layer["Properties"]["ContentUri"] / "Makefile").is_file()
+
+
+def test_every_rule_retries_into_the_dead_letter_queue_that_lets_it_in(template: dict[str, Any]) -> None:
+    queue_policy = template["Resources"]["EventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]
+    allowed_sources = queue_policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event_name, event in resource["Properties"].get("Events", {}).items():
+            if event["Type"] not in ("EventBridgeRule", "Schedule"):
+                continue
+            properties = event["Properties"]
+            assert properties["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}}
+            assert "RetryPolicy" in properties, f"{logical_id}.{event_name}"
+            # SAM names the rule it generates <FunctionLogicalId><EventName>.
+            assert {"Fn::GetAtt": [f"{logical_id}{event_name}", "Arn"]} in allowed_sources, f"{logical_id}.{event_name}"
+
+
+def test_the_reconciler_runs_on_the_configured_schedule(template: dict[str, Any]) -> None:
+    events = template["Resources"][RECONCILER]["Properties"]["Events"]
+
+    assert [event["Properties"]["Schedule"] for event in events.values() if event["Type"] == "Schedule"] == [
+        {"Ref": "ReconcileSchedule"}
+    ]
