@@ -20,16 +20,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "mirroring" / "python"))
 
-for name, value in {
+DEMO_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "demo",
     "AWS_SECRET_ACCESS_KEY": "demo",
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "ERROR",
     "POWERTOOLS_METRICS_NAMESPACE": "TrafficMirroringDemo",
-}.items():
-    os.environ[name] = value
-os.environ.pop("AWS_PROFILE", None)
+    "POWERTOOLS_METRICS_DISABLED": "true",  # the demo prints its own summary instead of EMF lines
+}
 
 from moto import mock_aws  # noqa: E402
 
@@ -323,6 +322,13 @@ def _ours(account: SimulatedAccount, instance_id: str | None = None) -> list[dic
     return found
 
 
-if __name__ == "__main__":
+def main() -> int:
+    os.environ.update(DEMO_ENVIRONMENT)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
     result = run()
-    sys.exit(1 if result["failures"] else 0)
+    return 1 if result["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
