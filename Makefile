@@ -10,10 +10,13 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck unit integration validate build bench lock clean
 
-$(BIN)/.installed: requirements-dev.txt
+# The venv, the pinned tools, and the project itself (editable) so the `mirror-audit` command is on PATH in .venv;
+# its dependencies and setuptools come from the lock, hence --no-deps --no-build-isolation (no extra download).
+$(BIN)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
 demo: $(BIN)/.installed
@@ -37,6 +40,7 @@ integration: $(BIN)/.installed
 
 validate: $(BIN)/.installed
 	$(BIN)/sam validate --lint --template template.yaml
+	$(BIN)/cfn-lint -t template.yaml -a cfn_lint_serverless.rules
 
 build: $(BIN)/.installed
 	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build

@@ -153,16 +153,45 @@ def _substitute(argument: Any, values: Mapping[str, str | list[str]], where: str
     return _SUB_VARIABLE.sub(replace, str(text)).replace("${!", "${")
 
 
+def condition_holds(template: Mapping[str, Any], name: str, values: Mapping[str, str | list[str]]) -> bool:
+    """Evaluate one of the template's Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition) for these values."""
+    conditions: Mapping[str, Any] = template.get("Conditions") or {}
+    if name not in conditions:
+        raise ValueError(f"Condition {name} is not declared in the template's Conditions")
+
+    def holds(node: Any) -> bool:
+        [(function, argument)] = node.items()
+        if function == "Condition":
+            return holds(conditions[argument])
+        if function == "Fn::Equals":
+            left, right = (_resolve(item, values, f"Conditions.{name}") for item in argument)
+            return str(left) == str(right)
+        if function == "Fn::Not":
+            return not holds(argument[0])
+        if function == "Fn::And":
+            return all(holds(item) for item in argument)
+        if function == "Fn::Or":
+            return any(holds(item) for item in argument)
+        raise ValueError(f"Conditions.{name}: {function} is not supported by this router")
+
+    return holds(conditions[name])
+
+
 def load_rules(
     template_path: str | Path = "template.yaml", parameter_overrides: Mapping[str, str] | None = None
 ) -> list[Rule]:
-    """Every ``EventBridgeRule`` event (with a ``Pattern``) of every ``AWS::Serverless::Function``, resolved."""
+    """Every ``EventBridgeRule`` event (with a ``Pattern``) of every ``AWS::Serverless::Function``, resolved.
+
+    A function whose Condition does not hold for these parameters is not deployed, and neither are its rules.
+    """
     template = load_template(template_path)
     values = _parameter_values(template, parameter_overrides or {})
     function_globals: Mapping[str, Any] = (template.get("Globals") or {}).get("Function") or {}
     rules: list[Rule] = []
     for logical_id, resource in template["Resources"].items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        if "Condition" in resource and not condition_holds(template, resource["Condition"], values):
             continue
         properties: Mapping[str, Any] = resource.get("Properties") or {}
         code_uri = properties.get("CodeUri", function_globals.get("CodeUri"))

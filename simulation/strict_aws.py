@@ -6,6 +6,9 @@ out-of-range session numbers, unknown ENIs/targets/filters, unsupported sources;
 ``StrictAws`` is active, the same calls answer the way AWS documents, with AWS's error codes. It patches moto's
 classes, so it holds for in-process mocks and for ``ThreadedMotoServer`` in the same process alike.
 
+CompleteLifecycleAction, which moto lacks, is answered for actions a test starts with
+``StrictAws.start_launch_lifecycle_action`` and recorded in ``StrictAws.completed_lifecycle_actions``.
+
 Where AWS does not document an error code (a session number already used on the ENI, a source ENI that is a
 target, an ENI target that is a source, a NextToken that was never handed out), ``InvalidParameterValue`` is used,
 and the product must not depend on the code.
@@ -16,12 +19,18 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moto.core.responses import ActionResult
+from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.models import autoscaling_backends
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
 from moto.ec2.models.instances import Instance
@@ -31,6 +40,7 @@ from moto.ec2.responses.traffic_mirrors import TrafficMirrors
 
 RULES: dict[str, Any] = json.loads((Path(__file__).with_name("aws_rules.json")).read_text())
 _LOCK = threading.RLock()
+_ABSENT = object()  # what _patch saves for an attribute moto does not have (a call moto does not implement)
 
 
 def aws_supports_source(instance_type: str, hypervisor: str | None, bare_metal: bool) -> bool:
@@ -317,7 +327,10 @@ def _check_filter_names(collection: str, filters: dict[str, list[str]]) -> None:
 
 
 def _matches(resource: Any, attributes: dict[str, str], filters: dict[str, list[str]]) -> bool:
-    tags = {t.get("Key", t.get("key")): t.get("Value", t.get("value", "")) for t in resource.get_tags()}
+    tags: dict[str, str] = {}
+    if any(name.startswith("tag") for name in filters):
+        # moto's own index of tags by resource ID: get_tags() scans every tag of the account (O(N) per resource).
+        tags = dict(resource.ec2_backend.tags.get(resource.id, {}))
     for name, values in filters.items():
         wanted = set(values)
         if name.startswith("tag:"):
@@ -441,16 +454,110 @@ def _listed_network_interfaces(self: Any) -> list[Any]:
     return [] if self._state.name == "terminated" else list(self.nics.values())
 
 
+# -- Auto Scaling lifecycle actions (moto implements hooks, not CompleteLifecycleAction) ---------------------------
+@dataclass(frozen=True)
+class LifecycleActionKey:
+    account_id: str
+    region: str
+    group_name: str
+    hook_name: str
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class CompletedLifecycleAction:
+    """One successful CompleteLifecycleAction call, as the caller made it."""
+
+    group_name: str
+    hook_name: str
+    token: str | None
+    instance_id: str | None
+    result: str
+
+
+def _complete_lifecycle_action(layer: StrictAws) -> Callable[..., Any]:
+    """CompleteLifecycleAction the way Auto Scaling answers it: only for an action that waits (started with
+    ``StrictAws.start_launch_lifecycle_action``), by token or by instance; CONTINUE puts the instance in service,
+    ABANDON terminates it."""
+
+    def complete_lifecycle_action(self: Any) -> EmptyResult:
+        group_name = self._get_param("AutoScalingGroupName")
+        hook_name = self._get_param("LifecycleHookName")
+        token = self._get_param("LifecycleActionToken")
+        instance_id = self._get_param("InstanceId")
+        result = self._get_param("LifecycleActionResult")
+        if result not in ("CONTINUE", "ABANDON"):
+            raise ValidationError(f"Invalid LifecycleActionResult {result!r}: must be CONTINUE or ABANDON.")
+        if not token and not instance_id:
+            raise ValidationError("Either LifecycleActionToken or InstanceId must be specified.")
+        with _LOCK:
+            waiting = [
+                (key, action_token)
+                for key, action_token in layer.waiting_lifecycle_actions.items()
+                if key.account_id == self.current_account
+                and key.region == self.region
+                and key.group_name == group_name
+                and key.hook_name == hook_name
+                and (not token or action_token == token)
+                and (not instance_id or key.instance_id == instance_id)
+            ]
+            if not waiting:
+                found_by = f"token {token}" if token else f"instance ID {instance_id}"
+                raise ValidationError(f"No active Lifecycle Action found with {found_by}")
+            key, _ = waiting[0]
+            del layer.waiting_lifecycle_actions[key]
+            layer.completed_lifecycle_actions.append(
+                CompletedLifecycleAction(group_name, hook_name, token, instance_id, result)
+            )
+            backend = self.autoscaling_backend
+            if result == "ABANDON":
+                backend.terminate_instance(key.instance_id, should_decrement=False)
+            else:
+                for state in backend.autoscaling_groups[group_name].instance_states:
+                    if state.instance.id == key.instance_id:
+                        state.lifecycle_state = "InService"
+        return EmptyResult()
+
+    return complete_lifecycle_action
+
+
 class StrictAws:
     """Activate with ``with StrictAws():`` inside a moto mock (or around a ThreadedMotoServer)."""
 
     def __init__(self, page_cap: int | None = None) -> None:
         self.page_cap = page_cap
         self._saved: list[tuple[Any, str, Any]] = []
+        self.waiting_lifecycle_actions: dict[LifecycleActionKey, str] = {}  # → token
+        self.completed_lifecycle_actions: list[CompletedLifecycleAction] = []
 
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
-        self._saved.append((owner, name, owner.__dict__[name]))
+        self._saved.append((owner, name, owner.__dict__.get(name, _ABSENT)))
         setattr(owner, name, replacement)
+
+    def start_launch_lifecycle_action(
+        self,
+        group_name: str,
+        hook_name: str,
+        instance_id: str,
+        region: str = "us-east-1",
+        account_id: str = DEFAULT_ACCOUNT_ID,
+    ) -> str:
+        """Put a group's new instance in ``Pending:Wait`` on its launch hook, as Auto Scaling does before it sends
+        "EC2 Instance-launch Lifecycle Action"; returns the action's token."""
+        backend = autoscaling_backends[account_id][region]
+        hooks = backend.describe_lifecycle_hooks(group_name, [hook_name])
+        if not hooks or hooks[0].lifecycle_transition != "autoscaling:EC2_INSTANCE_LAUNCHING":
+            raise ValueError(f"group {group_name} has no launch lifecycle hook {hook_name}")
+        states = [s for s in backend.autoscaling_groups[group_name].instance_states if s.instance.id == instance_id]
+        if not states:
+            raise ValueError(f"{instance_id} is not an instance of group {group_name}")
+        token = str(uuid.uuid4())
+        with _LOCK:
+            states[0].lifecycle_state = "Pending:Wait"
+            self.waiting_lifecycle_actions[
+                LifecycleActionKey(account_id, region, group_name, hook_name, instance_id)
+            ] = token
+        return token
 
     def __enter__(self) -> StrictAws:
         backend = TrafficMirrorsBackend
@@ -512,11 +619,15 @@ class StrictAws:
             _attachment_delete_on_termination(ElasticNetworkInterfaces.modify_network_interface_attribute),
         )
         self._patch(Instance, "network_interfaces", property(_listed_network_interfaces))
+        self._patch(AutoScalingResponse, "complete_lifecycle_action", _complete_lifecycle_action(self))
         return self
 
     def __exit__(self, *exc: object) -> None:
         for owner, name, original in reversed(self._saved):
-            setattr(owner, name, original)
+            if original is _ABSENT:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
         self._saved.clear()
 
 

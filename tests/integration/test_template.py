@@ -23,6 +23,7 @@ from traffic_mirroring.events import (
     parse_state_change,
     parse_tag_change,
 )
+from traffic_mirroring.lifecycle import ABANDON, CONTINUE, FAILURE_RESULT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -31,10 +32,12 @@ EVENTS = ROOT / "events"
 STATE_CHANGE = "InstanceStateChangeFunction"
 TAG_CHANGE = "InstanceTagChangeFunction"
 ASG_LAUNCH = "AutoScalingLaunchFunction"
+ASG_LIFECYCLE = "AutoScalingLifecycleFunction"
 RECONCILER = "ScheduledReconcilerFunction"
 
-# Which function each sample event must reach through an EventBridgeRule. None: no rule may match it (the schedule
-# invokes the reconciler through its own Schedule rule; no function handles lifecycle actions yet).
+# Which function each sample event must reach through an EventBridgeRule, with the default parameters. None: no rule
+# may match it (the schedule invokes the reconciler through its own Schedule rule; lifecycle actions reach a function
+# only with LifecycleHookMode=true).
 EXPECTED_FUNCTION: dict[str, str | None] = {
     "ec2-instance-running.json": STATE_CHANGE,
     "ec2-instance-stopped.json": STATE_CHANGE,
@@ -143,6 +146,35 @@ def test_each_instance_function_has_exactly_one_rule(rules: list[Rule]) -> None:
     assert sorted(rule.function_logical_id for rule in rules) == sorted([STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH])
 
 
+# -- (a') lifecycle hook mode adds the lifecycle function, and only it receives lifecycle actions ------------------
+@pytest.fixture(scope="module")
+def lifecycle_rules() -> list[Rule]:
+    return load_rules(TEMPLATE, parameter_overrides={"LifecycleHookMode": "true"})
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED_FUNCTION))
+def test_in_lifecycle_hook_mode_lifecycle_actions_reach_only_the_lifecycle_function(
+    lifecycle_rules: list[Rule], sample: str
+) -> None:
+    expected = ASG_LIFECYCLE if sample == "autoscaling-launch-lifecycle-action.json" else EXPECTED_FUNCTION[sample]
+
+    reached = _reached(lifecycle_rules, _sample(sample))
+
+    assert reached == ([expected] if expected else [])
+
+
+def test_lifecycle_hook_mode_deploys_the_lifecycle_function_with_its_failure_setting(template: dict[str, Any]) -> None:
+    function = template["Resources"][ASG_LIFECYCLE]
+
+    assert function["Condition"] == "LifecycleHookEnabled"
+    assert template["Conditions"]["LifecycleHookEnabled"] == {"Fn::Equals": [{"Ref": "LifecycleHookMode"}, "true"]}
+    assert template["Parameters"]["LifecycleHookMode"]["Default"] == "false"
+    assert template["Parameters"]["LifecycleFailureResult"]["AllowedValues"] == [CONTINUE, ABANDON]
+    assert template["Parameters"]["LifecycleFailureResult"]["Default"] == CONTINUE
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables == {FAILURE_RESULT_VARIABLE: {"Ref": "LifecycleFailureResult"}}
+
+
 # -- (b) writing the status tag (or any other tag) never triggers us ----------------------------------------------
 @pytest.mark.parametrize("changed_keys", [["mirror-status"], ["Name"], ["mirror-managed-by"], []])
 def test_tag_change_of_other_keys_reaches_no_function(rules: list[Rule], changed_keys: list[str]) -> None:
@@ -190,7 +222,7 @@ def test_pending_state_reaches_no_function(rules: list[Rule]) -> None:
 def test_every_function_runs_app_handler_from_functions_with_the_layer(template: dict[str, Any]) -> None:
     functions = _functions(template)
 
-    assert sorted(functions) == sorted([STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, RECONCILER])
+    assert sorted(functions) == sorted([STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, ASG_LIFECYCLE, RECONCILER])
     for logical_id, properties in functions.items():
         assert properties["Handler"] == "app.handler", logical_id
         code_uri = properties["CodeUri"]
@@ -229,8 +261,12 @@ def test_every_rule_retries_into_the_dead_letter_queue_that_lets_it_in(template:
             properties = event["Properties"]
             assert properties["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}}
             assert "RetryPolicy" in properties, f"{logical_id}.{event_name}"
-            # SAM names the rule it generates <FunctionLogicalId><EventName>.
-            assert {"Fn::GetAtt": [f"{logical_id}{event_name}", "Arn"]} in allowed_sources, f"{logical_id}.{event_name}"
+            # SAM names the rule it generates <FunctionLogicalId><EventName>; a conditional function's rule exists
+            # (and may be named in the queue policy) only under the function's condition.
+            rule_arn = {"Fn::GetAtt": [f"{logical_id}{event_name}", "Arn"]}
+            if "Condition" in resource:
+                rule_arn = {"Fn::If": [resource["Condition"], rule_arn, {"Ref": "AWS::NoValue"}]}
+            assert rule_arn in allowed_sources, f"{logical_id}.{event_name}"
 
 
 def test_the_reconciler_runs_on_the_configured_schedule(template: dict[str, Any]) -> None:

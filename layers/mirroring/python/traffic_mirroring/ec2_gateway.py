@@ -73,9 +73,11 @@ class Ec2Gateway:
         elbv2: Any | None = None,
         clock: Callable[[], float] = time.monotonic,
         target_cache_seconds: int = 300,
+        autoscaling: Any | None = None,
     ) -> None:
         self.ec2 = ec2
         self.elbv2 = elbv2
+        self.autoscaling = autoscaling
         self._clock = clock
         self._type_info: dict[str, InstanceTypeInfo | None] = {}
         self._largest_in_family: dict[str, int] = {}
@@ -112,8 +114,9 @@ class Ec2Gateway:
             found.update(self._read_instances(Filters=[{"Name": "instance-id", "Values": list(batch)}]))
         return found, set(instance_ids) - set(found)
 
-    def describe_instances_with_tag_key(self, tag_key: str) -> dict[str, Instance]:
-        return self._read_instances(Filters=[{"Name": "tag-key", "Values": [tag_key]}])
+    def describe_instances_with_tag_key(self, *tag_keys: str) -> dict[str, Instance]:
+        """Instances carrying any of these tag keys (one call: a filter's values are ORed)."""
+        return self._read_instances(Filters=[{"Name": "tag-key", "Values": list(tag_keys)}])
 
     def _read_instances(self, **kwargs: Any) -> dict[str, Instance]:
         found: dict[str, Instance] = {}
@@ -333,6 +336,22 @@ class Ec2Gateway:
 
     def delete_instance_tag(self, instance_id: str, key: str) -> None:
         self._call("DeleteTags", self.ec2.delete_tags, Resources=[instance_id], Tags=[{"Key": key}])
+
+    # -- Auto Scaling lifecycle hook ---------------------------------------------------------------------------
+    def complete_lifecycle_action(
+        self, *, group_name: str, hook_name: str, token: str, instance_id: str, result: str
+    ) -> None:
+        if self.autoscaling is None:
+            raise ValueError("this gateway has no Auto Scaling client")
+        self._call(
+            "CompleteLifecycleAction",
+            self.autoscaling.complete_lifecycle_action,
+            AutoScalingGroupName=group_name,
+            LifecycleHookName=hook_name,
+            LifecycleActionToken=token,
+            InstanceId=instance_id,
+            LifecycleActionResult=result,
+        )
 
 
 def _snake(operation: str) -> str:

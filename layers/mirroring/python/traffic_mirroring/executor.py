@@ -6,6 +6,7 @@ Order within an instance: deletes (they free slots), then updates, then creates,
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ class Executor:
                     outcome.skipped[skip] += 1
                     if status == Reason.MIRRORED:
                         status = skip
-            if created and not self.confirm_creates and (plan.current_status or "").startswith(ERROR_STATUS_PREFIX):
+            if created and not self.confirm_creates:
                 created[:] = self._confirm_created(list(zip(created_for, created, strict=True)))
             outcome.skipped.update(skip.reason for skip in plan.skips)
         except _UnsupportedSource:
@@ -165,9 +166,11 @@ class Executor:
     def _confirm_created(self, pairs: list[tuple[CreateSession, MirrorSession]]) -> list[MirrorSession]:
         """Make sure no create was answered with a session that no longer exists; re-create those.
 
-        AWS answers a repeated ClientToken with the original session even when it was deleted since (by our
-        rollback, or by hand). Only runs where that can happen: retries after a failure (``error:…`` status) and
-        the reconciler, which checks all its creations with one describe per 200.
+        AWS answers a repeated ClientToken with the original session even when it was deleted since: by our
+        rollback, or because the ENI was mirrored, unmirrored (tag removed, instance stopped) and mirrored again
+        within the token's window. One describe per 200 creations, after an instance's creates (event path) or after
+        the whole plan (reconciler). A replacement gets a token of its own, never used before: it cannot be answered
+        with a deleted session in turn.
         """
         alive: set[str] = set()
         ids = [session.session_id for _, session in pairs]
@@ -178,7 +181,7 @@ class Executor:
         confirmed: list[MirrorSession] = []
         for create, session in pairs:
             if session.session_id not in alive:
-                token = client_token(self.settings.managed_by, "replaces", session.session_id)
+                token = client_token(self.settings.managed_by, "replaces", session.session_id, uuid.uuid4())
                 session = self.gateway.create_session(**self._session_request(create, session.target_id), token=token)
             confirmed.append(session)
         return confirmed

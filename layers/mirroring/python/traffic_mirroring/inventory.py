@@ -64,9 +64,13 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
 
 
 def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory:
-    """Every session, every instance carrying the mirror tag key or holding one of our sessions."""
+    """Every session, every instance carrying the mirror tag key, our status tag, or holding one of our sessions.
+
+    An instance whose mirror tag went away while it had no session (stopped, unsupported) keeps a status tag that
+    only the reconciler can clear when the tag-change event was missed.
+    """
     sessions = gateway.describe_sessions()
-    instances = gateway.describe_instances_with_tag_key(settings.mirror_tag_key)
+    instances = gateway.describe_instances_with_tag_key(settings.mirror_tag_key, settings.status_tag_key)
     attachments: dict[str, str | None] = {
         eni.eni_id: instance.instance_id for instance in instances.values() for eni in instance.enis
     }

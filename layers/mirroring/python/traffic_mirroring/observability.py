@@ -10,7 +10,11 @@ from traffic_mirroring.model import Plan
 
 logger = Logger(service="traffic-mirroring")
 tracer = Tracer(service="traffic-mirroring")
-metrics = Metrics(namespace="TrafficMirroring", service="traffic-mirroring")
+# No namespace argument: Powertools then takes POWERTOOLS_METRICS_NAMESPACE, which the template sets from the
+# MetricsNamespace parameter. An explicit argument would win over it, and the alarms and the dashboard, which read
+# MetricsNamespace, would watch a namespace without data.
+metrics = Metrics(service="traffic-mirroring")
+metrics.namespace = metrics.namespace or "TrafficMirroring"  # outside Lambda, when the variable is not set
 
 HOURS_PER_MONTH = 730
 
@@ -49,4 +53,9 @@ def report(
         metrics.add_metric(name=f"Skipped.{reason}", unit=MetricUnit.Count, value=count)
     for reason, count in outcome.deleted.items():
         metrics.add_metric(name=f"Deleted.{reason}", unit=MetricUnit.Count, value=count)
+    metrics.add_metric(name="MonthlyCostAvoided", unit=MetricUnit.NoUnit, value=monthly_cost(deleted, hourly_price))
+    if trigger == "schedule":  # only a full reconciliation counts every session: the account's running cost
+        metrics.add_metric(
+            name="EstimatedMonthlyCost", unit=MetricUnit.NoUnit, value=monthly_cost(managed_after, hourly_price)
+        )
     return summary

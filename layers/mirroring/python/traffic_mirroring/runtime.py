@@ -14,7 +14,7 @@ from traffic_mirroring.reconcile import reconcile_instance
 
 # Standard mode retries throttling (RequestLimitExceeded) and transient errors with backoff, a bounded number of
 # times; what still fails is raised so EventBridge/Lambda retry the event and the DLQ catches the rest.
-RETRY_ATTEMPTS = 5
+RETRY_ATTEMPTS = 5  # attempts in all, the first call included
 
 
 @dataclass
@@ -42,7 +42,8 @@ class Runtime:
         settings = load_settings(env)
         session = session or boto3.session.Session()
         config = Config(
-            retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
+            # total_max_attempts counts the first call; botocore's max_attempts would count only the retries (one more).
+            retries={"mode": "standard", "total_max_attempts": RETRY_ATTEMPTS},
             connect_timeout=5,
             read_timeout=20,
         )
@@ -50,6 +51,7 @@ class Runtime:
             session.client("ec2", config=config),
             session.client("elbv2", config=config),
             target_cache_seconds=settings.target_cache_seconds,
+            autoscaling=session.client("autoscaling", config=config),
         )
         return cls(settings, gateway)
 

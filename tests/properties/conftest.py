@@ -1,0 +1,57 @@
+"""Property tests: Hypothesis profiles (fast in ``make test``, long in ``make soak``) and an offline AWS per test.
+
+``HYPOTHESIS_PROFILE=soak`` (``make soak``) runs thousands of random histories and the 500-instance burst;
+the default profile, ``fast``, keeps ``make test`` under a minute and a half.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import botocore.session
+import pytest
+from hypothesis import HealthCheck, settings
+from moto import mock_aws
+
+from simulation.account import REGION, SimulatedAccount
+from simulation.strict_aws import StrictAws
+from tests.integration.conftest import _loader_sharing_models
+
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    "print_blob": True,
+}
+settings.register_profile("fast", max_examples=200, stateful_step_count=15, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile("soak", max_examples=3000, stateful_step_count=40, **_COMMON)  # type: ignore[arg-type]
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "fast")
+settings.load_profile(PROFILE)
+
+SOAK = PROFILE == "soak"
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials and region (no test can reach a real account); boto3 models parsed once per run."""
+    monkeypatch.setattr(botocore.session, "create_loader", _loader_sharing_models)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # 0.15 s per fresh backend; AMIs are not validated
+    yield
+
+
+@pytest.fixture
+def strict() -> Iterator[StrictAws]:
+    """moto with the strict layer active (as in tests/integration)."""
+    with mock_aws(), StrictAws() as layer:
+        yield layer
+
+
+@pytest.fixture
+def account(strict: StrictAws) -> SimulatedAccount:
+    return SimulatedAccount()

@@ -1,0 +1,486 @@
+"""Random histories of an account: whatever users, AWS and EventBridge do, the reconciler restores the promise.
+
+A Hypothesis state machine drives a simulated account (moto + StrictAws): instances come and go with random types,
+ENIs and tags; other teams add sessions; targets join and leave the pool; events are delivered late, twice, out of
+order or never; API calls fail at random positions. The real handlers run on every delivery.
+
+Always (after every step): no ENI has more than 3 sessions, no session number repeats on an ENI, no target is over
+its source limit. After every clean reconcile (and at the end of every history): see ``convergence_problems``.
+
+The stack runs with MAX_DELETE_PERCENT=100: the safety valve (tested in tests/integration) would otherwise rightly
+hold back a large cleanup, and this machine checks convergence, not the valve.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from moto import mock_aws
+
+from functions.autoscaling_launch.app import handler as autoscaling_launch
+from functions.instance_state_change.app import handler as state_change
+from functions.instance_tag_change.app import handler as tag_change
+from functions.scheduled_reconciler.app import handler as scheduled_reconciler
+from simulation.account import SimulatedAccount
+from simulation.strict_aws import StrictAws
+from tests.integration.stack import LambdaContext, Stack, event, make_stack
+from tests.properties.world import (
+    SUPPORTED_TYPES,
+    UNSUPPORTED_TYPES,
+    ForeignSession,
+    Snapshot,
+    convergence_problems,
+    ec2_backend,
+    instance_problems,
+    instance_view,
+    limit_violations,
+)
+from traffic_mirroring.ec2_gateway import Ec2Gateway
+from traffic_mirroring.errors import AwsApiError, MirroringFailed, RollbackIncomplete
+from traffic_mirroring.runtime import Runtime
+
+ZONES = ("us-east-1a", "us-east-1b")
+MAX_INSTANCES = 8
+MAX_TARGETS = 6
+TAG_VALUES = ("true", "TRUE", "True", "false", "yes", " true")
+FAULT_CODES = ("InternalError", "RequestLimitExceeded", "Unavailable")
+FAULT_OPERATIONS = (
+    "CreateTrafficMirrorSession",
+    "DeleteTrafficMirrorSession",
+    "ModifyTrafficMirrorSession",
+    "DescribeTrafficMirrorSessions",
+    "CreateTags",
+    "DeleteTags",
+)
+# Failures a handler may raise after an injected fault: Lambda retries them and the DLQ catches the rest.
+RETRYABLE = (MirroringFailed, RollbackIncomplete, AwsApiError)
+SCHEDULE = event("scheduled-event.json", "i-00000000")
+
+INSTANCE_TYPE_FACTS: dict[str, Any] = {}
+LARGEST_IN_FAMILY: dict[str, int] = {}
+EVENT_FILES = {
+    "running": "ec2-instance-running.json",
+    "stopped": "ec2-instance-stopped.json",
+    "terminated": "ec2-instance-terminated.json",
+    "tag-added": "tag-change-mirror-added.json",
+    "tag-removed": "tag-change-mirror-removed.json",
+    "asg-launch": "autoscaling-launch-successful.json",
+}
+HANDLERS = {
+    "running": state_change,
+    "stopped": state_change,
+    "terminated": state_change,
+    "tag-added": tag_change,
+    "tag-removed": tag_change,
+    "asg-launch": autoscaling_launch,
+}
+
+
+class AccountHistories(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self._mock = mock_aws()
+        self._mock.start()
+        self._strict = StrictAws().__enter__()
+        self.account = SimulatedAccount()
+        self.filter_id = self.account.mirror_filter()
+        self.targets: dict[str, str] = {}  # target → kind
+        self.pool: list[str] = []
+        self.instances: list[str] = []  # launched by the history (not fillers, not target hosts)
+        self.terminated: set[str] = set()
+        self.detached: list[str] = []  # ENIs that outlived their instance or were detached
+        self.foreign: dict[str, ForeignSession] = {}
+        self.pending: list[tuple[str, str]] = []  # (event kind, instance) EventBridge has yet to deliver
+        self.delete_when_stopped = True
+        self.fillers = 0
+        self.stack: Stack | None = None
+
+    def teardown(self) -> None:
+        try:
+            if self.stack is not None:
+                self.reconcile()  # every history ends with a clean reconcile, and is judged
+        finally:
+            self._strict.__exit__()
+            self._mock.stop()
+
+    # -- setup -------------------------------------------------------------------------------------------------
+    @initialize(
+        kinds=st.lists(st.sampled_from(["eni-a", "eni-b", "nlb", "eni-largest"]), min_size=1, max_size=3, unique=True),
+        delete_when_stopped=st.booleans(),
+    )
+    def deploy(self, kinds: list[str], delete_when_stopped: bool) -> None:
+        for kind in kinds:
+            self.pool.append(self._new_target(kind))
+        self.delete_when_stopped = delete_when_stopped
+        self.stack = make_stack(
+            self.account,
+            self.pool,
+            self.filter_id,
+            MAX_DELETE_PERCENT="100",
+            DELETE_WHEN_STOPPED=str(delete_when_stopped).lower(),
+        )
+        self._redeploy()
+
+    def _new_target(self, kind: str) -> str:
+        if kind == "nlb":
+            target = self.account.nlb_target([ZONES[len(self.targets) % 2]], name=f"nlb-{len(self.targets)}")
+        elif kind == "eni-largest":
+            target = self.account.eni_target(ZONES[0], instance_type="c5.18xlarge")
+        else:
+            target = self.account.eni_target(ZONES[0] if kind == "eni-a" else ZONES[1])
+        self.targets[target] = kind
+        return target
+
+    def _redeploy(self) -> None:
+        """A deployment with the current pool: one warm container per function (separate caches)."""
+        assert self.stack is not None
+        self.stack.configure(
+            TARGET_IDS=",".join(self.pool),
+            MAX_DELETE_PERCENT="100",
+            DELETE_WHEN_STOPPED=str(self.delete_when_stopped).lower(),
+        )
+        self.runtimes = {
+            name: Runtime(self.stack.settings, self._cold_gateway()) for name in ("state", "tag", "asg", "schedule")
+        }
+
+    def _cold_gateway(self) -> Ec2Gateway:
+        """A new container's gateway, but with the instance-type facts already known: they are constants of AWS,
+        and reading them again (DescribeInstanceTypes is slow in moto) would only cost time."""
+        gateway = Ec2Gateway(self.account.ec2, self.account.elbv2)
+        gateway._type_info = INSTANCE_TYPE_FACTS
+        gateway._largest_in_family = LARGEST_IN_FAMILY
+        return gateway
+
+    # -- what users and AWS do ---------------------------------------------------------------------------------
+    def _live(self) -> list[str]:
+        return [i for i in self.instances if i not in self.terminated]
+
+    def _state(self, instance_id: str) -> str:
+        return instance_view(instance_id).state
+
+    @precondition(lambda self: len(self._live()) < MAX_INSTANCES)
+    @rule(
+        instance_type=st.sampled_from(SUPPORTED_TYPES + UNSUPPORTED_TYPES),
+        extra_enis=st.integers(0, 2),
+        tag=st.none() | st.sampled_from(TAG_VALUES),
+        zone=st.sampled_from(ZONES),
+        secondaries_survive=st.booleans(),
+        by_autoscaling=st.booleans(),
+    )
+    def launch(
+        self,
+        instance_type: str,
+        extra_enis: int,
+        tag: str | None,
+        zone: str,
+        secondaries_survive: bool,
+        by_autoscaling: bool,
+    ) -> None:
+        instance = self.account.launch(
+            instance_type,
+            tags={"mirror": tag} if tag is not None else None,
+            zone=zone,
+            extra_enis=extra_enis,
+            extra_enis_delete_on_termination=not secondaries_survive,
+        )
+        self.instances.append(instance)
+        self.pending.append(("running", instance))
+        if by_autoscaling:
+            self.pending.append(("asg-launch", instance))
+
+    @precondition(lambda self: self._live())
+    @rule(data=st.data(), value=st.sampled_from(TAG_VALUES))
+    def set_tag(self, data: st.DataObject, value: str) -> None:
+        instance = data.draw(st.sampled_from(self._live()))
+        self.account.tag(instance, mirror=value)
+        self.pending.append(("tag-added", instance))
+
+    @precondition(lambda self: self._live())
+    @rule(data=st.data())
+    def untag(self, data: st.DataObject) -> None:
+        instance = data.draw(st.sampled_from(self._live()))
+        self.account.untag(instance, "mirror")
+        self.pending.append(("tag-removed", instance))
+
+    @precondition(lambda self: self._live())
+    @rule(data=st.data())
+    def stop(self, data: st.DataObject) -> None:
+        instance = data.draw(st.sampled_from(self._live()))
+        if self._state(instance) == "running":
+            self.account.stop(instance)
+            self.pending.append(("stopped", instance))
+
+    @precondition(lambda self: self._live())
+    @rule(data=st.data())
+    def start(self, data: st.DataObject) -> None:
+        instance = data.draw(st.sampled_from(self._live()))
+        if self._state(instance) == "stopped":
+            self.account.start(instance)
+            self.pending.append(("running", instance))
+
+    @precondition(lambda self: self._live())
+    @rule(data=st.data(), instance_type=st.sampled_from(SUPPORTED_TYPES + UNSUPPORTED_TYPES))
+    def change_type_while_stopped(self, data: st.DataObject, instance_type: str) -> None:
+        """Stop, change the type, start: sessions survive a type change at AWS, supported or not."""
+        instance = data.draw(st.sampled_from(self._live()))
+        if self._state(instance) != "running":
+            return
+        self.account.stop(instance)
+        self.account.ec2.modify_instance_attribute(InstanceId=instance, InstanceType={"Value": instance_type})
+        self.account.start(instance)
+        self.pending.extend([("stopped", instance), ("running", instance)])
+
+    @precondition(lambda self: self._live())
+    @rule(data=st.data())
+    def terminate(self, data: st.DataObject) -> None:
+        instance = data.draw(st.sampled_from(self._live()))
+        enis = instance_view(instance).enis
+        self.account.terminate(instance)
+        self.terminated.add(instance)
+        existing = self._existing_enis(enis)
+        self.detached.extend(existing)
+        self._forget_foreign_on_deleted_enis()
+        self.pending.append(("terminated", instance))
+
+    @precondition(lambda self: self._live())
+    @rule(data=st.data())
+    def detach_secondary_eni(self, data: st.DataObject) -> None:
+        instance = data.draw(st.sampled_from(self._live()))
+        secondaries = instance_view(instance).enis[1:]
+        if not secondaries:
+            return
+        eni = data.draw(st.sampled_from(secondaries))
+        self.account.ec2.detach_network_interface(AttachmentId=ec2_backend().enis[eni].attachment_id)
+        self.detached.append(eni)
+
+    @precondition(lambda self: self.detached)
+    @rule(data=st.data())
+    def delete_detached_eni(self, data: st.DataObject) -> None:
+        eni = data.draw(st.sampled_from(self.detached))
+        self.detached.remove(eni)
+        self.account.ec2.delete_network_interface(NetworkInterfaceId=eni)
+        self._forget_foreign_on_deleted_enis()
+
+    @precondition(lambda self: self._live() and self.targets)
+    @rule(data=st.data(), number=st.integers(1, 5))
+    def add_foreign_session(self, data: st.DataObject, number: int) -> None:
+        instance = data.draw(st.sampled_from(self._live()))
+        enis = instance_view(instance).enis
+        if not enis:
+            return
+        self._add_foreign(data.draw(st.sampled_from(enis)), data.draw(st.sampled_from(sorted(self.targets))), number)
+
+    @precondition(lambda self: self._small_eni_targets())
+    @rule(data=st.data(), leave_free=st.integers(0, 1))
+    def fill_target(self, data: st.DataObject, leave_free: int) -> None:
+        """Another team's instances take an ENI target up to its limit, or to one slot short of it."""
+        target = data.draw(st.sampled_from(self._small_eni_targets()))
+        on_target = {
+            s.network_interface_id
+            for s in ec2_backend().traffic_mirror_sessions.values()
+            if s.traffic_mirror_target_id == target
+        }
+        for _ in range(max(0, 10 - leave_free - len(on_target))):
+            filler = self.account.launch("m5.large", zone=ZONES[self.fillers % 2])
+            self.fillers += 1
+            if not self._add_foreign(instance_view(filler).enis[0], target, 1):
+                break
+
+    @precondition(lambda self: self.stack is not None and len(self.targets) < MAX_TARGETS)
+    @rule(kind=st.sampled_from(["eni-a", "eni-b", "nlb"]))
+    def add_target(self, kind: str) -> None:
+        self.pool.append(self._new_target(kind))
+        self._redeploy()
+
+    @precondition(lambda self: self.stack is not None and len(self.pool) >= 2)
+    @rule(data=st.data())
+    def retire_target(self, data: st.DataObject) -> None:
+        self.pool.remove(data.draw(st.sampled_from(self.pool)))
+        self._redeploy()
+
+    @precondition(lambda self: self.stack is not None and set(self.targets) - set(self.pool))
+    @rule(data=st.data())
+    def return_target(self, data: st.DataObject) -> None:
+        self.pool.append(data.draw(st.sampled_from(sorted(set(self.targets) - set(self.pool)))))
+        self._redeploy()
+
+    # -- what EventBridge does ---------------------------------------------------------------------------------
+    @precondition(lambda self: self.pending)
+    @rule()
+    def deliver_oldest(self) -> None:
+        self._deliver(*self.pending.pop(0))
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data())
+    def deliver_any(self, data: st.DataObject) -> None:
+        """Out of order: EventBridge does not promise ordering."""
+        index = data.draw(st.integers(0, len(self.pending) - 1))
+        self._deliver(*self.pending.pop(index))
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data())
+    def deliver_twice(self, data: st.DataObject) -> None:
+        """At least once: the same event again (it stays pending, so it may come a third time)."""
+        index = data.draw(st.integers(0, len(self.pending) - 1))
+        self._deliver(*self.pending[index])
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data())
+    def drop(self, data: st.DataObject) -> None:
+        """Best effort: tag-change events in particular can be missed."""
+        self.pending.pop(data.draw(st.integers(0, len(self.pending) - 1)))
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data(), position=st.integers(1, 16), code=st.sampled_from(FAULT_CODES))
+    def deliver_with_fault_at_call(self, data: st.DataObject, position: int, code: str) -> None:
+        index = data.draw(st.integers(0, len(self.pending) - 1))
+        kind, instance = self.pending.pop(index)
+        self._with_fault(lambda: self._deliver(kind, instance, clean=False), faults={position: code})
+
+    @precondition(lambda self: self.pending)
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(FAULT_OPERATIONS),
+        times=st.integers(1, 2),
+        code=st.sampled_from(FAULT_CODES),
+    )
+    def deliver_with_failing_operation(self, data: st.DataObject, operation: str, times: int, code: str) -> None:
+        index = data.draw(st.integers(0, len(self.pending) - 1))
+        kind, instance = self.pending.pop(index)
+        self._with_fault(lambda: self._deliver(kind, instance, clean=False), operation=(operation, code, times))
+
+    def _deliver(self, kind: str, instance: str, clean: bool = True) -> None:
+        """Run the handler the event's rule targets. A clean run leaves that instance as promised (level-triggered:
+        whichever event arrives, the handler acts on the instance's state now)."""
+        handler = HANDLERS[kind]
+        runtime = self.runtimes[{"tag-added": "tag", "tag-removed": "tag", "asg-launch": "asg"}.get(kind, "state")]
+        handler(event(EVENT_FILES[kind], instance), LambdaContext(), runtime=runtime)
+        if clean:
+            problems = instance_problems(
+                Snapshot.read(self.account, [instance]),
+                instance,
+                pool=self.pool,
+                filter_id=self.filter_id,
+                delete_when_stopped=self.delete_when_stopped,
+            )
+            assert problems == [], f"after its {kind} event:\n" + "\n".join(problems)
+
+    # -- what the schedule does --------------------------------------------------------------------------------
+    @precondition(lambda self: self.stack is not None)
+    @rule()
+    def reconcile(self) -> None:
+        scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=self.runtimes["schedule"])
+        problems = convergence_problems(
+            Snapshot.read(self.account, self.instances),
+            pool=self.pool,
+            filter_id=self.filter_id,
+            foreign=self.foreign,
+            delete_when_stopped=self.delete_when_stopped,
+        )
+        assert problems == [], "after a clean reconcile:\n" + "\n".join(problems)
+
+    @precondition(lambda self: self.stack is not None)
+    @rule(position=st.integers(1, 30), code=st.sampled_from(FAULT_CODES))
+    def reconcile_with_fault(self, position: int, code: str) -> None:
+        self._with_fault(
+            lambda: scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=self.runtimes["schedule"]),
+            faults={position: code},
+        )
+
+    # -- invariants --------------------------------------------------------------------------------------------
+    @invariant()
+    def never_over_a_limit(self) -> None:
+        assert limit_violations() == []
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _with_fault(
+        self,
+        run: Any,
+        faults: dict[int, str] | None = None,
+        operation: tuple[str, str, int] | None = None,
+    ) -> None:
+        assert self.stack is not None
+        calls = self.stack.calls
+        calls.reset()
+        calls.faults = dict(faults or {})
+        if operation is not None:
+            calls.fail_operation(operation[0], operation[1], operation[2])
+        try:
+            run()
+        except RETRYABLE:
+            pass  # rolled back and raised for Lambda's retry: allowed
+        finally:
+            calls.faults.clear()
+            calls.fault_operations.clear()
+
+    def _small_eni_targets(self) -> list[str]:
+        return sorted(t for t, kind in self.targets.items() if kind in ("eni-a", "eni-b"))
+
+    def _add_foreign(self, eni: str, target: str, number: int) -> bool:
+        try:
+            session = self.account.foreign_session(eni, target, self.filter_id, number)
+        except ClientError:
+            return False  # AWS refused it (ENI full, number taken, target full, unsupported source): nothing changed
+        self.foreign[session] = ForeignSession(session, eni, target, self.filter_id, number)
+        return True
+
+    def _existing_enis(self, eni_ids: list[str]) -> list[str]:
+        interfaces = ec2_backend().enis
+        return [e for e in eni_ids if e in interfaces]
+
+    def _forget_foreign_on_deleted_enis(self) -> None:
+        """AWS deletes the sessions of a deleted ENI, anyone's: they are no longer expected."""
+        interfaces = ec2_backend().enis
+        self.foreign = {k: v for k, v in self.foreign.items() if v.eni_id in interfaces}
+
+
+TestAccountHistories = AccountHistories.TestCase  # runs with the profile conftest.py loaded
+
+
+# -- histories the machine found, kept as plain tests ------------------------------------------------------------
+def _mirrored_then_untagged(account: SimulatedAccount) -> tuple[Stack, str]:
+    stack = make_stack(account, [account.nlb_target()], account.mirror_filter())
+    instance = account.launch(tags={"mirror": "true"}, extra_enis=1)
+    state_change(event("ec2-instance-running.json", instance), LambdaContext(), runtime=stack.runtime)
+    account.untag(instance, "mirror")
+    tag_change(event("tag-change-mirror-removed.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert stack.our_sessions(instance) == []
+    return stack, instance
+
+
+def test_tag_put_back_within_a_minute_mirrors_again(account: SimulatedAccount) -> None:
+    # Given an instance mirrored, then untagged (its sessions deleted)
+    stack, instance = _mirrored_then_untagged(account)
+    # When the tag comes back within the same minute
+    account.tag(instance, mirror="true")
+    tag_change(event("tag-change-mirror-added.json", instance), LambdaContext(), runtime=stack.runtime)
+    # Then it is mirrored again: AWS answering the create's repeated ClientToken with the deleted session is noticed
+    assert sorted(s["NetworkInterfaceId"] for s in stack.our_sessions(instance)) == sorted(account.enis_of(instance))
+    assert account.tags_of(instance)["mirror-status"] == "mirrored"
+
+
+def test_reconciler_repairs_the_same_eni_twice_within_a_minute(account: SimulatedAccount) -> None:
+    stack, instance = _mirrored_then_untagged(account)
+    for _ in range(2):
+        account.tag(instance, mirror="true")  # the tag-added event is missed; the schedule repairs it
+        scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=stack.runtime)
+        enis = sorted(s["NetworkInterfaceId"] for s in stack.our_sessions(instance))
+        assert enis == sorted(account.enis_of(instance))
+        account.untag(instance, "mirror")
+        tag_change(event("tag-change-mirror-removed.json", instance), LambdaContext(), runtime=stack.runtime)
+
+
+def test_reconciler_clears_the_status_of_an_instance_untagged_while_unmirrored(account: SimulatedAccount) -> None:
+    # Given a tagged instance of an unsupported type (status unsupported-instance-type, no session)
+    stack = make_stack(account, [account.nlb_target()], account.mirror_filter())
+    instance = account.launch("t2.micro", tags={"mirror": "true"})
+    state_change(event("ec2-instance-running.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert account.tags_of(instance)["mirror-status"] == "unsupported-instance-type"
+    # When its tag is removed and the tag-change event is missed
+    account.untag(instance, "mirror")
+    scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=stack.runtime)
+    # Then the reconciler clears the status: it no longer asks for mirroring
+    assert "mirror-status" not in account.tags_of(instance)
