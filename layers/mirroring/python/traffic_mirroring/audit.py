@@ -108,65 +108,12 @@ def read_only_clients(where: AwsTarget, guard: ReadOnlyGuard | None = None) -> t
 def plan_report(plan: Plan, settings: Settings, *, account: str, region: str) -> dict[str, Any]:
     """The plan as plain data with a stable shape (the --json output). Lists are sorted, keys always present."""
     from traffic_mirroring.observability import monthly_cost
+    from traffic_mirroring.reconcile import plan_actions
 
     price = settings.session_hourly_price
-    creates = sorted(
-        (
-            {
-                "instance_id": c.instance_id,
-                "eni_id": c.eni_id,
-                "target_id": c.target_ids[0],
-                "session_number": c.session_number,
-                "filter_id": c.filter_id,
-                "reason": c.reason,
-            }
-            for c in plan.creates
-        ),
-        key=lambda row: (row["instance_id"], row["eni_id"]),
-    )
-    deletes = sorted(
-        (
-            {
-                "subject": d.subject,
-                "session_id": d.session.session_id,
-                "eni_id": d.session.eni_id,
-                "target_id": d.session.target_id,
-                "session_number": d.session.session_number,
-                "reason": d.reason,
-            }
-            for d in plan.deletes
-        ),
-        key=lambda row: (row["subject"], row["session_id"]),
-    )
-    moves = sorted(
-        (
-            {
-                "instance_id": u.instance_id,
-                "session_id": u.session.session_id,
-                "eni_id": u.session.eni_id,
-                "from_target_id": u.session.target_id,
-                "to_target_id": u.target_ids[0] if u.target_ids else u.session.target_id,
-                "from_filter_id": u.session.filter_id,
-                "to_filter_id": u.filter_id or u.session.filter_id,
-                "reason": u.reason,
-            }
-            for u in plan.updates
-        ),
-        key=lambda row: (row["instance_id"], row["session_id"]),
-    )
-    skips = sorted(
-        ({"subject": s.subject, "eni_id": s.eni_id, "reason": s.reason} for s in plan.skips),
-        key=lambda row: (row["subject"], row["eni_id"] or ""),
-    )
-    status_tags = sorted(
-        (
-            # desired None: the tag would be removed (the instance no longer asks to be mirrored)
-            {"instance_id": p.subject, "current": p.current_status, "desired": p.status or None}
-            for p in plan.subjects.values()
-            if p.status is not None and p.status != (p.current_status or "")
-        ),
-        key=lambda row: str(row["instance_id"]),
-    )
+    actions = plan_actions(plan)
+    creates, deletes, moves, skips = (actions[kind] for kind in ("creates", "deletes", "moves", "skips"))
+    status_tags = actions["status_tags"]
     managed_after = plan.managed_sessions + len(creates) - len(deletes)
     return {
         "account": account,

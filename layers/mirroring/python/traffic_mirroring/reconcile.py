@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
@@ -87,37 +88,74 @@ def creations_only(plan: Plan) -> Plan:
     return kept
 
 
+def plan_actions(plan: Plan) -> dict[str, list[dict[str, Any]]]:
+    """The plan as plain rows, sorted, each with its reason: what the reconciler logs and mirror-audit prints."""
+    creates = sorted(
+        (
+            {
+                "instance_id": c.instance_id,
+                "eni_id": c.eni_id,
+                "target_id": c.target_ids[0],
+                "session_number": c.session_number,
+                "filter_id": c.filter_id,
+                "reason": c.reason,
+            }
+            for c in plan.creates
+        ),
+        key=lambda row: (row["instance_id"], row["eni_id"]),
+    )
+    deletes = sorted(
+        (
+            {
+                "subject": d.subject,
+                "session_id": d.session.session_id,
+                "eni_id": d.session.eni_id,
+                "target_id": d.session.target_id,
+                "session_number": d.session.session_number,
+                "reason": d.reason,
+            }
+            for d in plan.deletes
+        ),
+        key=lambda row: (row["subject"], row["session_id"]),
+    )
+    moves = sorted(
+        (
+            {
+                "instance_id": u.instance_id,
+                "session_id": u.session.session_id,
+                "eni_id": u.session.eni_id,
+                "from_target_id": u.session.target_id,
+                "to_target_id": u.target_ids[0] if u.target_ids else u.session.target_id,
+                "from_filter_id": u.session.filter_id,
+                "to_filter_id": u.filter_id or u.session.filter_id,
+                "reason": u.reason,
+            }
+            for u in plan.updates
+        ),
+        key=lambda row: (row["instance_id"], row["session_id"]),
+    )
+    skips = sorted(
+        ({"subject": s.subject, "eni_id": s.eni_id, "reason": s.reason} for s in plan.skips),
+        key=lambda row: (row["subject"], row["eni_id"] or ""),
+    )
+    status_tags = sorted(
+        (
+            # desired None: the tag would be removed (the instance no longer asks to be mirrored)
+            {"instance_id": p.subject, "current": p.current_status, "desired": p.status or None}
+            for p in plan.subjects.values()
+            if p.status is not None and p.status != (p.current_status or "")
+        ),
+        key=lambda row: str(row["instance_id"]),
+    )
+    return {"creates": creates, "deletes": deletes, "moves": moves, "skips": skips, "status_tags": status_tags}
+
+
+_LOG_MESSAGES = {"creates": "plan: create", "deletes": "plan: delete", "moves": "plan: move", "skips": "plan: skip"}
+
+
 def log_plan(plan: Plan) -> None:
-    for create in plan.creates:
-        logger.info(
-            "plan: create",
-            extra={
-                "instance_id": create.instance_id,
-                "eni_id": create.eni_id,
-                "target_id": create.target_ids[0],
-                "reason": create.reason,
-            },
-        )
-    for delete in plan.deletes:
-        logger.info(
-            "plan: delete",
-            extra={
-                "subject": delete.subject,
-                "session_id": delete.session.session_id,
-                "eni_id": delete.session.eni_id,
-                "reason": delete.reason,
-            },
-        )
-    for update in plan.updates:
-        logger.info(
-            "plan: move",
-            extra={
-                "instance_id": update.instance_id,
-                "session_id": update.session.session_id,
-                "to": update.target_ids[:1],
-                "filter": update.filter_id,
-                "reason": update.reason,
-            },
-        )
-    for skip in plan.skips:
-        logger.info("plan: skip", extra={"subject": skip.subject, "eni_id": skip.eni_id, "reason": skip.reason})
+    """One log line per action, so an operator can query a refused or dry-run plan in CloudWatch Logs Insights."""
+    for kind, rows in plan_actions(plan).items():
+        for row in rows:
+            if kind in _LOG_MESSAGES:
+                logger.info(_LOG_MESSAGES[kind], extra=row)
