@@ -284,3 +284,34 @@ def test_warm_launch_with_one_eni_stays_within_six_api_calls(stack: Stack) -> No
     print(f"warm launch, 1 ENI: {stack.calls.total} calls {dict(stack.calls.counts)}")
     assert stack.calls.total <= 6
     assert len(stack.our_sessions(instance)) == 1
+
+
+def test_warm_launch_cost_does_not_grow_with_sessions_on_unlimited_targets(
+    stack: Stack, pool: dict[str, str], strict
+) -> None:  # type: ignore[no-untyped-def]
+    # Given a pool of one NLB already mirroring many sources, and pages of 5 (so a full read would take pages)
+    stack.configure(TARGET_IDS=pool["nlb"])
+    for _ in range(12):
+        launched(stack, stack.account.launch(tags={"mirror": "true"}))
+    strict.page_cap = 5
+    instance = stack.account.launch(tags={"mirror": "true"})
+    stack.calls.reset()
+    # When a warm container mirrors one more instance
+    launched(stack, instance)
+    # Then no call pages through the NLB's 12 sessions (3 pages): its count only spreads load, so a cached one
+    # serves. The two reads left: the sessions on the instance's ENI, and the confirmation of the creation.
+    assert stack.calls.counts["DescribeTrafficMirrorSessions"] == 2
+    assert stack.calls.total <= 6
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [pool["nlb"]]
+
+
+def test_limited_targets_are_always_read_fresh(stack: Stack, pool: dict[str, str]) -> None:
+    # The ENI target fills up between two launches in the same warm container: the limit must still be seen
+    stack.configure(TARGET_IDS=f"{pool['eni_a']},{pool['nlb']}")
+    launched(stack, stack.account.launch(tags={"mirror": "true"}))  # warms the caches; takes eni_a's first slot
+    for _ in range(9):
+        filler = stack.account.launch()
+        stack.account.foreign_session(stack.account.enis_of(filler)[0], pool["eni_a"], pool["filter"], 1)
+    instance = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, instance)
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [pool["nlb"]]

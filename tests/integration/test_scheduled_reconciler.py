@@ -246,3 +246,14 @@ def test_api_call_budget_for_1000_healthy_sessions(stack: Stack, pool: dict[str,
     print(f"no-change reconcile, N=1000: {stack.calls.total} calls {dict(stack.calls.counts)}")
     assert summary["sessions_created"] == 0 and summary["sessions_deleted"] == {}
     assert stack.calls.total <= budget
+    # With 10% orphans: one call per deletion on top, status tags written in batches (not one call per instance)
+    orphans = [s["Tags"] for s in stack.our_sessions()][:100]
+    orphaned = [next(t["Value"] for t in tags if t["Key"] == "mirror-instance-id") for tags in orphans]
+    stack.account.ec2.delete_tags(Resources=orphaned, Tags=[{"Key": "mirror"}])
+    stack.calls.reset()
+    summary = reconcile(stack)
+    print(f"reconcile, N=1000, 100 orphans: {stack.calls.total} calls {dict(stack.calls.counts)}")
+    assert summary["sessions_deleted"] == {"tag-removed": 100}
+    assert stack.calls.counts["DeleteTags"] == 1
+    assert stack.calls.total <= budget + 100
+    assert all("mirror-status" not in stack.account.tags_of(i) for i in orphaned[:3])

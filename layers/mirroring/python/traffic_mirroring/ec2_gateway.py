@@ -84,6 +84,7 @@ class Ec2Gateway:
         self._targets: dict[str, MirrorTarget] | None = None
         self._targets_read_at = 0.0
         self._target_cache_seconds = target_cache_seconds
+        self._sources: dict[str, tuple[float, set[str]]] = {}  # target → (read at, source ENIs), for spreading
 
     # -- error handling ----------------------------------------------------------------------------------------
     def _call(self, operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
@@ -235,7 +236,10 @@ class Ec2Gateway:
             ],
             ClientToken=token,
         )
-        return _session(response["TrafficMirrorSession"])
+        session = _session(response["TrafficMirrorSession"])
+        if target_id in self._sources:
+            self._sources[target_id][1].add(eni_id)  # keep this container's counts current between reads
+        return session
 
     def delete_session(self, session_id: str) -> bool:
         """Delete; False when it was already gone (a re-delivered event or a concurrent run got there first)."""
@@ -282,6 +286,19 @@ class Ec2Gateway:
 
     def forget_targets(self) -> None:
         self._targets = None
+
+    def target_sources(self, target_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """Source ENIs per target, cached for ``target_cache_seconds``: counts to spread load, not to check limits."""
+        now = self._clock()
+        stale = [
+            t for t in target_ids if t not in self._sources or now - self._sources[t][0] >= self._target_cache_seconds
+        ]
+        if stale:
+            fresh: dict[str, set[str]] = {t: set() for t in stale}
+            for session in self.describe_sessions([{"Name": "traffic-mirror-target-id", "Values": stale}]):
+                fresh[session.target_id].add(session.eni_id)
+            self._sources.update({t: (now, enis) for t, enis in fresh.items()})
+        return {t: frozenset(self._sources[t][1]) for t in target_ids}
 
     def _read_targets(self) -> dict[str, MirrorTarget]:
         raws = list(self._pages("DescribeTrafficMirrorTargets", "TrafficMirrorTargets", MaxResults=PAGE_SIZE))
@@ -331,11 +348,13 @@ class Ec2Gateway:
         return zones
 
     # -- status tag --------------------------------------------------------------------------------------------
-    def set_instance_tag(self, instance_id: str, key: str, value: str) -> None:
-        self._call("CreateTags", self.ec2.create_tags, Resources=[instance_id], Tags=[{"Key": key, "Value": value}])
+    def set_instance_tag(self, instance_ids: Sequence[str], key: str, value: str) -> None:
+        self._call(
+            "CreateTags", self.ec2.create_tags, Resources=list(instance_ids), Tags=[{"Key": key, "Value": value}]
+        )
 
-    def delete_instance_tag(self, instance_id: str, key: str) -> None:
-        self._call("DeleteTags", self.ec2.delete_tags, Resources=[instance_id], Tags=[{"Key": key}])
+    def delete_instance_tag(self, instance_ids: Sequence[str], key: str) -> None:
+        self._call("DeleteTags", self.ec2.delete_tags, Resources=list(instance_ids), Tags=[{"Key": key}])
 
     # -- Auto Scaling lifecycle hook ---------------------------------------------------------------------------
     def complete_lifecycle_action(

@@ -33,6 +33,7 @@ ENI_FULL_CODE = "TrafficMirrorSessionsPerInterfaceLimitExceeded"
 UNSUPPORTED_SOURCE_CODE = "NetworkInterfaceNotSupported"
 TOKEN_WINDOW_SECONDS = 60
 ERROR_STATUS_PREFIX = "error:"
+TAG_RESOURCES_PER_CALL = 1000  # CreateTags/DeleteTags accept up to 1,000 resource IDs
 
 
 @dataclass
@@ -58,13 +59,16 @@ class Executor:
         gateway: Ec2Gateway,
         settings: Settings,
         wall_clock: Callable[[], float] = time.time,
-        confirm_creates: bool = False,
+        account_wide: bool = False,
     ) -> None:
         self.gateway = gateway
         self.settings = settings
         self.wall_clock = wall_clock
-        self.confirm_creates = confirm_creates  # check every creation after applying (the reconciler does)
+        # The reconciler's mode: confirm every creation after applying, and write status tags in batches (one
+        # CreateTags/DeleteTags per value and 1,000 instances) instead of one call per instance.
+        self.account_wide = account_wide
         self._created: list[tuple[CreateSession, MirrorSession]] = []
+        self._pending_status: dict[str, list[str]] = {}  # status value → instances (account-wide mode)
 
     def apply(
         self, plan: Plan, outcome: Outcome | None = None, keep_going: Callable[[], bool] = lambda: True
@@ -83,7 +87,9 @@ class Executor:
                 self.apply_subject(subject_plan, outcome)
             except (MirroringFailed, RollbackIncomplete) as error:
                 first_error = first_error or error
-        if self.confirm_creates and self._created:
+        if self.account_wide:
+            self._flush_status(outcome)
+        if self.account_wide and self._created:
             confirmed = self._confirm_created(self._created)
             replaced = {s.session_id for _, s in self._created} - {s.session_id for s in confirmed}
             outcome.created = [s for s in outcome.created if s.session_id not in replaced]
@@ -111,7 +117,7 @@ class Executor:
                     outcome.skipped[skip] += 1
                     if status == Reason.MIRRORED:
                         status = skip
-            if created and not self.confirm_creates:
+            if created and not self.account_wide:
                 created[:] = self._confirm_created(list(zip(created_for, created, strict=True)))
             outcome.skipped.update(skip.reason for skip in plan.skips)
         except _UnsupportedSource:
@@ -230,11 +236,28 @@ class Executor:
         """Best effort: the status tag is for people; failing to write it must not fail the mirroring."""
         if status is None or status == (plan.current_status or ""):
             return
+        if self.account_wide:
+            self._pending_status.setdefault(status[:256], []).append(plan.subject)
+            return
         try:
             if status == CLEAR_STATUS:
-                self.gateway.delete_instance_tag(plan.subject, self.settings.status_tag_key)
+                self.gateway.delete_instance_tag([plan.subject], self.settings.status_tag_key)
             else:
-                self.gateway.set_instance_tag(plan.subject, self.settings.status_tag_key, status[:256])
+                self.gateway.set_instance_tag([plan.subject], self.settings.status_tag_key, status[:256])
             outcome.statuses[plan.subject] = status
         except AwsApiError:
             pass
+
+    def _flush_status(self, outcome: Outcome) -> None:
+        for status, instances in self._pending_status.items():
+            for start in range(0, len(instances), TAG_RESOURCES_PER_CALL):
+                batch = instances[start : start + TAG_RESOURCES_PER_CALL]
+                try:
+                    if status == CLEAR_STATUS:
+                        self.gateway.delete_instance_tag(batch, self.settings.status_tag_key)
+                    else:
+                        self.gateway.set_instance_tag(batch, self.settings.status_tag_key, status)
+                    outcome.statuses.update(dict.fromkeys(batch, status))
+                except AwsApiError:
+                    pass  # best effort, as for a single instance
+        self._pending_status.clear()

@@ -46,12 +46,20 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
 
     types = supported_types(gateway, settings, {instance.instance_type}) if instance else {}
     targets: dict[str, MirrorTarget] | None = None  # not read: the plan places nothing
+    target_sources: dict[str, frozenset[str]] = {}
     if instance is not None and _may_place(instance, sessions, settings, types):
         targets = gateway.targets()
         candidates = [c for c in _candidates(instance, settings) if c in targets]
-        if candidates:
-            usage = gateway.describe_sessions([{"Name": "traffic-mirror-target-id", "Values": candidates}])
+        # A limit must be checked against fresh data; an ENI target has at most 100 sources, so one page does.
+        limited = [c for c in candidates if targets[c].capacity is not None]
+        if limited:
+            usage = gateway.describe_sessions([{"Name": "traffic-mirror-target-id", "Values": limited}])
             sessions = [*sessions, *usage]
+        # NLB/GWLB targets have no limit: their counts only spread the load, so a per-container cache will do,
+        # instead of paging through every session of the pool on every launch.
+        unlimited = [c for c in candidates if targets[c].capacity is None]
+        if unlimited:
+            target_sources = gateway.target_sources(unlimited)
     return Inventory(
         instances=found,
         sessions=sessions,
@@ -60,6 +68,7 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         supported_types=types,
         missing_instance_ids=frozenset(missing),
         deleted_eni_ids=deleted,
+        target_sources=target_sources,
     )
 
 

@@ -83,7 +83,8 @@ class Inventory:
     names ENIs that no longer exist; a managed session on an ENI in neither was read only to count target usage
     and is not judged. ``sessions`` holds every session read, ours or not, including every session on the
     candidate targets, so target usage can be counted (when targets were read). ``existing_filter_ids`` is None
-    when the caller did not check filters.
+    when the caller did not check filters. ``target_sources`` adds source ENIs per target known only as counts
+    (cached, for targets without a limit), never judged.
     """
 
     instances: Mapping[str, Instance]
@@ -93,6 +94,7 @@ class Inventory:
     supported_types: Mapping[str, bool]
     missing_instance_ids: frozenset[str] = frozenset()
     deleted_eni_ids: frozenset[str] = frozenset()
+    target_sources: Mapping[str, frozenset[str]] = field(default_factory=dict)  # extra usage counts (cached)
     existing_filter_ids: frozenset[str] | None = None
 
 

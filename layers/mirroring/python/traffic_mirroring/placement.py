@@ -24,10 +24,12 @@ def lowest_free_session_number(taken: Iterable[int]) -> int | None:
 class TargetUsage:
     """Source ENIs per target, kept up to date while a plan places sessions."""
 
-    def __init__(self, sessions: Iterable[MirrorSession]) -> None:
+    def __init__(self, sessions: Iterable[MirrorSession], extra: Mapping[str, Iterable[str]] | None = None) -> None:
         self._sources: dict[str, set[str]] = {}
         for session in sessions:
             self._sources.setdefault(session.target_id, set()).add(session.eni_id)
+        for target_id, enis in (extra or {}).items():
+            self._sources.setdefault(target_id, set()).update(enis)
 
     def sources(self, target_id: str) -> int:
         return len(self._sources.get(target_id, ()))

@@ -39,7 +39,7 @@ class _Planner:
     def __init__(self, inventory: Inventory, settings: Settings) -> None:
         self.inventory = inventory
         self.settings = settings
-        self.usage = TargetUsage(inventory.sessions)
+        self.usage = TargetUsage(inventory.sessions, inventory.target_sources)
         self.sessions_by_eni: dict[str, list[MirrorSession]] = defaultdict(list)
         for session in _unique(inventory.sessions):
             self.sessions_by_eni[session.eni_id].append(session)

@@ -63,7 +63,7 @@ def reconcile_account(
         to_apply = creations_only(plan)
     outcome = Outcome()
     try:
-        Executor(gateway, settings, confirm_creates=True).apply(to_apply, outcome, keep_going)
+        Executor(gateway, settings, account_wide=True).apply(to_apply, outcome, keep_going)
     finally:
         if outcome.unapplied:
             logger.warning("deadline: stopping before the Lambda timeout", extra={"left": outcome.unapplied})
