@@ -8,7 +8,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit integration validate build bench lock clean
+.PHONY: demo test lint typecheck unit integration properties soak validate build bench bench-check lock clean
 
 # The venv, the pinned tools, and the project itself (editable) so the `mirror-audit` command is on PATH in .venv.
 # uv (pinned, and in the lock) installs the lock in seconds where pip takes about a minute; its dependencies and
@@ -24,14 +24,14 @@ $(BIN)/.installed: requirements-dev.txt pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/python -m simulation.demo
 
-test: lint typecheck unit integration validate build
+test: lint typecheck unit integration properties validate build bench-check
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy layers/mirroring/python functions simulation
+	$(BIN)/mypy layers/mirroring/python functions simulation bench
 	$(BIN)/mypy --python-version 3.13 layers/mirroring/python functions
 
 unit: $(BIN)/.installed
@@ -40,6 +40,15 @@ unit: $(BIN)/.installed
 integration: $(BIN)/.installed
 	$(BIN)/pytest tests/integration -n 2 $(PYTEST_ARGS)
 
+# Invariants under random histories, a fault at every call, races, bad input, a throttled burst over HTTP
+# (tests/properties). `make properties` runs the fast profile (200 histories, a burst of 100); `make soak` the long
+# one (3000 histories of up to 40 steps, a burst of 500). Each prints its figures at the end.
+properties: $(BIN)/.installed
+	$(BIN)/pytest tests/properties -n 2 $(PYTEST_ARGS)
+
+soak: $(BIN)/.installed
+	HYPOTHESIS_PROFILE=soak $(BIN)/pytest tests/properties -n 2 $(PYTEST_ARGS)
+
 validate: $(BIN)/.installed
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/cfn-lint -t template.yaml -a cfn_lint_serverless.rules
@@ -47,8 +56,13 @@ validate: $(BIN)/.installed
 build: $(BIN)/.installed
 	$(BIN)/sam build --template template.yaml --build-dir .aws-sam/build
 
+# Every figure of docs/benchmarks.md, measured again (under 10 minutes): bench/results.json, docs/benchmarks.md and
+# docs/benchmarks-reconcile.png. bench-check (part of test) runs the same code at toy sizes, without sam build or plot.
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run
+
+bench-check: $(BIN)/.installed
+	$(BIN)/pytest tests/bench $(PYTEST_ARGS)
 
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11 --no-header

@@ -44,7 +44,9 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         attachments.update(gateway.describe_eni_attachments(stray))
     deleted = frozenset(stray - set(attachments))
 
-    types = supported_types(gateway, settings, {instance.instance_type}) if instance else {}
+    # Only a running instance that asks for mirroring is judged by its type (stop, terminate, untag are not).
+    judged = instance is not None and instance.state == "running" and settings.wants_mirroring(instance.tags)
+    types = supported_types(gateway, settings, {instance.instance_type}) if instance and judged else {}
     targets: dict[str, MirrorTarget] | None = None  # not read: the plan places nothing
     target_sources: dict[str, frozenset[str]] = {}
     if instance is not None and _may_place(instance, sessions, settings, types):

@@ -1,0 +1,78 @@
+"""`make bench` still works: every benchmark at toy sizes, one run, no sam build and no plot (`make bench-check`).
+
+The figures themselves come from `make bench`; these tests only prove that the benchmark code runs against the
+current product and that what it measures is what a user would see (instances mirrored, orphans deleted).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.run import QUICK, measure, write
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Any]:
+    return measure(QUICK)
+
+
+def test_every_trigger_is_counted_cold_and_warm(results: dict[str, Any]) -> None:
+    rows = results["api_calls"]["rows"]
+    assert {r["trigger"] for r in rows} >= {
+        "state change: running",
+        "state change: stopped",
+        "state change: terminated",
+        "tag added",
+        "tag removed",
+        "ASG launch successful",
+    }
+    for row in rows:
+        # a warm container never pays more than a cold one, and never less than the logic needs
+        assert row["warm"]["minimum"] <= row["warm"]["calls"] <= row["cold"]["calls"]
+    assert results["api_calls"]["warm_launch_1_eni"]["calls"] <= 6
+
+
+def test_reconcile_deletes_the_orphans_within_the_budget(results: dict[str, Any]) -> None:
+    cases = results["reconcile_scaling"]["cases"]
+    healthy = [c for c in cases if c["orphans"] == 0]
+    orphaned = [c for c in cases if c["orphans"] > 0]
+    assert len({c["api_calls"] for c in healthy}) == 1  # one page of everything at toy sizes
+    for case in orphaned:
+        assert case["changes"] == case["orphans"]  # each orphan's session deleted, nothing else changed
+        assert case["api_calls"] > healthy[0]["api_calls"]
+    assert all(c["within_budget"] for c in cases)
+
+
+def test_cold_start_is_measured_against_boto3(results: dict[str, Any]) -> None:
+    subjects = results["cold_start"]["dev_venv"]["subjects"]
+    assert subjects["boto3"]["ratio"] == 1.0
+    assert {"InstanceStateChangeFunction", "ScheduledReconcilerFunction"} <= set(subjects)
+    assert all(s["median_seconds"] > 0 for s in subjects.values())
+
+
+def test_burst_mirrors_every_instance_under_the_throttled_api(results: dict[str, Any]) -> None:
+    burst = results["burst"]
+    assert burst["mirrored"] == burst["launches"] == QUICK.burst_launches
+    assert burst["failed_events"] == 0
+    assert burst["total_calls"] > 0
+
+
+def test_cost_shows_the_stack_next_to_the_sessions_it_manages(results: dict[str, Any]) -> None:
+    cost = results["cost"]
+    assert cost["routes"]["per_launch"] >= 2 and cost["routes"]["per_termination"] >= 1
+    assert cost["reconciles_per_day"] == 144
+    assert cost["monthly"]["traffic_mirroring_sessions"] == pytest.approx(1000 * 0.015 * 730)
+    assert 0 < cost["monthly"]["stack_total"] < cost["monthly"]["traffic_mirroring_sessions"]
+
+
+def test_results_and_docs_are_written(results: dict[str, Any], tmp_path: Path) -> None:
+    write(results, tmp_path / "results.json", tmp_path / "benchmarks.md", plot_path=None)
+    assert json.loads((tmp_path / "results.json").read_text())["machine"]["cpu_model"]
+    docs = (tmp_path / "benchmarks.md").read_text()
+    for heading in ("## 1. API calls", "## 2. Reconcile scaling", "## 3. Cold start", "## 4. Burst", "## 5. Cost"):
+        assert heading in docs
+    assert results["machine"]["cpu_model"] in docs
