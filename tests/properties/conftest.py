@@ -55,3 +55,23 @@ def strict() -> Iterator[StrictAws]:
 @pytest.fixture
 def account(strict: StrictAws) -> SimulatedAccount:
     return SimulatedAccount()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures property tests record (``record_property("figures", ...)``), also from xdist workers."""
+    lines = [
+        f"{report.nodeid}: {value}"
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        for name, value in getattr(report, "user_properties", [])
+        if name == "figures" and report.when == "call"
+    ]
+    if lines:
+        terminalreporter.section(f"property test figures (profile {PROFILE})")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The random histories first: the longest tests start at once, one per xdist worker, the rest fill in."""
+    items.sort(key=lambda item: "test_random_histories[" not in item.nodeid)

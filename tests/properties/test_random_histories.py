@@ -5,7 +5,14 @@ ENIs and tags; other teams add sessions; targets join and leave the pool; events
 order or never; API calls fail at random positions. The real handlers run on every delivery.
 
 Always (after every step): no ENI has more than 3 sessions, no session number repeats on an ENI, no target is over
-its source limit. After every clean reconcile (and at the end of every history): see ``convergence_problems``.
+its source limit. After every clean delivery (no injected fault), the event's instance is as promised
+(``instance_problems``: the handler acts on the instance's state now, whichever event woke it). After every clean
+reconcile, and at the end of every history, the whole account is (``convergence_problems``): every tagged, running,
+supported instance has exactly one session of ours per ENI (unless the ENI is full of other sessions or no pool
+target has room), none of ours exists anywhere else, and the sessions other teams created are untouched.
+
+Failures injected on a random call (or on every call of one operation) may make a handler raise MirroringFailed,
+RollbackIncomplete or AwsApiError, the errors Lambda retries; any other exception fails the test.
 
 The stack runs with MAX_DELETE_PERCENT=100: the safety valve (tested in tests/integration) would otherwise rightly
 hold back a large cleanup, and this machine checks convergence, not the valve.
@@ -13,11 +20,22 @@ hold back a large cleanup, and this machine checks convergence, not the valve.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from moto import mock_aws
 
 from functions.autoscaling_launch.app import handler as autoscaling_launch
@@ -59,6 +77,7 @@ FAULT_OPERATIONS = (
 RETRYABLE = (MirroringFailed, RollbackIncomplete, AwsApiError)
 SCHEDULE = event("scheduled-event.json", "i-00000000")
 
+STATS: Counter[str] = Counter()
 INSTANCE_TYPE_FACTS: dict[str, Any] = {}
 LARGEST_IN_FAMILY: dict[str, int] = {}
 EVENT_FILES = {
@@ -80,6 +99,8 @@ HANDLERS = {
 
 
 class AccountHistories(RuleBasedStateMachine):
+    delete_when_stopped = True  # the stack's DELETE_WHEN_STOPPED
+
     def __init__(self) -> None:
         super().__init__()
         self._mock = mock_aws()
@@ -94,14 +115,18 @@ class AccountHistories(RuleBasedStateMachine):
         self.detached: list[str] = []  # ENIs that outlived their instance or were detached
         self.foreign: dict[str, ForeignSession] = {}
         self.pending: list[tuple[str, str]] = []  # (event kind, instance) EventBridge has yet to deliver
-        self.delete_when_stopped = True
         self.fillers = 0
         self.stack: Stack | None = None
+        self.runtimes: dict[str, Runtime] = {}  # one warm container per function
 
     def teardown(self) -> None:
         try:
             if self.stack is not None:
                 self.reconcile()  # every history ends with a clean reconcile, and is judged
+                STATS["histories"] += 1
+                STATS["our sessions at the end"] += len(self.stack.our_sessions())
+                STATS["foreign sessions at the end"] += len(self.foreign)
+                STATS["instances launched"] += len(self.instances)
         finally:
             self._strict.__exit__()
             self._mock.stop()
@@ -109,20 +134,29 @@ class AccountHistories(RuleBasedStateMachine):
     # -- setup -------------------------------------------------------------------------------------------------
     @initialize(
         kinds=st.lists(st.sampled_from(["eni-a", "eni-b", "nlb", "eni-largest"]), min_size=1, max_size=3, unique=True),
-        delete_when_stopped=st.booleans(),
     )
-    def deploy(self, kinds: list[str], delete_when_stopped: bool) -> None:
+    def deploy(self, kinds: list[str]) -> None:
         for kind in kinds:
             self.pool.append(self._new_target(kind))
-        self.delete_when_stopped = delete_when_stopped
-        self.stack = make_stack(
-            self.account,
-            self.pool,
-            self.filter_id,
-            MAX_DELETE_PERCENT="100",
-            DELETE_WHEN_STOPPED=str(delete_when_stopped).lower(),
-        )
+        self.stack = make_stack(self.account, self.pool, self.filter_id)
         self._redeploy()
+
+    @initialize(
+        first=st.lists(
+            st.tuples(
+                st.sampled_from(SUPPORTED_TYPES + UNSUPPORTED_TYPES),
+                st.integers(0, 2),
+                st.none() | st.sampled_from(TAG_VALUES),
+                st.sampled_from(ZONES),
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    def first_instances(self, first: list[tuple[str, int, str | None, str]]) -> None:
+        """Every history starts with a few instances (and their pending running events)."""
+        for instance_type, extra_enis, tag, zone in first:
+            self.launch(instance_type, extra_enis, tag, zone, secondaries_survive=True, by_autoscaling=False)
 
     def _new_target(self, kind: str) -> str:
         if kind == "nlb":
@@ -301,7 +335,7 @@ class AccountHistories(RuleBasedStateMachine):
         self.pool.remove(data.draw(st.sampled_from(self.pool)))
         self._redeploy()
 
-    @precondition(lambda self: self.stack is not None and set(self.targets) - set(self.pool))
+    @precondition(lambda self: self.stack is not None and bool(set(self.targets) - set(self.pool)))
     @rule(data=st.data())
     def return_target(self, data: st.DataObject) -> None:
         self.pool.append(data.draw(st.sampled_from(sorted(set(self.targets) - set(self.pool)))))
@@ -334,7 +368,7 @@ class AccountHistories(RuleBasedStateMachine):
         self.pending.pop(data.draw(st.integers(0, len(self.pending) - 1)))
 
     @precondition(lambda self: self.pending)
-    @rule(data=st.data(), position=st.integers(1, 16), code=st.sampled_from(FAULT_CODES))
+    @rule(data=st.data(), position=st.integers(1, 10), code=st.sampled_from(FAULT_CODES))
     def deliver_with_fault_at_call(self, data: st.DataObject, position: int, code: str) -> None:
         index = data.draw(st.integers(0, len(self.pending) - 1))
         kind, instance = self.pending.pop(index)
@@ -358,6 +392,7 @@ class AccountHistories(RuleBasedStateMachine):
         handler = HANDLERS[kind]
         runtime = self.runtimes[{"tag-added": "tag", "tag-removed": "tag", "asg-launch": "asg"}.get(kind, "state")]
         handler(event(EVENT_FILES[kind], instance), LambdaContext(), runtime=runtime)
+        STATS["events delivered"] += 1
         if clean:
             problems = instance_problems(
                 Snapshot.read(self.account, [instance]),
@@ -373,6 +408,7 @@ class AccountHistories(RuleBasedStateMachine):
     @rule()
     def reconcile(self) -> None:
         scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=self.runtimes["schedule"])
+        STATS["clean reconciles judged"] += 1
         problems = convergence_problems(
             Snapshot.read(self.account, self.instances),
             pool=self.pool,
@@ -383,7 +419,7 @@ class AccountHistories(RuleBasedStateMachine):
         assert problems == [], "after a clean reconcile:\n" + "\n".join(problems)
 
     @precondition(lambda self: self.stack is not None)
-    @rule(position=st.integers(1, 30), code=st.sampled_from(FAULT_CODES))
+    @rule(position=st.integers(1, 15), code=st.sampled_from(FAULT_CODES))
     def reconcile_with_fault(self, position: int, code: str) -> None:
         self._with_fault(
             lambda: scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=self.runtimes["schedule"]),
@@ -408,11 +444,14 @@ class AccountHistories(RuleBasedStateMachine):
         calls.faults = dict(faults or {})
         if operation is not None:
             calls.fail_operation(operation[0], operation[1], operation[2])
+        outcome = "succeeded"
         try:
             run()
-        except RETRYABLE:
-            pass  # rolled back and raised for Lambda's retry: allowed
+        except RETRYABLE as error:
+            outcome = f"raised {type(error).__name__}"  # Lambda retries it: allowed
         finally:
+            fired = not calls.faults and not any(calls.fault_operations.values())
+            STATS[f"faults injected, {outcome}" if fired else "faults injected, not (all) reached"] += 1
             calls.faults.clear()
             calls.fault_operations.clear()
 
@@ -427,7 +466,7 @@ class AccountHistories(RuleBasedStateMachine):
         self.foreign[session] = ForeignSession(session, eni, target, self.filter_id, number)
         return True
 
-    def _existing_enis(self, eni_ids: list[str]) -> list[str]:
+    def _existing_enis(self, eni_ids: tuple[str, ...]) -> list[str]:
         interfaces = ec2_backend().enis
         return [e for e in eni_ids if e in interfaces]
 
@@ -437,7 +476,21 @@ class AccountHistories(RuleBasedStateMachine):
         self.foreign = {k: v for k, v in self.foreign.items() if v.eni_id in interfaces}
 
 
-TestAccountHistories = AccountHistories.TestCase  # runs with the profile conftest.py loaded
+class KeepingStoppedSessions(AccountHistories):
+    delete_when_stopped = False
+
+
+@pytest.mark.parametrize(
+    "machine", [AccountHistories, KeepingStoppedSessions], ids=["DELETE_WHEN_STOPPED=true", "DELETE_WHEN_STOPPED=false"]
+)
+def test_random_histories(machine: type[AccountHistories], record_property: Callable[[str, object], None]) -> None:
+    """Half the profile's examples per deployment flavour: 2 x 100 histories in make test, 2 x 1500 in make soak.
+
+    Two tests rather than one, so the two halves run in parallel under xdist.
+    """
+    STATS.clear()
+    run_state_machine_as_test(machine, settings=settings(max_examples=max(1, settings().max_examples // 2)))
+    record_property("figures", dict(STATS))
 
 
 # -- histories the machine found, kept as plain tests ------------------------------------------------------------
@@ -484,3 +537,23 @@ def test_reconciler_clears_the_status_of_an_instance_untagged_while_unmirrored(a
     scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=stack.runtime)
     # Then the reconciler clears the status: it no longer asks for mirroring
     assert "mirror-status" not in account.tags_of(instance)
+
+
+def test_a_slot_freed_by_the_reconciler_is_used_in_the_same_run(account: SimulatedAccount) -> None:
+    # Given an ENI target with 9 sources of another team's, the 10th taken by a mirrored instance of ours
+    target, filter_id = account.eni_target("us-east-1a"), account.mirror_filter()
+    stack = make_stack(account, [target], filter_id)
+    for _ in range(9):
+        filler = account.launch()
+        account.foreign_session(account.enis_of(filler)[0], target, filter_id, 1)
+    leaving, waiting = (account.launch(tags={"mirror": "true"}) for _ in range(2))
+    for instance in (leaving, waiting):
+        state_change(event("ec2-instance-running.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert account.tags_of(waiting)["mirror-status"] == "no-target-capacity"
+    # When the mirrored instance stops, its event is missed, and the schedule runs
+    account.stop(leaving)
+    scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=stack.runtime)
+    # Then the slot its session held goes to the waiting instance in the same run, not a schedule later
+    assert stack.our_sessions(leaving) == []
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(waiting)] == [target]
+    assert account.tags_of(waiting)["mirror-status"] == "mirrored"

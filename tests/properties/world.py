@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 
 from simulation.account import REGION, SimulatedAccount
@@ -167,7 +167,7 @@ def instance_problems(
         return [f"terminated {instance_id} still has sessions of ours: {left}"] if left else []
     wanted = tagged and state == "running" and view.instance_type in supported
     kept = tagged and state == "stopped" and not delete_when_stopped
-    skipped = False
+    skips: set[str] = set()  # the status an ENI left unmirrored (or displaced) may give the instance
     for eni_id in view.enis:
         on_eni = snap.on_eni(eni_id)
         ours = [s for s in on_eni if is_ours(s)]
@@ -181,8 +181,10 @@ def instance_problems(
         elif kept:
             continue
         elif not ours:
-            if len(on_eni) >= SESSIONS_PER_ENI or snap.pool_is_full_for(eni_id, pool):
-                skipped = True
+            if len(on_eni) >= SESSIONS_PER_ENI:
+                skips.update({"eni-session-limit", "no-target-capacity"})
+            elif snap.pool_is_full_for(eni_id, pool):
+                skips.add("no-target-capacity")
             else:
                 problems.append(f"{instance_id} is not mirrored on {eni_id} (sessions there: {len(on_eni)})")
         else:
@@ -191,14 +193,17 @@ def instance_problems(
                 problems.append(f"session {session['TrafficMirrorSessionId']} names another instance")
             if session["TrafficMirrorFilterId"] != filter_id:
                 problems.append(f"session {session['TrafficMirrorSessionId']} has filter of another deployment")
-            if session["TrafficMirrorTargetId"] not in pool and not snap.pool_is_full_for(eni_id, pool):
-                problems.append(
-                    f"session {session['TrafficMirrorSessionId']} of {instance_id} stays on retired target "
-                    f"{session['TrafficMirrorTargetId']} although the pool has room"
-                )
+            if session["TrafficMirrorTargetId"] not in pool:
+                if snap.pool_is_full_for(eni_id, pool):
+                    skips.add("no-target-capacity")  # kept where it is (still mirroring) until the pool has room
+                else:
+                    problems.append(
+                        f"session {session['TrafficMirrorSessionId']} of {instance_id} stays on retired target "
+                        f"{session['TrafficMirrorTargetId']} although the pool has room"
+                    )
     status = tags.get(STATUS_KEY)
     if wanted:
-        expected: tuple[str | None, ...] = ("eni-session-limit", "no-target-capacity") if skipped else ("mirrored",)
+        expected: tuple[str | None, ...] = tuple(sorted(skips)) if skips else ("mirrored",)
     elif kept:
         expected = (status,)  # left alone
     elif tagged and state == "running":

@@ -29,6 +29,7 @@ class InstanceTrigger:
     instance_id: str
     detail_type: str
     event_id: str
+    region: str | None = None  # the event's region; None when the event does not say
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ def _instance_id(value: str, where: str) -> str:
     return candidate
 
 
+def _region(event: Mapping[str, Any]) -> str | None:
+    return _text(event, "region") if "region" in event else None
+
+
 def _envelope(event: Any, expected: tuple[str, ...]) -> tuple[str, str, Mapping[str, Any]]:
     if not isinstance(event, Mapping):
         raise EventValidationError(f"event must be a JSON object, got {type(event).__name__}")
@@ -83,14 +88,17 @@ def parse_state_change(event: Any) -> InstanceTrigger:
     detail_type, event_id, detail = _envelope(event, (STATE_CHANGE,))
     instance_id = _instance_id(_text(detail, "instance-id", "detail."), "detail.instance-id")
     _text(detail, "state", "detail.")
-    return InstanceTrigger(instance_id, detail_type, event_id)
+    return InstanceTrigger(instance_id, detail_type, event_id, _region(event))
 
 
 def parse_tag_change(event: Any) -> InstanceTrigger:
     detail_type, event_id, detail = _envelope(event, (TAG_CHANGE,))
+    service = _text(detail, "service", "detail.")
+    if service != "ec2":
+        raise EventValidationError(f"event field detail.service is {service!r}, not an EC2 instance"[:300])
     resource_type = _text(detail, "resource-type", "detail.")
-    if _text(detail, "service", "detail.") != "ec2" or resource_type != "instance":
-        raise EventValidationError(f"event is about an ec2 {resource_type}, not an EC2 instance")
+    if resource_type != "instance":
+        raise EventValidationError(f"event field detail.resource-type is {resource_type!r}, not an EC2 instance"[:300])
     keys = _field(detail, "changed-tag-keys", "detail.")
     if not isinstance(keys, list):
         raise EventValidationError("event field detail.changed-tag-keys must be a list")
@@ -100,13 +108,13 @@ def parse_tag_change(event: Any) -> InstanceTrigger:
     match = _INSTANCE_ARN.match(resources[0].strip())
     if not match:
         raise EventValidationError(f"event field resources[0] is not an EC2 instance ARN: {resources[0]!r}"[:300])
-    return InstanceTrigger(_instance_id(match.group("id"), "resources[0]"), detail_type, event_id)
+    return InstanceTrigger(_instance_id(match.group("id"), "resources[0]"), detail_type, event_id, _region(event))
 
 
 def parse_autoscaling_launch(event: Any) -> InstanceTrigger:
     detail_type, event_id, detail = _envelope(event, (ASG_LAUNCH_SUCCESSFUL,))
     instance_id = _instance_id(_text(detail, "EC2InstanceId", "detail."), "detail.EC2InstanceId")
-    return InstanceTrigger(instance_id, detail_type, event_id)
+    return InstanceTrigger(instance_id, detail_type, event_id, _region(event))
 
 
 def parse_lifecycle_action(event: Any) -> LifecycleAction:

@@ -10,7 +10,7 @@ from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.executor import Executor, Outcome
 from traffic_mirroring.inventory import read_account_inventory, read_instance_inventory
-from traffic_mirroring.model import Plan
+from traffic_mirroring.model import Plan, Reason
 from traffic_mirroring.observability import logger, metrics, report
 from traffic_mirroring.planner import plan_mirroring
 
@@ -64,11 +64,30 @@ def reconcile_account(
     outcome = Outcome()
     try:
         Executor(gateway, settings, account_wide=True).apply(to_apply, outcome, keep_going)
+        if outcome.deleted and outcome.skipped[Reason.NO_TARGET_CAPACITY] and keep_going():
+            _place_in_freed_slots(gateway, settings, outcome, keep_going)
     finally:
         if outcome.unapplied:
             logger.warning("deadline: stopping before the Lambda timeout", extra={"left": outcome.unapplied})
         summary = report(plan, outcome, hourly_price=settings.session_hourly_price, trigger="schedule")
     return RunResult(plan, outcome, summary)
+
+
+def _place_in_freed_slots(
+    gateway: Ec2Gateway, settings: Settings, outcome: Outcome, keep_going: Callable[[], bool]
+) -> None:
+    """Plan and apply once more: the plan counted the slots its own deletes free as taken, so what waited for one
+    would otherwise wait a schedule more. Only after a run that deleted sessions and lacked target capacity."""
+    logger.info("sessions deleted while some waited for target capacity: planning again")
+    again = Outcome()
+    Executor(gateway, settings, account_wide=True).apply(plan_account(gateway, settings), again, keep_going)
+    outcome.created.extend(again.created)
+    outcome.deleted.update(again.deleted)
+    outcome.updated += again.updated
+    outcome.rolled_back += again.rolled_back
+    outcome.statuses.update(again.statuses)
+    outcome.skipped = again.skipped  # the second plan judged every instance again: its skips are the final ones
+    outcome.unapplied = again.unapplied
 
 
 def refuses_deletes(plan: Plan, settings: Settings) -> bool:

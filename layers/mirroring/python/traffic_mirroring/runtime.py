@@ -59,9 +59,18 @@ class Runtime:
 def handle_instance_event(
     parse: Callable[[Any], InstanceTrigger], event: Any, runtime: Runtime | None = None
 ) -> dict[str, object]:
-    """The body every instance-event handler shares: parse, reconcile that instance, report."""
+    """The body every instance-event handler shares: parse, reconcile that instance, report.
+
+    An event from another region is logged and ignored: EventBridge routes a region's events to that region's
+    rules only, so it was forwarded (a cross-region bus), and its instance is not where this function looks.
+    """
     trigger = parse(event)
     runtime = runtime or Runtime.current()
     logger.append_keys(instance_id=trigger.instance_id)
+    own_region = getattr(getattr(runtime.gateway.ec2, "meta", None), "region_name", None)
+    if trigger.region and own_region and trigger.region != own_region:
+        reason = f"event from another region ({trigger.region}); this function serves {own_region}"
+        logger.warning(reason, extra={"event_region": trigger.region, "detail_type": trigger.detail_type})
+        return {"trigger": trigger.detail_type, "ignored": reason}
     result = reconcile_instance(trigger.instance_id, runtime.gateway, runtime.settings, trigger.detail_type)
     return result.summary
