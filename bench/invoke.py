@@ -3,48 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from bench.machine import ROOT
 from bench.moto_patches import server_time
-
-EVENTS = ROOT / "events"
-
-
-@dataclass
-class LambdaContext:
-    """What Powertools and the reconciler read from a Lambda context."""
-
-    function_name: str = "bench-function"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench-function"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
-
-
-def event(name: str, instance_id: str, **detail: Any) -> dict[str, Any]:
-    """A sample from events/ pointed at this instance: only IDs and values change, never the shape."""
-    sample: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / name).read_text()))
-    sample["id"] = str(uuid.uuid4())
-    if "instance-id" in sample["detail"]:
-        sample["detail"]["instance-id"] = instance_id
-    if "EC2InstanceId" in sample["detail"]:
-        sample["detail"]["EC2InstanceId"] = instance_id
-    sample["resources"] = [
-        r.rsplit("/", 1)[0] + "/" + instance_id if ":instance/" in r else r for r in sample.get("resources", [])
-    ]
-    sample["detail"].update(detail)
-    return sample
+from simulation.lambda_runtime import LambdaContext, sample_event
 
 
 @dataclass
@@ -100,3 +68,7 @@ def invoke(handler: Callable[..., Any], payload: dict[str, Any], **ports: Any) -
         seconds = time.perf_counter() - started
     text = logs.getvalue()
     return Invocation(result, seconds, moto.seconds, len(text.encode()), text.count("\n"), metric_names(text))
+
+
+event = sample_event  # the benchmarks read the same samples as the tests
+__all__ = ["Invocation", "LambdaContext", "captured_logs", "event", "invoke", "metric_names"]

@@ -17,7 +17,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from moto import mock_aws  # noqa: E402
 
 from simulation.account import AMI, SimulatedAccount  # noqa: E402
 from simulation.eventbridge import Rule, load_rules, load_template, matching_rules  # noqa: E402
+from simulation.lambda_runtime import LambdaContext  # noqa: E402
 from simulation.strict_aws import StrictAws  # noqa: E402
 from traffic_mirroring.config import Settings, load_settings  # noqa: E402
 from traffic_mirroring.ec2_gateway import Ec2Gateway  # noqa: E402
@@ -52,17 +52,6 @@ REGION = "us-east-1"
 ASG_NAME = "web-asg"
 ASG_SIZE = 3
 MANAGED_TAG = {"Key": "mirror-managed-by", "Value": STACK}
-
-
-@dataclass
-class Context:
-    function_name: str = "demo"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:demo"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 def _import_handler(code_uri: str, handler: str) -> Callable[..., Any]:
@@ -100,7 +89,7 @@ class EventBus:
     def _invoke(self, function_logical_id: str, handler: Callable[..., Any], event: dict[str, Any]) -> Any:
         self.delivered[function_logical_id] += 1
         try:
-            return handler(event, Context(), runtime=self.runtime)
+            return handler(event, LambdaContext(function_name="demo"), runtime=self.runtime)
         except Exception as error:  # EventBridge would retry, then dead-letter; the demo records it
             self.failures.append(f"{function_logical_id}: {error}")
             return None
