@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from traffic_mirroring.events import parse_lifecycle_action
 from traffic_mirroring.lifecycle import LifecycleSettings, load_lifecycle_settings, mirror_then_complete
 from traffic_mirroring.observability import logger, metrics, tracer
-from traffic_mirroring.runtime import Runtime
+from traffic_mirroring.runtime import Runtime, foreign_region
 
 # Validated once per container, like the rest of the settings.
 lifecycle_settings = cache(load_lifecycle_settings)
@@ -26,5 +26,8 @@ def handler(
     runtime = runtime or Runtime.current()
     lifecycle = lifecycle or lifecycle_settings()
     logger.append_keys(instance_id=action.instance_id, autoscaling_group=action.group_name)
+    ignored = foreign_region(runtime, action.region, "EC2 Instance-launch Lifecycle Action")
+    if ignored is not None:
+        return {"trigger": "EC2 Instance-launch Lifecycle Action", "ignored": ignored}
     result = mirror_then_complete(action, runtime.gateway, runtime.settings, lifecycle)
     return result.summary

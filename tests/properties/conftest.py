@@ -6,6 +6,7 @@ the default profile, ``fast``, keeps ``make test`` under a minute and a half.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 
@@ -29,6 +30,19 @@ PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "fast")
 settings.load_profile(PROFILE)
 
 SOAK = PROFILE == "soak"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fewer_garbage_collections() -> Iterator[None]:
+    """Every history builds and drops a whole moto backend: with the default thresholds, the collector walks the
+    long-lived heap (boto3 models, moto's instance-type tables) over and over, a third of the run's time."""
+    previous = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    yield
+    gc.set_threshold(*previous)
+    gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

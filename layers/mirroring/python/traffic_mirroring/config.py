@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from traffic_mirroring.errors import ConfigurationError
+from traffic_mirroring.model import MirrorSession
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -29,10 +30,15 @@ class Settings:
     target_override_tag_key: str = "mirror-target"
     filter_override_tag_key: str = "mirror-filter"
     status_tag_key: str = "mirror-status"
+    generation_tag_key: str = "mirror-generation"
+    account_id: str = ""  # this account (ACCOUNT_ID); "" = unknown: then only the marker tag decides ownership
     delete_when_stopped: bool = True
     eligibility_allow: frozenset[str] = field(default_factory=frozenset)
     eligibility_deny: frozenset[str] = field(default_factory=frozenset)
-    target_cache_seconds: int = 300
+    probe_unlisted_types: bool = True
+    approved_filter_ids: tuple[str, ...] = ()
+    target_source_limits: Mapping[str, int] = field(default_factory=dict)
+    target_cache_seconds: int = 60
     session_hourly_price: float = 0.015
     reconcile_dry_run: bool = False
     max_delete_percent: float = 50.0
@@ -43,9 +49,19 @@ class Settings:
         value = tags.get(self.mirror_tag_key)
         return value is not None and value.strip().lower() == self.mirror_tag_value.lower()
 
-    def is_managed(self, tags: Mapping[str, str]) -> bool:
-        """A session is ours only when it carries our marker tag with our stack's value."""
-        return tags.get(self.managed_by_tag_key) == self.managed_by
+    def owns(self, session: MirrorSession) -> bool:
+        """The one ownership rule: our marker tag with our stack's value, and our account.
+
+        The account that owns a target shared through AWS RAM sees other accounts' sessions on it, marker included
+        when they deployed under the same stack name; only the owner may change a session, so those are never ours.
+        """
+        if session.tags.get(self.managed_by_tag_key) != self.managed_by:
+            return False
+        return not (self.account_id and session.owner_id and session.owner_id != self.account_id)
+
+    def approved_filters(self) -> frozenset[str]:
+        """Filters a ``mirror-filter`` tag may choose: the stack's filter and the ones the operator listed."""
+        return frozenset((self.filter_id, *self.approved_filter_ids))
 
 
 def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str:
@@ -100,6 +116,17 @@ def _name_set(env: Mapping[str, str], name: str) -> frozenset[str]:
     return frozenset(item.lower() for item in _id_list(env, name))
 
 
+def _limits(env: Mapping[str, str], name: str) -> dict[str, int]:
+    """``tmt-1=100,tmt-2=10``: source limits the operator declares for targets whose appliance we cannot see."""
+    limits: dict[str, int] = {}
+    for item in _id_list(env, name):
+        target_id, _, raw = item.partition("=")
+        if not target_id or not raw.isdigit() or int(raw) < 1:
+            raise ConfigurationError(f"{name} entry {item!r} must look like tmt-0123456789abcdef0=100")
+        limits[target_id] = int(raw)
+    return limits
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment (or a given mapping, for tests). Raises ConfigurationError."""
     env = os.environ if env is None else env
@@ -112,10 +139,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         target_override_tag_key=_text(env, "TARGET_OVERRIDE_TAG_KEY", "mirror-target"),
         filter_override_tag_key=_text(env, "FILTER_OVERRIDE_TAG_KEY", "mirror-filter"),
         status_tag_key=_text(env, "STATUS_TAG_KEY", "mirror-status"),
+        account_id=(env.get("ACCOUNT_ID") or "").strip(),
         delete_when_stopped=_flag(env, "DELETE_WHEN_STOPPED", True),
         eligibility_allow=_name_set(env, "ELIGIBILITY_ALLOW"),
         eligibility_deny=_name_set(env, "ELIGIBILITY_DENY"),
-        target_cache_seconds=int(_number(env, "TARGET_CACHE_SECONDS", 300, 0, 86400)),
+        probe_unlisted_types=_flag(env, "PROBE_UNLISTED_TYPES", True),
+        approved_filter_ids=_id_list(env, "APPROVED_FILTER_IDS"),
+        target_source_limits=_limits(env, "TARGET_SOURCE_LIMITS"),
+        target_cache_seconds=int(_number(env, "TARGET_CACHE_SECONDS", 60, 0, 86400)),
         session_hourly_price=_number(env, "SESSION_HOURLY_PRICE", 0.015, 0, 100),
         reconcile_dry_run=_flag(env, "RECONCILE_DRY_RUN", False),
         max_delete_percent=_number(env, "MAX_DELETE_PERCENT", 50, 0, 100),

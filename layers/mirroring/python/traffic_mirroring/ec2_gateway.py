@@ -10,15 +10,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
-from traffic_mirroring.eligibility import InstanceTypeInfo, family_of
-from traffic_mirroring.errors import AwsApiError
+from traffic_mirroring.eligibility import TypeVerdicts, eni_target_source_limit
+from traffic_mirroring.errors import AwsApiError, SessionNotFound, aws_error
 from traffic_mirroring.model import (
-    ENI_TARGET_SOURCES,
-    ENI_TARGET_SOURCES_LARGEST_SIZE,
     TARGET_KIND_ENI,
+    TARGET_KIND_GWLB_ENDPOINT,
     TARGET_KIND_NLB,
+    VXLAN_PORT,
     AttachedEni,
     Instance,
     MirrorSession,
@@ -29,19 +29,6 @@ PAGE_SIZE = 1000  # the largest MaxResults DescribeTrafficMirror* and DescribeIn
 FILTER_VALUES_PER_CALL = 200  # EC2 caps the values of one filter
 INSTANCE_TYPES_PER_CALL = 100
 LOAD_BALANCERS_PER_CALL = 20
-
-NOT_FOUND_CODES = frozenset(
-    {
-        "InvalidTrafficMirrorSessionId.NotFound",
-        "InvalidTrafficMirrorSessionID.NotFound",
-        "InvalidTrafficMirrorTargetId.NotFound",
-        "InvalidTrafficMirrorTargetID.NotFound",
-        "InvalidTrafficMirrorFilterId.NotFound",
-        "InvalidTrafficMirrorFilterID.NotFound",
-        "InvalidInstanceID.NotFound",
-        "InvalidNetworkInterfaceID.NotFound",
-    }
-)
 
 T = TypeVar("T")
 
@@ -61,10 +48,11 @@ def client_token(*parts: object) -> str:
 
 
 class Ec2Gateway:
-    """Traffic Mirroring reads and writes on one EC2 client (plus ELBv2 for NLB target zones).
+    """Traffic Mirroring reads and writes on one EC2 client (plus ELBv2 for NLB targets).
 
-    Container-level caches (instance-type facts, target facts) live on the gateway; the handler keeps one gateway
-    per container, so a warm invocation does not pay for them again.
+    Container-level caches (target facts, AWS's verdicts on instance types) live on the gateway; the handler keeps
+    one gateway per container, so a warm invocation does not pay for them again. The reconciler asks for fresh
+    target facts every run (``targets(fresh=True)``).
     """
 
     def __init__(
@@ -72,15 +60,16 @@ class Ec2Gateway:
         ec2: Any,
         elbv2: Any | None = None,
         clock: Callable[[], float] = time.monotonic,
-        target_cache_seconds: int = 300,
+        target_cache_seconds: int = 60,
         autoscaling: Any | None = None,
+        account_id: str = "",
     ) -> None:
         self.ec2 = ec2
         self.elbv2 = elbv2
         self.autoscaling = autoscaling
+        self.account_id = account_id
+        self.verdicts = TypeVerdicts()
         self._clock = clock
-        self._type_info: dict[str, InstanceTypeInfo | None] = {}
-        self._largest_in_family: dict[str, int] = {}
         self._targets: dict[str, MirrorTarget] | None = None
         self._targets_read_at = 0.0
         self._target_cache_seconds = target_cache_seconds
@@ -92,12 +81,15 @@ class Ec2Gateway:
             return fn(**kwargs)
         except ClientError as error:
             details = error.response.get("Error", {})
-            raise AwsApiError(operation, details.get("Code", "Unknown"), details.get("Message", "")) from error
+            raise aws_error(operation, details.get("Code", "Unknown"), details.get("Message", "")) from error
+        except (ConnectionError, HTTPClientError) as error:
+            raise aws_error(operation, type(error).__name__, str(error), network=True) from error
         except BotoCoreError as error:
-            raise AwsApiError(operation, type(error).__name__, str(error)) from error
+            # Credentials, region, parameter validation: nothing a retry of the same call would change.
+            raise aws_error(operation, type(error).__name__, str(error)) from error
 
-    def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        method = getattr(self.ec2, _snake(operation))
+    def _pages(self, operation: str, key: str, client: Any = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        method = getattr(client or self.ec2, _snake(operation))
         token: str | None = None
         while True:
             page_args = dict(kwargs, NextToken=token) if token else kwargs
@@ -126,47 +118,6 @@ class Ec2Gateway:
                 instance = _instance(raw)
                 found[instance.instance_id] = instance
         return found
-
-    def instance_type_info(self, instance_types: Iterable[str]) -> dict[str, InstanceTypeInfo | None]:
-        """Facts per instance type, cached per container (None: EC2 does not know the type)."""
-        wanted = sorted({t for t in instance_types if t and t not in self._type_info})
-        for batch in _batches(wanted, INSTANCE_TYPES_PER_CALL):
-            try:
-                for raw in self._pages("DescribeInstanceTypes", "InstanceTypes", InstanceTypes=list(batch)):
-                    self._type_info[raw["InstanceType"]] = _type_info(raw)
-            except AwsApiError as error:
-                if error.code != "InvalidInstanceType":
-                    raise
-                for name in batch:  # one unknown type fails the batch: ask one by one
-                    self._type_info.setdefault(name, self._single_type_info(name))
-            for name in batch:
-                self._type_info.setdefault(name, None)
-        return {t: self._type_info.get(t) for t in instance_types}
-
-    def _single_type_info(self, name: str) -> InstanceTypeInfo | None:
-        try:
-            raw = self._call("DescribeInstanceTypes", self.ec2.describe_instance_types, InstanceTypes=[name])
-        except AwsApiError as error:
-            if error.code == "InvalidInstanceType":
-                return None
-            raise
-        types = raw.get("InstanceTypes", [])
-        return _type_info(types[0]) if types else None
-
-    def _is_largest_in_family(self, instance_type: str) -> bool:
-        family = family_of(instance_type)
-        if family not in self._largest_in_family:
-            sizes = [
-                _type_info(raw)
-                for raw in self._pages(
-                    "DescribeInstanceTypes",
-                    "InstanceTypes",
-                    Filters=[{"Name": "instance-type", "Values": [f"{family}.*"]}],
-                )
-            ]
-            self._largest_in_family[family] = max((s.default_vcpus for s in sizes if not s.bare_metal), default=0)
-        info = self.instance_type_info([instance_type])[instance_type]
-        return info is not None and info.default_vcpus >= self._largest_in_family[family] > 0
 
     # -- network interfaces ------------------------------------------------------------------------------------
     def describe_eni_attachments(self, eni_ids: Iterable[str]) -> dict[str, str | None]:
@@ -209,6 +160,18 @@ class Ec2Gateway:
                 sessions[session.session_id] = session
         return list(sessions.values())
 
+    def sessions_on_enis(self, eni_ids: Sequence[str]) -> list[MirrorSession]:
+        return self.describe_sessions([{"Name": "network-interface-id", "Values": list(eni_ids)}])
+
+    def sessions_on_targets(self, target_ids: Sequence[str]) -> list[MirrorSession]:
+        return self.describe_sessions([{"Name": "traffic-mirror-target-id", "Values": list(target_ids)}])
+
+    def sessions_tagged(self, key: str, values: Sequence[str]) -> list[MirrorSession]:
+        return self.describe_sessions([{"Name": f"tag:{key}", "Values": list(values)}])
+
+    def sessions_by_id(self, session_ids: Sequence[str]) -> list[MirrorSession]:
+        return self.describe_sessions([{"Name": "traffic-mirror-session-id", "Values": list(session_ids)}])
+
     def create_session(
         self,
         *,
@@ -249,10 +212,8 @@ class Ec2Gateway:
                 self.ec2.delete_traffic_mirror_session,
                 TrafficMirrorSessionId=session_id,
             )
-        except AwsApiError as error:
-            if error.code in NOT_FOUND_CODES:
-                return False
-            raise
+        except SessionNotFound:
+            return False
         return True
 
     def modify_session(self, session_id: str, target_id: str | None, filter_id: str | None) -> None:
@@ -276,10 +237,14 @@ class Ec2Gateway:
         )
 
     # -- targets -----------------------------------------------------------------------------------------------
-    def targets(self) -> dict[str, MirrorTarget]:
-        """Every target of the account with its source limit and zones, cached for ``target_cache_seconds``."""
+    def targets(self, fresh: bool = False) -> dict[str, MirrorTarget]:
+        """Every target the account sees, with its source limit, zones and liveness.
+
+        Cached for ``target_cache_seconds`` unless ``fresh``; any target-related error should call
+        ``forget_targets`` so the next read is fresh.
+        """
         now = self._clock()
-        if self._targets is None or now - self._targets_read_at >= self._target_cache_seconds:
+        if fresh or self._targets is None or now - self._targets_read_at >= self._target_cache_seconds:
             self._targets = self._read_targets()
             self._targets_read_at = now
         return self._targets
@@ -295,63 +260,133 @@ class Ec2Gateway:
         ]
         if stale:
             fresh: dict[str, set[str]] = {t: set() for t in stale}
-            for session in self.describe_sessions([{"Name": "traffic-mirror-target-id", "Values": stale}]):
+            for session in self.sessions_on_targets(stale):
                 fresh[session.target_id].add(session.eni_id)
             self._sources.update({t: (now, enis) for t, enis in fresh.items()})
         return {t: frozenset(self._sources[t][1]) for t in target_ids}
 
     def _read_targets(self) -> dict[str, MirrorTarget]:
         raws = list(self._pages("DescribeTrafficMirrorTargets", "TrafficMirrorTargets", MaxResults=PAGE_SIZE))
-        target_enis = self._describe_enis(
-            raw["NetworkInterfaceId"] for raw in raws if raw.get("Type") == TARGET_KIND_ENI
+        endpoints = self._vpc_endpoints(
+            [raw["GatewayLoadBalancerEndpointId"] for raw in raws if raw.get("Type") == TARGET_KIND_GWLB_ENDPOINT]
         )
-        eni_instances = {eni: attached for eni, (_, attached) in target_enis.items() if attached}
-        instances, _ = self.describe_instances(sorted(set(eni_instances.values()))) if eni_instances else ({}, set())
-        nlb_zones = self._load_balancer_zones(
+        target_eni_ids = [raw["NetworkInterfaceId"] for raw in raws if raw.get("Type") == TARGET_KIND_ENI]
+        endpoint_eni_ids = [eni for _, _, enis in endpoints.values() for eni in enis]
+        enis = self._describe_enis([*target_eni_ids, *endpoint_eni_ids]) if target_eni_ids or endpoint_eni_ids else {}
+        hosts = {attached for _, attached in (enis.get(e, ("", None)) for e in target_eni_ids) if attached}
+        instances, _ = self.describe_instances(sorted(hosts)) if hosts else ({}, set())
+        nlbs = self._load_balancers(
             [raw["NetworkLoadBalancerArn"] for raw in raws if raw.get("Type") == TARGET_KIND_NLB]
         )
         targets: dict[str, MirrorTarget] = {}
         for raw in raws:
+            target_id = raw["TrafficMirrorTargetId"]
             kind = raw.get("Type", "")
+            owner = raw.get("OwnerId", "")
+            shared_in = bool(self.account_id and owner and owner != self.account_id)
             capacity: int | None = None
             zones: frozenset[str] = frozenset()
+            problem = ""
+            eni_id: str | None = None
             if kind == TARGET_KIND_ENI:
                 eni_id = raw.get("NetworkInterfaceId", "")
-                zone, attached = target_enis.get(eni_id, ("", None))
+                zone, attached = enis.get(eni_id, ("", None))
+                host = instances.get(attached or "")
                 zones = frozenset({zone}) if zone else frozenset()
-                instance = instances.get(attached or "")
-                largest = instance is not None and self._is_largest_in_family(instance.instance_type)
-                capacity = ENI_TARGET_SOURCES_LARGEST_SIZE if largest else ENI_TARGET_SOURCES
+                capacity = eni_target_source_limit(host.instance_type if host else None)
+                if eni_id not in enis:
+                    problem = "" if shared_in else "its network interface no longer exists"
+                elif host is None:
+                    problem = "its network interface is not attached to an instance"
+                elif host.state != "running":
+                    problem = f"its appliance {host.instance_id} is {host.state}"
             elif kind == TARGET_KIND_NLB:
-                zones = nlb_zones.get(raw.get("NetworkLoadBalancerArn", ""), frozenset())
-            target_id = raw["TrafficMirrorTargetId"]
-            targets[target_id] = MirrorTarget(target_id, kind, capacity, zones)
+                state, zones, listens = nlbs.get(raw.get("NetworkLoadBalancerArn", ""), ("", frozenset(), False))
+                if not state:
+                    problem = "" if shared_in else "its Network Load Balancer no longer exists"
+                elif state not in _LIVE_LOAD_BALANCER_STATES:
+                    problem = f"its Network Load Balancer is {state}"
+                elif not listens:
+                    problem = f"its Network Load Balancer has no UDP listener on port {VXLAN_PORT}"
+            elif kind == TARGET_KIND_GWLB_ENDPOINT:
+                endpoint = endpoints.get(raw.get("GatewayLoadBalancerEndpointId", ""))
+                if endpoint is None:
+                    problem = "" if shared_in else "its Gateway Load Balancer endpoint no longer exists"
+                else:
+                    state, _, endpoint_enis = endpoint
+                    zones = frozenset(enis[e][0] for e in endpoint_enis if e in enis and enis[e][0])
+                    if state.lower() != "available":
+                        problem = f"its Gateway Load Balancer endpoint is {state}"
+            targets[target_id] = MirrorTarget(
+                target_id, kind, capacity, zones, live=not problem, problem=problem, eni_id=eni_id, owner_id=owner
+            )
         return targets
 
-    def _load_balancer_zones(self, arns: Sequence[str]) -> dict[str, frozenset[str]]:
-        zones: dict[str, frozenset[str]] = {}
+    def _load_balancers(self, arns: Sequence[str]) -> dict[str, tuple[str, frozenset[str], bool]]:
+        """NLB ARN → (state, zones, has a UDP listener on 4789). Absent: the load balancer does not exist."""
+        found: dict[str, tuple[str, frozenset[str], bool]] = {}
         if not arns or self.elbv2 is None:
-            return zones
+            return found
+        described: list[Mapping[str, Any]] = []
         for batch in _batches(sorted(set(arns)), LOAD_BALANCERS_PER_CALL):
             try:
-                response = self._call(
-                    "DescribeLoadBalancers", self.elbv2.describe_load_balancers, LoadBalancerArns=list(batch)
-                )
+                described.extend(self._describe_load_balancers(batch))
             except AwsApiError as error:
-                if error.code == "LoadBalancerNotFound":
-                    continue  # the target outlived its NLB: no zone preference, mirroring to it stops anyway
-                raise
-            for lb in response.get("LoadBalancers", []):
-                zones[lb["LoadBalancerArn"]] = frozenset(
-                    z["ZoneName"] for z in lb.get("AvailabilityZones", []) if z.get("ZoneName")
-                )
-        return zones
+                if error.code != "LoadBalancerNotFound":
+                    raise
+                # One missing ARN fails the whole batch: ask one by one, so it hides no other.
+                for arn in batch:
+                    try:
+                        described.extend(self._describe_load_balancers([arn]))
+                    except AwsApiError as single:
+                        if single.code != "LoadBalancerNotFound":
+                            raise
+        for lb in described:
+            arn = lb["LoadBalancerArn"]
+            zones = frozenset(z["ZoneName"] for z in lb.get("AvailabilityZones", []) if z.get("ZoneName"))
+            state = (lb.get("State") or {}).get("Code", "active")
+            found[arn] = (state, zones, self._listens_for_vxlan(arn))
+        return found
 
-    # -- status tag --------------------------------------------------------------------------------------------
-    def set_instance_tag(self, instance_ids: Sequence[str], key: str, value: str) -> None:
-        self._call(
-            "CreateTags", self.ec2.create_tags, Resources=list(instance_ids), Tags=[{"Key": key, "Value": value}]
+    def _describe_load_balancers(self, arns: Sequence[str]) -> list[Mapping[str, Any]]:
+        assert self.elbv2 is not None
+        response = self._call("DescribeLoadBalancers", self.elbv2.describe_load_balancers, LoadBalancerArns=list(arns))
+        return list(response.get("LoadBalancers", []))
+
+    def _listens_for_vxlan(self, arn: str) -> bool:
+        listeners = self._pages("DescribeListeners", "Listeners", client=self.elbv2, LoadBalancerArn=arn)
+        return any(
+            listener.get("Protocol") in ("UDP", "TCP_UDP") and listener.get("Port") == VXLAN_PORT
+            for listener in listeners
         )
+
+    def _vpc_endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
+        """Endpoint ID → (state, subnets, network interfaces). Absent: the endpoint does not exist."""
+        found: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+        for batch in _batches(sorted(set(endpoint_ids)), FILTER_VALUES_PER_CALL):
+            for raw in self._pages(
+                "DescribeVpcEndpoints",
+                "VpcEndpoints",
+                Filters=[{"Name": "vpc-endpoint-id", "Values": list(batch)}],
+            ):
+                found[raw["VpcEndpointId"]] = (
+                    str(raw.get("State", "")),
+                    tuple(raw.get("SubnetIds") or ()),
+                    tuple(raw.get("NetworkInterfaceIds") or ()),
+                )
+        return found
+
+    # -- instance tags (status, generation) --------------------------------------------------------------------
+    def set_instance_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+        self._call(
+            "CreateTags",
+            self.ec2.create_tags,
+            Resources=list(instance_ids),
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+        )
+
+    def set_instance_tag(self, instance_ids: Sequence[str], key: str, value: str) -> None:
+        self.set_instance_tags(instance_ids, {key: value})
 
     def delete_instance_tag(self, instance_ids: Sequence[str], key: str) -> None:
         self._call("DeleteTags", self.ec2.delete_tags, Resources=list(instance_ids), Tags=[{"Key": key}])
@@ -373,13 +408,20 @@ class Ec2Gateway:
         )
 
 
+_LIVE_LOAD_BALANCER_STATES = frozenset({"active", "active_impaired"})  # impaired: some zones still serve
+
+
 def _snake(operation: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
 
 
 def _instance(raw: Mapping[str, Any]) -> Instance:
     enis = tuple(
-        AttachedEni(nic["NetworkInterfaceId"], nic.get("InterfaceType") or "interface")
+        AttachedEni(
+            nic["NetworkInterfaceId"],
+            nic.get("InterfaceType") or "interface",
+            (nic.get("Operator") or {}).get("Principal") if (nic.get("Operator") or {}).get("Managed") else None,
+        )
         for nic in sorted(
             raw.get("NetworkInterfaces") or [], key=lambda n: (n.get("Attachment") or {}).get("DeviceIndex", 0)
         )
@@ -394,15 +436,6 @@ def _instance(raw: Mapping[str, Any]) -> Instance:
     )
 
 
-def _type_info(raw: Mapping[str, Any]) -> InstanceTypeInfo:
-    return InstanceTypeInfo(
-        instance_type=raw["InstanceType"],
-        hypervisor=raw.get("Hypervisor"),
-        bare_metal=bool(raw.get("BareMetal")),
-        default_vcpus=int((raw.get("VCpuInfo") or {}).get("DefaultVCpus", 0)),
-    )
-
-
 def _session(raw: Mapping[str, Any]) -> MirrorSession:
     return MirrorSession(
         session_id=raw["TrafficMirrorSessionId"],
@@ -411,4 +444,5 @@ def _session(raw: Mapping[str, Any]) -> MirrorSession:
         filter_id=raw["TrafficMirrorFilterId"],
         session_number=int(raw["SessionNumber"]),
         tags=tags_of(raw),
+        owner_id=raw.get("OwnerId", ""),
     )

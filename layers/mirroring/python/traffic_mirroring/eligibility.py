@@ -1,115 +1,98 @@
-"""Which instance types can be a Traffic Mirroring source.
+"""Which instance types can be a Traffic Mirroring source, and how many sources an ENI target takes.
 
-AWS publishes the rule as prose and changes it; there is no API attribute. So the rule is data here, and an operator
-extends or overrides it with ELIGIBILITY_ALLOW / ELIGIBILITY_DENY (families like ``m6i`` or types like ``m6i.large``).
-AWS's ``NetworkInterfaceNotSupported`` answer stays the final word at creation time.
+AWS publishes both as lists, not as an API attribute (aws_lists.py). A type on the source list is supported; a type
+the list does not know is asked of AWS itself by default: the product tries the create and remembers AWS's answer
+per type (``TypeVerdicts``). ``NetworkInterfaceNotSupported`` from CreateTrafficMirrorSession is the final word,
+even for a listed type. Operators extend or override the list with ELIGIBILITY_ALLOW / ELIGIBILITY_DENY (families
+like ``m8g`` or types like ``m8g.large``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
 
-# Virtualized Nitro families that AWS nevertheless lists as unsupported sources.
-EXCLUDED_NITRO_FAMILIES = frozenset(
-    [
-        "m8g",
-        "m6a",
-        "m6i",
-        "m6id",
-        "m6idn",
-        "m6in",
-        "m7a",
-        "m7g",
-        "m7gd",
-        "m7i",
-        "m7i-flex",
-        "c8g",
-        "c6a",
-        "c6gd",
-        "c6gn",
-        "c6i",
-        "c6id",
-        "c6in",
-        "c7a",
-        "c7g",
-        "c7gd",
-        "c7gn",
-        "c7i",
-        "r8g",
-        "r6a",
-        "r6i",
-        "r6id",
-        "r6idn",
-        "r6in",
-        "r7a",
-        "r7g",
-        "r7gd",
-        "r7i",
-        "r7iz",
-        "x8g",
-        "x2idn",
-        "x2iedn",
-        "x2iezn",
-        "i4g",
-        "i4i",
-        "im4gn",
-        "is4gen",
-        "inf2",
-        "p5",
-        "trn1",
-        "trn1n",
-        "hpc6a",
-        "hpc6id",
-        "hpc7a",
-        "hpc7g",
-    ]
+from traffic_mirroring.aws_lists import (
+    ENI_TARGETS_WITH_100_SOURCES,
+    SOURCE_FAMILIES_BARE_METAL,
+    SOURCE_FAMILIES_VIRTUALIZED,
 )
 
-# The only Xen families that are supported sources.
-SUPPORTED_XEN_FAMILIES = frozenset(["c4", "d2", "g3", "g3s", "h1", "i3", "m4", "p2", "p3", "r4", "x1", "x1e"])
-
-UNSUPPORTED_INSTANCE_TYPE = "unsupported-instance-type"
+ENI_TARGET_SOURCES = 10
+ENI_TARGET_SOURCES_LISTED = 100
 
 
-@dataclass(frozen=True)
-class InstanceTypeInfo:
-    """The facts of DescribeInstanceTypes that the rule needs."""
+class Verdict(StrEnum):
+    """Whether an instance type can be a source: listed (or learned) as supported, refused, or to be asked of AWS."""
 
-    instance_type: str
-    hypervisor: str | None
-    bare_metal: bool
-    default_vcpus: int = 0
+    SUPPORTED = "supported"
+    UNSUPPORTED = "unsupported"
+    ASK_AWS = "ask-aws"
 
 
 def family_of(instance_type: str) -> str:
     return instance_type.split(".", 1)[0].lower()
 
 
-def is_supported_source(
-    info: InstanceTypeInfo,
-    allow: Iterable[str] = (),
-    deny: Iterable[str] = (),
-) -> bool:
-    """The documented rule: virtualized Nitro minus excluded families, plus listed Xen families, never bare metal.
+def is_bare_metal(instance_type: str) -> bool:
+    size = instance_type.lower().split(".", 1)[-1]
+    return size == "metal" or size.startswith("metal-")
 
-    Operator overrides win over the rule; an exact type wins over its family, and deny wins over allow.
+
+def listed_verdict(instance_type: str, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Verdict:
+    """The verdict AWS's published list gives, with the operator's overrides.
+
+    An exact type wins over its family, and deny wins over allow. A type the list does not name is ASK_AWS: AWS
+    adds families faster than it updates the page.
     """
-    name = info.instance_type.lower()
+    name = instance_type.strip().lower()
     family = family_of(name)
     allow_set, deny_set = frozenset(allow), frozenset(deny)
     if name in deny_set:
-        return False
+        return Verdict.UNSUPPORTED
     if name in allow_set:
-        return True
+        return Verdict.SUPPORTED
     if family in deny_set:
-        return False
+        return Verdict.UNSUPPORTED
     if family in allow_set:
-        return True
-    if info.bare_metal or name.endswith(".metal") or ".metal-" in name:
-        return False
-    if info.hypervisor == "nitro":
-        return family not in EXCLUDED_NITRO_FAMILIES
-    if info.hypervisor == "xen":
-        return family in SUPPORTED_XEN_FAMILIES
-    return False
+        return Verdict.SUPPORTED
+    listed = SOURCE_FAMILIES_BARE_METAL if is_bare_metal(name) else SOURCE_FAMILIES_VIRTUALIZED
+    return Verdict.SUPPORTED if family in listed else Verdict.ASK_AWS
+
+
+class TypeVerdicts:
+    """AWS's answers about unlisted types, learned by trying a create: one probe per type, remembered.
+
+    Kept per container (the gateway holds one); the reconciler also starts each run knowing what the container
+    learned, so a type costs at most one probe per container and per run.
+    """
+
+    def __init__(self) -> None:
+        self._learned: dict[str, Verdict] = {}
+
+    def learn(self, instance_type: str, supported: bool) -> bool:
+        """Record AWS's answer; True when it is news (so the caller logs it once)."""
+        verdict = Verdict.SUPPORTED if supported else Verdict.UNSUPPORTED
+        previous = self._learned.get(instance_type)
+        self._learned[instance_type] = verdict
+        return previous != verdict
+
+    def learned(self) -> Mapping[str, Verdict]:
+        return dict(self._learned)
+
+    def verdict(self, instance_type: str, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Verdict:
+        """The list's verdict; AWS's refusal overrides it, and AWS's answer settles a type the list does not know."""
+        listed = listed_verdict(instance_type, allow, deny)
+        learned = self._learned.get(instance_type)
+        if learned == Verdict.UNSUPPORTED:
+            return Verdict.UNSUPPORTED  # NetworkInterfaceNotSupported is final, even for a listed type
+        if listed == Verdict.ASK_AWS and learned is not None:
+            return learned
+        return listed
+
+
+def eni_target_source_limit(instance_type: str | None) -> int:
+    """100 sources for an ENI target on a type of AWS's explicit list, else 10 (also when the type is unknown)."""
+    if instance_type is not None and instance_type.strip().lower() in ENI_TARGETS_WITH_100_SOURCES:
+        return ENI_TARGET_SOURCES_LISTED
+    return ENI_TARGET_SOURCES

@@ -1,6 +1,12 @@
-"""Domain exceptions. Handlers re-raise the ones that mean "retry me" so EventBridge and the DLQ see them."""
+"""Domain exceptions. Handlers re-raise the ones that mean "retry me" so EventBridge and the DLQ see them.
+
+AWS errors reach the domain as ``AwsApiError`` subclasses named for what they mean to Traffic Mirroring (the
+gateway translates AWS's codes once, in ``aws_error``), so the executor decides on types, not on strings.
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 
 class MirroringError(Exception):
@@ -15,14 +21,113 @@ class EventValidationError(MirroringError):
     """An event does not have the shape we expect. The message names the field."""
 
 
+class Scope(StrEnum):
+    """How far an AWS error reaches, which decides whether it is retried or stays with one instance."""
+
+    TRANSIENT = "transient"  # throttling past the retries, 5xx, network: retry the event / the run
+    ACCOUNT = "account"  # credentials and permissions: nothing else will work either
+    REQUEST = "request"  # this request (this instance's tags, ENI, target): the instance's status says so
+
+
 class AwsApiError(MirroringError):
-    """An EC2 call failed. Carries AWS's error code so callers can decide without parsing text."""
+    """An AWS call failed. Carries AWS's error code so callers can decide without parsing text."""
+
+    scope = Scope.REQUEST
 
     def __init__(self, operation: str, code: str, message: str) -> None:
         super().__init__(f"{operation} failed with {code}: {message}")
         self.operation = operation
         self.code = code
         self.aws_message = message
+
+    @property
+    def retryable(self) -> bool:
+        return self.scope is not Scope.REQUEST
+
+
+class TransientAwsError(AwsApiError):
+    scope = Scope.TRANSIENT
+
+
+class AccountAwsError(AwsApiError):
+    scope = Scope.ACCOUNT
+
+
+class SourceNotSupported(AwsApiError):
+    """NetworkInterfaceNotSupported: AWS refuses this ENI as a source (its instance type), whatever our data says."""
+
+
+class EniSessionLimit(AwsApiError):
+    """The source ENI has 3 sessions already (some may be invisible to this account)."""
+
+
+class TargetFull(AwsApiError):
+    """The target has as many source ENIs as it accepts (a concurrent placement may have filled it)."""
+
+
+class TargetNotFound(AwsApiError):
+    """The target does not exist (any more)."""
+
+
+class FilterNotFound(AwsApiError):
+    """The filter does not exist (a typo in a ``mirror-filter`` tag, or it was deleted)."""
+
+
+class SessionNotFound(AwsApiError):
+    """The session does not exist (any more)."""
+
+
+class TokenReused(AwsApiError):
+    """IdempotentParameterMismatch: the ClientToken was used with other parameters, by a concurrent invocation."""
+
+
+_THROTTLING = {
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "SlowDown",
+}
+_SERVER = {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "ServerError"}
+_ACCOUNT = {
+    "AuthFailure",
+    "UnauthorizedOperation",
+    "AccessDenied",
+    "AccessDeniedException",
+    "ExpiredToken",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "OptInRequired",
+    "Blocked",
+    "UnrecognizedClientException",
+    "NoCredentialsError",
+    "PartialCredentialsError",
+    "NoRegionError",
+}
+_BY_CODE: dict[str, type[AwsApiError]] = {
+    "NetworkInterfaceNotSupported": SourceNotSupported,
+    "TrafficMirrorSessionsPerInterfaceLimitExceeded": EniSessionLimit,
+    "TrafficMirrorSourcesPerTargetLimitExceeded": TargetFull,
+    "TrafficMirrorSessionsPerTargetLimitExceeded": TargetFull,
+    # The API returns "Id"; AWS's error reference spells "ID": accept both.
+    "InvalidTrafficMirrorTargetId.NotFound": TargetNotFound,
+    "InvalidTrafficMirrorTargetID.NotFound": TargetNotFound,
+    "InvalidTrafficMirrorFilterId.NotFound": FilterNotFound,
+    "InvalidTrafficMirrorFilterID.NotFound": FilterNotFound,
+    "InvalidTrafficMirrorSessionId.NotFound": SessionNotFound,
+    "InvalidTrafficMirrorSessionID.NotFound": SessionNotFound,
+    "IdempotentParameterMismatch": TokenReused,
+}
+
+
+def aws_error(operation: str, code: str, message: str, *, network: bool = False) -> AwsApiError:
+    """The domain error for AWS's answer (``network``: no answer at all, e.g. a timeout or a refused connection)."""
+    if network or code in _THROTTLING or code in _SERVER or code.startswith("Unknown"):
+        return TransientAwsError(operation, code, message)
+    if code in _ACCOUNT:
+        return AccountAwsError(operation, code, message)
+    return _BY_CODE.get(code, AwsApiError)(operation, code, message)
 
 
 class MirroringFailed(MirroringError):

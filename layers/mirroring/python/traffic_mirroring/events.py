@@ -39,6 +39,7 @@ class LifecycleAction:
     hook_name: str
     token: str
     event_id: str
+    region: str | None = None
 
 
 def _field(container: Mapping[str, Any], name: str, path: str) -> Any:
@@ -125,4 +126,5 @@ def parse_lifecycle_action(event: Any) -> LifecycleAction:
         hook_name=_text(detail, "LifecycleHookName", "detail."),
         token=_text(detail, "LifecycleActionToken", "detail."),
         event_id=event_id,
+        region=_region(event),
     )

@@ -1,21 +1,47 @@
 """Apply a plan, one instance at a time, and undo an instance's own creations when one of its steps fails.
 
 Order within an instance: deletes (they free slots), then updates, then creates, then the status tag.
+
+**Tokens, eventual consistency and concurrency** (docs/architecture.md has the whole argument). A create's
+ClientToken is derived from the ENI, the instance, the instance's *mirror generation*, the session number and the
+attempt. Concurrent invocations for one ENI (EC2 ``running`` and Auto Scaling's launch event arrive together) build
+the same token, so AWS answers both with one session, or the second with IdempotentParameterMismatch when it chose
+another target: either way one session, whether or not AWS refuses duplicate session numbers. Nothing is confirmed
+by an immediate describe (it may lag). Any deletion of an instance's sessions starts a new generation, written with
+the status tag and derived from the deleted session IDs, so a token is never reused after its session was deleted
+by us. What nobody can foresee (a session deleted by hand within the token's memory) the reconciler catches: a
+creation its describe does not show starts a new generation for the next run instead of a hasty replacement that a
+lagging describe would turn into a duplicate.
+
+Problems of one instance (a refused source, a bad filter, an ENI at its limit, any other error AWS answers for that
+request) end as its status tag, a metric and a log line; only transient and account-wide errors raise.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from traffic_mirroring.config import Settings
-from traffic_mirroring.ec2_gateway import FILTER_VALUES_PER_CALL, Ec2Gateway, client_token
-from traffic_mirroring.errors import AwsApiError, MirroringFailed, RollbackIncomplete
+from traffic_mirroring.ec2_gateway import client_token
+from traffic_mirroring.errors import (
+    AwsApiError,
+    EniSessionLimit,
+    FilterNotFound,
+    MirroringFailed,
+    RollbackIncomplete,
+    Scope,
+    SourceNotSupported,
+    TargetFull,
+    TargetNotFound,
+    TokenReused,
+)
 from traffic_mirroring.model import (
+    ERROR_STATUS_PREFIX,
+    SESSIONS_PER_ENI,
     CreateSession,
     MirrorSession,
     Plan,
@@ -23,17 +49,13 @@ from traffic_mirroring.model import (
     SubjectPlan,
     UpdateSession,
 )
-from traffic_mirroring.planner import CLEAR_STATUS
+from traffic_mirroring.placement import lowest_free_session_number
+from traffic_mirroring.planner import CLEAR_STATUS, next_generation
+from traffic_mirroring.ports import MirroringPort
 
-TARGET_FULL_CODES = frozenset(
-    {"TrafficMirrorSourcesPerTargetLimitExceeded", "TrafficMirrorSessionsPerTargetLimitExceeded"}
-)
-TARGET_GONE_CODES = frozenset({"InvalidTrafficMirrorTargetId.NotFound", "InvalidTrafficMirrorTargetID.NotFound"})
-ENI_FULL_CODE = "TrafficMirrorSessionsPerInterfaceLimitExceeded"
-UNSUPPORTED_SOURCE_CODE = "NetworkInterfaceNotSupported"
-TOKEN_WINDOW_SECONDS = 60
-ERROR_STATUS_PREFIX = "error:"
 TAG_RESOURCES_PER_CALL = 1000  # CreateTags/DeleteTags accept up to 1,000 resource IDs
+STATUS_FLUSH_SUBJECTS = 200  # the reconciler writes pending status tags at least this often...
+STATUS_FLUSH_SECONDS = 5.0  # ...and this often, so a run cut short keeps what it did
 
 
 @dataclass
@@ -46,158 +68,177 @@ class Outcome:
     skipped: Counter[str] = field(default_factory=Counter)  # by reason
     rolled_back: int = 0
     statuses: dict[str, str] = field(default_factory=dict)  # instance → status tag written
+    final_status: dict[str, str] = field(default_factory=dict)  # instance → its status after this run
+    problems: dict[str, str] = field(default_factory=dict)  # instance → a problem AWS answered for it
+    learned: dict[str, str] = field(default_factory=dict)  # instance type → AWS's verdict, learned by a create
+    unconfirmed: list[str] = field(default_factory=list)  # creations a describe did not show (reconciler)
     unapplied: list[str] = field(default_factory=list)  # subjects left for the next run (deadline)
+    applied: list[str] = field(default_factory=list)  # subjects applied, in order
 
 
-class _UnsupportedSource(Exception):
-    """AWS refused an ENI as a source: the instance's type is not supported, whatever our data says."""
+@dataclass(frozen=True)
+class _Result:
+    session: MirrorSession | None = None
+    skip: str | None = None  # why the ENI has no new session
+    elsewhere: str | None = None  # the token a concurrent invocation already used for this ENI
 
 
 class Executor:
     def __init__(
         self,
-        gateway: Ec2Gateway,
+        port: MirroringPort,
         settings: Settings,
-        wall_clock: Callable[[], float] = time.time,
+        *,
         account_wide: bool = False,
+        log: Callable[..., None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.gateway = gateway
+        self.port = port
         self.settings = settings
-        self.wall_clock = wall_clock
-        # The reconciler's mode: confirm every creation after applying, and write status tags in batches (one
-        # CreateTags/DeleteTags per value and 1,000 instances) instead of one call per instance.
+        # The reconciler's mode: confirm creations after applying, and write status tags in batches (one
+        # CreateTags/DeleteTags per value and 1,000 instances), flushed as the run goes.
         self.account_wide = account_wide
-        self._created: list[tuple[CreateSession, MirrorSession]] = []
-        self._pending_status: dict[str, list[str]] = {}  # status value → instances (account-wide mode)
+        self.log = log or (lambda message, **extra: None)
+        self.clock = clock
+        self._created: list[tuple[str, MirrorSession]] = []  # (instance, session) to confirm
+        self._elsewhere: list[tuple[str, str, str]] = []  # (instance, ENI, token) created by someone else
+        self._pending: dict[tuple[tuple[tuple[str, str], ...], bool], list[str]] = {}  # (tags, clear) → instances
+        self._pending_count = 0
+        self._last_flush = clock()
+        self._generations: dict[str, str] = {}  # instance → its generation as this run knows it
 
     def apply(
         self, plan: Plan, outcome: Outcome | None = None, keep_going: Callable[[], bool] = lambda: True
     ) -> Outcome:
         """Apply every subject; stop between subjects (never inside one) when ``keep_going`` says so.
 
-        Raises the first MirroringFailed/RollbackIncomplete after finishing the other subjects.
+        Raises the first MirroringFailed/RollbackIncomplete after finishing the other subjects; an account-wide
+        failure (credentials, permissions) stops the run at once, since no other subject would fare better.
         """
         outcome = outcome or Outcome()
-        first_error: Exception | None = None
-        for subject, subject_plan in plan.subjects.items():
-            if not keep_going():
-                outcome.unapplied.append(subject)
-                continue
-            try:
-                self.apply_subject(subject_plan, outcome)
-            except (MirroringFailed, RollbackIncomplete) as error:
-                first_error = first_error or error
-        if self.account_wide:
+        first_error: MirroringFailed | RollbackIncomplete | None = None
+        stop = False
+        try:
+            for subject, subject_plan in plan.subjects.items():
+                if stop or not keep_going():
+                    outcome.unapplied.append(subject)
+                    continue
+                try:
+                    self.apply_subject(subject_plan, outcome)
+                except (MirroringFailed, RollbackIncomplete) as error:
+                    first_error = first_error or error
+                    cause = error.cause
+                    stop = isinstance(cause, AwsApiError) and cause.scope is Scope.ACCOUNT
+                self._flush_if_due(outcome)
+        finally:
+            if self.account_wide:
+                self._flush_status(outcome)
+        if self.account_wide and (self._created or self._elsewhere):
+            self._confirm(outcome)
             self._flush_status(outcome)
-        if self.account_wide and self._created:
-            confirmed = self._confirm_created(self._created)
-            replaced = {s.session_id for _, s in self._created} - {s.session_id for s in confirmed}
-            outcome.created = [s for s in outcome.created if s.session_id not in replaced]
-            outcome.created.extend(s for s in confirmed if s.session_id not in {c.session_id for c in outcome.created})
-            self._created.clear()
         if first_error is not None:
             raise first_error
         return outcome
 
     def apply_subject(self, plan: SubjectPlan, outcome: Outcome) -> None:
         created: list[MirrorSession] = []
-        created_for: list[CreateSession] = []
+        probe_types: set[str] = set()
         status = plan.status
+        generation = next_generation(d.session.session_id for d in plan.deletes) if plan.deletes else None
         try:
             for delete in plan.deletes:
-                self.gateway.delete_session(delete.session.session_id)
+                self.port.delete_session(delete.session.session_id)
                 outcome.deleted[delete.reason] += 1
             for update in plan.updates:
                 self._update(update, outcome)
             for create in plan.creates:
-                skip = self._create(create, created)
-                if len(created) > len(created_for):
-                    created_for.append(create)
-                if skip is not None:
-                    outcome.skipped[skip] += 1
+                result = self._create(create)
+                if create.probe_type:
+                    probe_types.add(create.probe_type)
+                if result.session is not None:
+                    created.append(result.session)
+                    self._learn(create.probe_type, True, outcome)
+                elif result.elsewhere is not None:
+                    self._elsewhere.append((create.instance_id, create.eni_id, result.elsewhere))
+                elif result.skip is not None:
+                    outcome.skipped[result.skip] += 1
                     if status == Reason.MIRRORED:
-                        status = skip
-            if created and not self.account_wide:
-                created[:] = self._confirm_created(list(zip(created_for, created, strict=True)))
+                        status = result.skip
             outcome.skipped.update(skip.reason for skip in plan.skips)
-        except _UnsupportedSource:
-            self._rollback(plan.subject, created, None)
+        except (SourceNotSupported, FilterNotFound) as refusal:
+            self._undo(plan, created, outcome, refusal)
             created = []
-            outcome.skipped[Reason.UNSUPPORTED_INSTANCE_TYPE] += 1
-            status = Reason.UNSUPPORTED_INSTANCE_TYPE
+            if isinstance(refusal, SourceNotSupported):
+                # AWS's word is final, even for a listed type: every instance of the type learns it.
+                self._learn(plan.instance_type, False, outcome)
+                status = Reason.UNSUPPORTED_INSTANCE_TYPE
+            else:
+                status = Reason.FILTER_NOT_FOUND
+            outcome.skipped[status] += 1
         except AwsApiError as error:
-            outcome.rolled_back += len(created)
-            self._write_status(plan, f"{ERROR_STATUS_PREFIX}{error.code}", outcome)
-            self._rollback(plan.subject, created, error)
-            raise MirroringFailed(plan.subject, error) from error
+            self._undo(plan, created, outcome, error)
+            status = f"{ERROR_STATUS_PREFIX}{error.code}"
+            self._write_status(plan, status, generation, outcome, now=True)
+            if error.retryable:
+                raise MirroringFailed(plan.subject, error) from error
+            # This instance's problem (its tags, its ENI, its target): its status says so; the run goes on.
+            outcome.problems[plan.subject] = status
+            self.log("instance needs attention", instance_id=plan.subject, status=status, error=str(error))
+            return
         outcome.created.extend(created)
-        self._created.extend(zip(created_for, created, strict=True))
-        self._write_status(plan, status, outcome)
+        self._created.extend((plan.subject, s) for s in created)
+        if status == Reason.FILTER_NOT_FOUND:
+            outcome.problems[plan.subject] = status
+        self._write_status(plan, status, generation, outcome)
+        outcome.applied.append(plan.subject)
 
     # -- steps -------------------------------------------------------------------------------------------------
-    def _create(self, create: CreateSession, created: list[MirrorSession]) -> str | None:
-        """Create on the first target with room; returns a skip reason when it cannot, None when done."""
+    def _create(self, create: CreateSession) -> _Result:
+        """Create on the first target with room, retrying a session number AWS refuses with the next free one."""
+        taken = set(create.taken_numbers)
+        number = create.session_number
+        attempt = 0
+        refused_numbers = 0
         for target_id in create.target_ids:
-            token = client_token(
-                self.settings.managed_by,
-                create.eni_id,
-                create.session_number,
-                target_id,
-                create.filter_id,
-                ",".join(create.eni_session_ids),
-                # Tokens outlive deleted sessions at AWS: a window keeps a retry after rollback from being
-                # answered with the session the rollback deleted. Duplicates across windows still collide on the
-                # session number, which AWS keeps unique per ENI.
-                int(self.wall_clock() // TOKEN_WINDOW_SECONDS),
-            )
-            try:
-                session = self.gateway.create_session(**self._session_request(create, target_id), token=token)
-            except AwsApiError as error:
-                if error.code in TARGET_FULL_CODES:
-                    continue  # a concurrent placement filled it: next target
-                if error.code in TARGET_GONE_CODES:
-                    self.gateway.forget_targets()  # our cached list is stale
+            while True:
+                token = client_token(
+                    self.settings.managed_by, create.eni_id, create.instance_id, create.generation, number, attempt
+                )
+                attempt += 1
+                try:
+                    session = self.port.create_session(**self._session_request(create, target_id, number), token=token)
+                except TargetFull:
+                    break  # a concurrent placement filled it: next target
+                except TargetNotFound:
+                    self.port.forget_targets()  # our cached list is stale
+                    break
+                except EniSessionLimit:
+                    return _Result(skip=Reason.ENI_SESSION_LIMIT)  # some of its sessions may be invisible to us
+                except TokenReused:
+                    return _Result(elsewhere=token)  # a concurrent invocation created this ENI's session
+                except AwsApiError as error:
+                    if error.retryable or isinstance(error, (SourceNotSupported, FilterNotFound)):
+                        raise
+                    if refused_numbers >= SESSIONS_PER_ENI - 1:
+                        raise
+                    # AWS refused the number (its code is undocumented): it may be held by a session this account
+                    # cannot see (shared VPC). At most 3 sessions share an ENI, so a few tries settle it.
+                    refused_numbers += 1
+                    taken.add(number)
+                    next_number = lowest_free_session_number(taken)
+                    if next_number is None:
+                        raise
+                    number = next_number
                     continue
-                if error.code == UNSUPPORTED_SOURCE_CODE:
-                    raise _UnsupportedSource() from error
-                if self._managed_session_exists(create.eni_id):
-                    return None  # a concurrent invocation mirrored this ENI first
-                if error.code == ENI_FULL_CODE:
-                    return Reason.ENI_SESSION_LIMIT
-                raise
-            created.append(session)
-            return None
-        return Reason.NO_TARGET_CAPACITY
+                return _Result(session=session)
+        return _Result(skip=Reason.NO_TARGET_CAPACITY)
 
-    def _confirm_created(self, pairs: list[tuple[CreateSession, MirrorSession]]) -> list[MirrorSession]:
-        """Make sure no create was answered with a session that no longer exists; re-create those.
-
-        AWS answers a repeated ClientToken with the original session even when it was deleted since: by our
-        rollback, or because the ENI was mirrored, unmirrored (tag removed, instance stopped) and mirrored again
-        within the token's window. One describe per 200 creations, after an instance's creates (event path) or after
-        the whole plan (reconciler). A replacement gets a token of its own, never used before: it cannot be answered
-        with a deleted session in turn.
-        """
-        alive: set[str] = set()
-        ids = [session.session_id for _, session in pairs]
-        for start in range(0, len(ids), FILTER_VALUES_PER_CALL):
-            batch = ids[start : start + FILTER_VALUES_PER_CALL]
-            found = self.gateway.describe_sessions([{"Name": "traffic-mirror-session-id", "Values": batch}])
-            alive.update(s.session_id for s in found)
-        confirmed: list[MirrorSession] = []
-        for create, session in pairs:
-            if session.session_id not in alive:
-                token = client_token(self.settings.managed_by, "replaces", session.session_id, uuid.uuid4())
-                session = self.gateway.create_session(**self._session_request(create, session.target_id), token=token)
-            confirmed.append(session)
-        return confirmed
-
-    def _session_request(self, create: CreateSession, target_id: str) -> dict[str, Any]:
+    def _session_request(self, create: CreateSession, target_id: str, number: int) -> dict[str, Any]:
         return {
             "eni_id": create.eni_id,
             "target_id": target_id,
             "filter_id": create.filter_id,
-            "session_number": create.session_number,
+            "session_number": number,
             "description": f"{self.settings.managed_by}: {create.instance_id} {create.eni_id}",
             "tags": {
                 self.settings.managed_by_tag_key: self.settings.managed_by,
@@ -209,55 +250,122 @@ class Executor:
         targets: tuple[str | None, ...] = update.target_ids or (None,)
         for target_id in targets:
             try:
-                self.gateway.modify_session(update.session.session_id, target_id, update.filter_id)
-            except AwsApiError as error:
-                if error.code in TARGET_FULL_CODES:
-                    continue
-                raise
+                self.port.modify_session(update.session.session_id, target_id, update.filter_id)
+            except TargetFull:
+                continue
+            except TargetNotFound:
+                self.port.forget_targets()
+                continue
             outcome.updated += 1
             return
         outcome.skipped[Reason.NO_TARGET_CAPACITY] += 1
 
-    def _managed_session_exists(self, eni_id: str) -> bool:
-        sessions = self.gateway.describe_sessions([{"Name": "network-interface-id", "Values": [eni_id]}])
-        return any(self.settings.is_managed(s.tags) for s in sessions)
+    def _learn(self, instance_type: str | None, supported: bool, outcome: Outcome) -> None:
+        if not instance_type:
+            return
+        if self.port.verdicts.learn(instance_type, supported):
+            verdict = "supported" if supported else "unsupported"
+            outcome.learned[instance_type] = verdict
+            self.log(
+                "learned from AWS whether an instance type can be a source",
+                instance_type=instance_type,
+                verdict=verdict,
+            )
 
-    def _rollback(self, subject: str, created: list[MirrorSession], cause: AwsApiError | None) -> None:
+    def _undo(self, plan: SubjectPlan, created: list[MirrorSession], outcome: Outcome, cause: Exception) -> None:
+        """Roll back this instance's own creations, newest first; raises RollbackIncomplete if any is left."""
         remaining: list[str] = []
         for session in reversed(created):
             try:
-                self.gateway.delete_session(session.session_id)
+                self.port.delete_session(session.session_id)
             except AwsApiError:
                 remaining.append(session.session_id)
+        outcome.rolled_back += len(created) - len(remaining)
         if remaining:
-            raise RollbackIncomplete(subject, cause or Exception("unsupported source"), remaining)
+            raise RollbackIncomplete(plan.subject, cause, remaining)
 
-    def _write_status(self, plan: SubjectPlan, status: str | None, outcome: Outcome) -> None:
+    # -- confirmation (reconciler) -----------------------------------------------------------------------------
+    def _confirm(self, outcome: Outcome) -> None:
+        """Creations a describe does not show, and ENIs a concurrent invocation claimed but that hold no session
+        of ours, start a new generation: the next run creates them with a token never used before. Nothing is
+        re-created now: the describe may only be lagging, and a replacement would then be a duplicate."""
+        shown = {s.session_id for s in self.port.sessions_by_id([s.session_id for _, s in self._created])}
+        unseen: dict[str, list[str]] = {}
+        for instance_id, session in self._created:
+            if session.session_id not in shown:
+                unseen.setdefault(instance_id, []).append(session.session_id)
+                outcome.unconfirmed.append(session.session_id)
+        if self._elsewhere:
+            enis = sorted({eni for _, eni, _ in self._elsewhere})
+            mirrored = {s.eni_id for s in self.port.sessions_on_enis(enis) if self.settings.owns(s)}
+            for instance_id, eni_id, token in self._elsewhere:
+                if eni_id not in mirrored:
+                    unseen.setdefault(instance_id, []).append(token)
+        lost = {s.session_id for ids in unseen.values() for s in outcome.created if s.session_id in ids}
+        outcome.created = [s for s in outcome.created if s.session_id not in lost]
+        for instance_id, ids in unseen.items():
+            self.log("creation not confirmed: a new generation for the next run", instance_id=instance_id, ids=ids)
+            generation = next_generation(ids)
+            self._generations[instance_id] = generation
+            self._queue({self.settings.generation_tag_key: generation}, False, instance_id)
+        self._created.clear()
+        self._elsewhere.clear()
+
+    # -- status and generation tags ----------------------------------------------------------------------------
+    def _write_status(
+        self, plan: SubjectPlan, status: str | None, generation: str | None, outcome: Outcome, now: bool = False
+    ) -> None:
         """Best effort: the status tag is for people; failing to write it must not fail the mirroring."""
-        if status is None or status == (plan.current_status or ""):
+        if status is not None:
+            outcome.final_status[plan.subject] = status
+        elif plan.current_status:
+            outcome.final_status[plan.subject] = plan.current_status
+        status_changes = status is not None and status != (plan.current_status or "")
+        known = self._generations.get(plan.subject, plan.generation)
+        generation_changes = plan.is_instance and generation is not None and generation != known
+        if not plan.is_instance and status == CLEAR_STATUS:
+            status_changes = False
+        if not status_changes and not generation_changes:
             return
-        if self.account_wide:
-            self._pending_status.setdefault(status[:256], []).append(plan.subject)
-            return
-        try:
-            if status == CLEAR_STATUS:
-                self.gateway.delete_instance_tag([plan.subject], self.settings.status_tag_key)
-            else:
-                self.gateway.set_instance_tag([plan.subject], self.settings.status_tag_key, status[:256])
+        tags: dict[str, str] = {}
+        clear = status_changes and status == CLEAR_STATUS
+        if status_changes and status:
+            tags[self.settings.status_tag_key] = status[:256]
+        if generation_changes and generation is not None:
+            tags[self.settings.generation_tag_key] = generation
+            self._generations[plan.subject] = generation
+        if status_changes and status is not None:
             outcome.statuses[plan.subject] = status
-        except AwsApiError:
-            pass
+        if self.account_wide and not now:
+            self._queue(tags, clear, plan.subject)
+            return
+        self._write_tags([plan.subject], tags, clear)
+
+    def _queue(self, tags: Mapping[str, str], clear: bool, instance_id: str) -> None:
+        self._pending.setdefault((tuple(sorted(tags.items())), clear), []).append(instance_id)
+        self._pending_count += 1
+
+    def _flush_if_due(self, outcome: Outcome) -> None:
+        if not self.account_wide or not self._pending_count:
+            return
+        if self._pending_count >= STATUS_FLUSH_SUBJECTS or self.clock() - self._last_flush >= STATUS_FLUSH_SECONDS:
+            self._flush_status(outcome)
 
     def _flush_status(self, outcome: Outcome) -> None:
-        for status, instances in self._pending_status.items():
+        for (tags, clear), instances in self._pending.items():
             for start in range(0, len(instances), TAG_RESOURCES_PER_CALL):
-                batch = instances[start : start + TAG_RESOURCES_PER_CALL]
-                try:
-                    if status == CLEAR_STATUS:
-                        self.gateway.delete_instance_tag(batch, self.settings.status_tag_key)
-                    else:
-                        self.gateway.set_instance_tag(batch, self.settings.status_tag_key, status)
-                    outcome.statuses.update(dict.fromkeys(batch, status))
-                except AwsApiError:
-                    pass  # best effort, as for a single instance
-        self._pending_status.clear()
+                self._write_tags(instances[start : start + TAG_RESOURCES_PER_CALL], dict(tags), clear)
+        if self._pending_count:
+            self.log("status tags written", instances=self._pending_count)
+        self._pending.clear()
+        self._pending_count = 0
+        self._last_flush = self.clock()
+
+    def _write_tags(self, instances: list[str], tags: Mapping[str, str], clear: bool) -> None:
+        try:
+            if clear:
+                self.port.delete_instance_tag(instances, self.settings.status_tag_key)
+            if tags:
+                self.port.set_instance_tags(instances, tags)
+        except AwsApiError as error:
+            self.log("could not write status tags", instances=instances[:20], error=str(error))

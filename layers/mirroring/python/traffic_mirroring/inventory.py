@@ -1,25 +1,32 @@
-"""Read the actual state the planner needs, with as few calls as the rules allow.
+"""Read the actual state the planner needs, with as few calls as the rules allow. The planner says what is
+needed (``candidate_targets``, ``needs_placement``, ``is_judged``); this module only fetches.
 
 One instance (event path), warm container, tagged running instance with N ENIs needing sessions:
-DescribeInstances, DescribeTrafficMirrorSessions on its ENIs, DescribeTrafficMirrorSessions on the candidate targets
-(target usage). Instance-type and target facts are cached per container.
+DescribeInstances, DescribeTrafficMirrorSessions on its ENIs, and, when a candidate target has a source limit,
+DescribeTrafficMirrorSessions on those targets (their usage must be fresh). Target facts are cached per container
+for a short time; the reconciler reads them fresh every run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
-from traffic_mirroring.eligibility import is_supported_source
-from traffic_mirroring.model import Instance, Inventory, MirrorSession, MirrorTarget
+from traffic_mirroring.eligibility import Verdict
+from traffic_mirroring.model import Instance, Inventory, MirrorTarget
+from traffic_mirroring.planner import candidate_targets, is_judged, needs_placement
 
 _LIVE_STATES = frozenset({"pending", "running"})
 
 
-def supported_types(gateway: Ec2Gateway, settings: Settings, instance_types: set[str]) -> dict[str, bool]:
-    infos = gateway.instance_type_info(sorted(instance_types))
+def type_verdicts(gateway: Ec2Gateway, settings: Settings, instances: Iterable[Instance]) -> dict[str, Verdict]:
+    """The verdict on each judged instance's type: AWS's list, the operator's overrides, and AWS's own answers."""
+    allow, deny = settings.eligibility_allow, settings.eligibility_deny
     return {
-        name: info is not None and is_supported_source(info, settings.eligibility_allow, settings.eligibility_deny)
-        for name, info in infos.items()
+        i.instance_type: gateway.verdicts.verdict(i.instance_type, allow, deny)
+        for i in instances
+        if is_judged(i, settings)
     }
 
 
@@ -28,13 +35,10 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
     instance = found.get(instance_id)
     if instance is not None and instance.state in _LIVE_STATES and instance.enis:
         # Everything on its ENIs, ours or not: the 3-per-ENI limit and session numbers count all of them.
-        sessions = gateway.describe_sessions(
-            [{"Name": "network-interface-id", "Values": [eni.eni_id for eni in instance.enis]}]
-        )
+        sessions = gateway.sessions_on_enis([eni.eni_id for eni in instance.enis])
     else:
         # Stopped, terminated or gone: only our sessions matter, wherever its ENIs went.
-        sessions = gateway.describe_sessions([{"Name": f"tag:{settings.instance_tag_key}", "Values": [instance_id]}])
-        sessions = [s for s in sessions if settings.is_managed(s.tags)]
+        sessions = [s for s in gateway.sessions_tagged(settings.instance_tag_key, [instance_id]) if settings.owns(s)]
 
     attachments: dict[str, str | None] = {}
     if instance is not None:
@@ -44,22 +48,22 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         attachments.update(gateway.describe_eni_attachments(stray))
     deleted = frozenset(stray - set(attachments))
 
-    # Only a running instance that asks for mirroring is judged by its type (stop, terminate, untag are not).
-    judged = instance is not None and instance.state == "running" and settings.wants_mirroring(instance.tags)
-    types = supported_types(gateway, settings, {instance.instance_type}) if instance and judged else {}
+    verdicts = type_verdicts(gateway, settings, [instance] if instance else [])
     targets: dict[str, MirrorTarget] | None = None  # not read: the plan places nothing
     target_sources: dict[str, frozenset[str]] = {}
-    if instance is not None and _may_place(instance, sessions, settings, types):
+    if instance is not None and needs_placement(instance, sessions, settings, verdicts):
+        wanted = candidate_targets(instance, settings)
         targets = gateway.targets()
-        candidates = [c for c in _candidates(instance, settings) if c in targets]
+        if any(c not in targets for c in wanted):
+            targets = gateway.targets(fresh=True)  # an unknown ID: the cached list may be stale
+        candidates = [targets[c] for c in wanted if c in targets and targets[c].live]
         # A limit must be checked against fresh data; an ENI target has at most 100 sources, so one page does.
-        limited = [c for c in candidates if targets[c].capacity is not None]
+        limited = [t.target_id for t in candidates if t.capacity is not None]
         if limited:
-            usage = gateway.describe_sessions([{"Name": "traffic-mirror-target-id", "Values": limited}])
-            sessions = [*sessions, *usage]
+            sessions = [*sessions, *gateway.sessions_on_targets(limited)]
         # NLB/GWLB targets have no limit: their counts only spread the load, so a per-container cache will do,
         # instead of paging through every session of the pool on every launch.
-        unlimited = [c for c in candidates if targets[c].capacity is None]
+        unlimited = [t.target_id for t in candidates if t.capacity is None]
         if unlimited:
             target_sources = gateway.target_sources(unlimited)
     return Inventory(
@@ -67,7 +71,7 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         sessions=sessions,
         eni_attachments=attachments,
         targets=targets,
-        supported_types=types,
+        type_verdicts=verdicts,
         missing_instance_ids=frozenset(missing),
         deleted_eni_ids=deleted,
         target_sources=target_sources,
@@ -78,14 +82,14 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
     """Every session, every instance carrying the mirror tag key, our status tag, or holding one of our sessions.
 
     An instance whose mirror tag went away while it had no session (stopped, unsupported) keeps a status tag that
-    only the reconciler can clear when the tag-change event was missed.
+    only the reconciler can clear when the tag-change event was missed. Target facts are read fresh.
     """
     sessions = gateway.describe_sessions()
     instances = gateway.describe_instances_with_tag_key(settings.mirror_tag_key, settings.status_tag_key)
     attachments: dict[str, str | None] = {
         eni.eni_id: instance.instance_id for instance in instances.values() for eni in instance.enis
     }
-    stray = {s.eni_id for s in sessions if settings.is_managed(s.tags) and s.eni_id not in attachments}
+    stray = {s.eni_id for s in sessions if settings.owns(s) and s.eni_id not in attachments}
     attachments.update(gateway.describe_eni_attachments(stray) if stray else {})
     deleted = frozenset(stray - set(attachments))
     owners = {owner for eni, owner in attachments.items() if owner and owner not in instances}
@@ -95,31 +99,13 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
         instances.update(more)
         for instance in more.values():
             attachments.update({eni.eni_id: instance.instance_id for eni in instance.enis})
-    types = supported_types(gateway, settings, {i.instance_type for i in instances.values()})
     return Inventory(
         instances=instances,
         sessions=sessions,
         eni_attachments=attachments,
-        targets=gateway.targets(),
-        supported_types=types,
+        targets=gateway.targets(fresh=True),
+        type_verdicts=type_verdicts(gateway, settings, instances.values()),
         missing_instance_ids=frozenset(missing),
         deleted_eni_ids=deleted,
         existing_filter_ids=gateway.existing_filter_ids(),
     )
-
-
-def _candidates(instance: Instance, settings: Settings) -> list[str]:
-    override = instance.tags.get(settings.target_override_tag_key)
-    return [override] if override else list(settings.target_ids)
-
-
-def _may_place(instance: Instance, sessions: list[MirrorSession], settings: Settings, types: dict[str, bool]) -> bool:
-    """Whether the plan could create or move a session, so target facts and usage are worth reading."""
-    if instance.state != "running" or not settings.wants_mirroring(instance.tags):
-        return False
-    if not types.get(instance.instance_type, False):
-        return False
-    candidates = set(_candidates(instance, settings))
-    managed = [s for s in sessions if settings.is_managed(s.tags)]
-    mirrored = {s.eni_id for s in managed if s.target_id in candidates}
-    return any(eni.eni_id not in mirrored for eni in instance.enis if eni.interface_type == "interface")

@@ -4,30 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+from traffic_mirroring.eligibility import Verdict
 
 SESSION_NUMBER_MIN = 1
 SESSION_NUMBER_MAX = 32766
 SESSIONS_PER_ENI = 3
-ENI_TARGET_SOURCES = 10
-ENI_TARGET_SOURCES_LARGEST_SIZE = 100
 
 TARGET_KIND_ENI = "network-interface"
 TARGET_KIND_NLB = "network-load-balancer"
 TARGET_KIND_GWLB_ENDPOINT = "gateway-load-balancer-endpoint"
+VXLAN_PORT = 4789
 
 
-class Reason:
+class Reason(StrEnum):
     """Why a session is created, deleted or moved, or why an ENI is skipped. Also the status-tag values."""
 
     MIRRORED = "mirrored"
     MISSING_SESSION = "missing-session"
     UNSUPPORTED_INSTANCE_TYPE = "unsupported-instance-type"
+    AWAITING_VERDICT = "awaiting-verdict"  # another instance of this unlisted type is asking AWS first
     ENI_SESSION_LIMIT = "eni-session-limit"
+    ENI_IS_MIRROR_TARGET = "eni-is-mirror-target"
     NO_TARGET_CAPACITY = "no-target-capacity"
+    NO_LIVE_TARGET = "no-live-target"
     TARGET_OVERRIDE_NOT_FOUND = "target-override-not-found"
+    TARGET_NOT_APPROVED = "target-not-approved"
+    FILTER_NOT_APPROVED = "filter-not-approved"
+    FILTER_NOT_FOUND = "filter-not-found"
+    POOL_EMPTY = "pool-empty"
+    POOL_TARGET_NOT_FOUND = "pool-target-not-found"
     INSTANCE_STOPPED = "instance-stopped"
     INSTANCE_TERMINATED = "instance-terminated"
     INSTANCE_NOT_FOUND = "instance-not-found"
+    INSTANCE_NOT_TAGGED = "instance-not-tagged"
     TAG_REMOVED = "tag-removed"
     SOURCE_ENI_DELETED = "source-eni-deleted"
     SOURCE_ENI_DETACHED = "source-eni-detached"
@@ -35,14 +46,40 @@ class Reason:
     DUPLICATE_SESSION = "duplicate-session"
     TARGET_RETIRED = "target-retired"
     TARGET_MISSING = "target-missing"
+    TARGET_DEAD = "target-dead"
     FILTER_CHANGED = "filter-changed"
     FILTER_MISSING = "filter-missing"
+
+
+ERROR_STATUS_PREFIX = "error:"
+
+# Statuses that ask an operator to act (counted in the InstancesNeedingAttention metric, which has an alarm).
+ATTENTION_STATUSES = frozenset(
+    {
+        Reason.ENI_SESSION_LIMIT,
+        Reason.NO_TARGET_CAPACITY,
+        Reason.NO_LIVE_TARGET,
+        Reason.TARGET_OVERRIDE_NOT_FOUND,
+        Reason.TARGET_NOT_APPROVED,
+        Reason.FILTER_NOT_APPROVED,
+        Reason.FILTER_NOT_FOUND,
+        Reason.POOL_TARGET_NOT_FOUND,
+        Reason.TARGET_DEAD,
+    }
+)
+
+
+def needs_attention(status: str | None) -> bool:
+    return bool(status) and (status in ATTENTION_STATUSES or str(status).startswith(ERROR_STATUS_PREFIX))
 
 
 @dataclass(frozen=True)
 class AttachedEni:
     eni_id: str
     interface_type: str = "interface"
+    # Set when a service manages the ENI (DescribeInstances' Operator.Principal, or the requester of a
+    # requester-managed ENI): only those created by Amazon RDS or ElastiCache may be sources.
+    managed_by_service: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,16 +100,22 @@ class MirrorSession:
     filter_id: str
     session_number: int
     tags: Mapping[str, str] = field(default_factory=dict)
+    owner_id: str = ""  # the account that owns the session (the source's account); "" when not known
 
 
 @dataclass(frozen=True)
 class MirrorTarget:
-    """A target and how many source ENIs it accepts (None: no limit, as for NLB and GWLB endpoint targets)."""
+    """A target, how many source ENIs it accepts (None: no limit, as for NLB and GWLB endpoint targets), and whether
+    it can receive: ``live`` is False when its resource is gone or cannot take VXLAN (``problem`` says why)."""
 
     target_id: str
     kind: str
     capacity: int | None
     availability_zones: frozenset[str] = frozenset()
+    live: bool = True
+    problem: str = ""
+    eni_id: str | None = None  # the target's own ENI (ENI targets): never a source
+    owner_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,11 +134,12 @@ class Inventory:
     sessions: Sequence[MirrorSession]
     eni_attachments: Mapping[str, str | None]
     targets: Mapping[str, MirrorTarget] | None  # None: not read, so targets are not judged
-    supported_types: Mapping[str, bool]
+    type_verdicts: Mapping[str, Verdict]  # per instance type judged: listed, learned from AWS, or to ask AWS
     missing_instance_ids: frozenset[str] = frozenset()
     deleted_eni_ids: frozenset[str] = frozenset()
     target_sources: Mapping[str, frozenset[str]] = field(default_factory=dict)  # extra usage counts (cached)
     existing_filter_ids: frozenset[str] | None = None
+    target_eni_ids: frozenset[str] = frozenset()  # ENIs that are mirror targets (from the targets read)
 
 
 @dataclass(frozen=True)
@@ -105,7 +149,9 @@ class CreateSession:
     session_number: int
     filter_id: str
     target_ids: tuple[str, ...]  # the chosen target first, then fallbacks in order of preference
-    eni_session_ids: tuple[str, ...] = ()  # the sessions seen on the ENI when planning (part of the token)
+    taken_numbers: tuple[int, ...] = ()  # session numbers seen on the ENI when planning
+    generation: str = ""  # the instance's mirror generation the session is created in (part of the token)
+    probe_type: str | None = None  # an unlisted instance type this create asks AWS about
     reason: str = Reason.MISSING_SESSION
 
 
@@ -145,6 +191,9 @@ class SubjectPlan:
     skips: list[Skip] = field(default_factory=list)
     status: str | None = None  # desired status-tag value; None leaves the tag alone
     current_status: str | None = None
+    instance_type: str = ""
+    is_instance: bool = False  # an existing, not terminated instance (it carries status and generation tags)
+    generation: str = ""  # the instance's current mirror generation (tag), "" when none
 
     @property
     def changes(self) -> int:
@@ -155,6 +204,9 @@ class SubjectPlan:
 class Plan:
     subjects: dict[str, SubjectPlan] = field(default_factory=dict)
     managed_sessions: int = 0  # managed sessions that exist before the plan is applied
+    type_verdicts: dict[str, str] = field(default_factory=dict)  # unlisted types: learned verdict or ask-aws
+    dead_targets: dict[str, str] = field(default_factory=dict)  # pool targets that cannot receive → why
+    missing_pool_targets: tuple[str, ...] = ()  # pool target IDs that do not exist
 
     def for_subject(self, subject: str) -> SubjectPlan:
         if subject not in self.subjects:

@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from traffic_mirroring.executor import Outcome
-from traffic_mirroring.model import Plan
+from traffic_mirroring.model import Plan, needs_attention
 
 logger = Logger(service="traffic-mirroring")
 tracer = Tracer(service="traffic-mirroring")
@@ -29,6 +29,8 @@ def report(
     """Emit one structured log line and the matching metrics; return the summary (also for tests)."""
     deleted = sum(outcome.deleted.values())
     managed_after = plan.managed_sessions + len(outcome.created) - deleted
+    attention = sorted(subject for subject, status in outcome.final_status.items() if needs_attention(status))
+    verdicts = {**plan.type_verdicts, **outcome.learned}
     summary: dict[str, object] = {
         "trigger": trigger,
         "dry_run": dry_run,
@@ -39,10 +41,22 @@ def report(
         "sessions_skipped": dict(outcome.skipped),
         "sessions_rolled_back": outcome.rolled_back,
         "unapplied_subjects": outcome.unapplied,
+        "instances_needing_attention": {subject: outcome.final_status[subject] for subject in attention},
+        "instance_type_verdicts": verdicts,
+        "dead_targets": dict(plan.dead_targets),
+        "missing_pool_targets": list(plan.missing_pool_targets),
+        "unconfirmed_creations": outcome.unconfirmed,
         "estimated_monthly_cost": monthly_cost(managed_after, hourly_price),
         "monthly_cost_avoided": monthly_cost(deleted, hourly_price),
     }
     logger.info("traffic mirroring run", extra={"report": summary})
+    if outcome.learned:
+        logger.info("instance types learned from AWS", extra={"instance_type_verdicts": outcome.learned})
+    if plan.dead_targets:
+        logger.warning("pool targets that cannot receive", extra={"dead_targets": plan.dead_targets})
+    if plan.missing_pool_targets:
+        logger.warning("pool targets that do not exist", extra={"missing": list(plan.missing_pool_targets)})
+    metrics.add_metric(name="InstancesNeedingAttention", unit=MetricUnit.Count, value=len(attention))
     metrics.add_metric(name="SessionsManaged", unit=MetricUnit.Count, value=managed_after)
     metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=len(outcome.created))
     metrics.add_metric(name="SessionsMoved", unit=MetricUnit.Count, value=outcome.updated)
@@ -55,6 +69,8 @@ def report(
         metrics.add_metric(name=f"Deleted.{reason}", unit=MetricUnit.Count, value=count)
     metrics.add_metric(name="MonthlyCostAvoided", unit=MetricUnit.NoUnit, value=monthly_cost(deleted, hourly_price))
     if trigger == "schedule":  # only a full reconciliation counts every session: the account's running cost
+        metrics.add_metric(name="DeadTargets", unit=MetricUnit.Count, value=len(plan.dead_targets))
+        metrics.add_metric(name="PoolTargetsMissing", unit=MetricUnit.Count, value=len(plan.missing_pool_targets))
         metrics.add_metric(
             name="EstimatedMonthlyCost", unit=MetricUnit.NoUnit, value=monthly_cost(managed_after, hourly_price)
         )

@@ -50,13 +50,16 @@ def rank_targets(
     eni_id: str,
     availability_zone: str,
 ) -> tuple[str, ...]:
-    """Candidates with room for this ENI, best first: same AZ (no inter-AZ charge), then least used, then pool order.
+    """Live candidates with room for this ENI, best first: same AZ (no inter-AZ charge), then least used, then pool
+    order.
 
-    Unknown IDs (targets that do not exist) are left out.
+    Unknown IDs (targets that do not exist) and targets that cannot receive (not live) are left out.
     """
     order = {target_id: index for index, target_id in enumerate(candidates)}
     usable = [
-        targets[target_id] for target_id in order if target_id in targets and usage.has_room(targets[target_id], eni_id)
+        targets[target_id]
+        for target_id in order
+        if target_id in targets and targets[target_id].live and usage.has_room(targets[target_id], eni_id)
     ]
 
     def preference(target: MirrorTarget) -> tuple[bool, int, int]:

@@ -1,22 +1,28 @@
 """Desired state versus actual state: the one set of rules every trigger and the reconciler share.
 
 ``plan_mirroring`` takes an Inventory and returns a Plan. It makes no AWS call, so every rule here (eligibility,
-the 3-per-ENI limit, session numbers, target capacity, AZ affinity, ownership) is testable without AWS.
+ownership, the 3-per-ENI limit, session numbers, approved overrides, live targets, target capacity, AZ affinity) is
+testable without AWS. The inventory asks this module what to read (``candidate_targets``, ``needs_placement``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from traffic_mirroring.config import Settings
+from traffic_mirroring.eligibility import Verdict, listed_verdict
 from traffic_mirroring.model import (
     SESSIONS_PER_ENI,
+    TARGET_KIND_ENI,
     CreateSession,
     DeleteSession,
     Instance,
     Inventory,
     MirrorSession,
+    MirrorTarget,
     Plan,
     Reason,
     Skip,
@@ -26,23 +32,63 @@ from traffic_mirroring.model import (
 from traffic_mirroring.placement import TargetUsage, lowest_free_session_number, rank_targets
 
 CLEAR_STATUS = ""  # remove the status tag: the instance is not asking to be mirrored
-_STOPPED_STATES = frozenset({"stopping", "stopped"})
-_TERMINATED_STATES = frozenset({"shutting-down", "terminated"})
+STOPPED_STATES = frozenset({"stopping", "stopped"})
+TERMINATED_STATES = frozenset({"shutting-down", "terminated"})
+SERVICES_WHOSE_ENIS_ARE_SOURCES = frozenset({"rds.amazonaws.com", "elasticache.amazonaws.com"})
+# Skips that are information, not the instance's status (its other ENIs decide it).
+_SILENT_SKIPS = frozenset({Reason.ENI_IS_MIRROR_TARGET, Reason.AWAITING_VERDICT})
+
+
+# -- what the inventory must read (asked by inventory.py, so the rules stay here) -------------------------------
+def candidate_targets(instance: Instance, settings: Settings) -> tuple[str, ...]:
+    """The targets a session of this instance may use: its approved override target, else the pool."""
+    override = instance.tags.get(settings.target_override_tag_key)
+    if override:
+        return (override,) if override in settings.target_ids else ()
+    return settings.target_ids
+
+
+def is_judged(instance: Instance, settings: Settings) -> bool:
+    """Only a running instance that asks for mirroring is judged by its type (stop, terminate, untag are not)."""
+    return instance.state == "running" and settings.wants_mirroring(instance.tags)
+
+
+def needs_placement(
+    instance: Instance, sessions: Iterable[MirrorSession], settings: Settings, verdicts: Mapping[str, Verdict]
+) -> bool:
+    """Whether the plan could create or move a session, so target facts and usage are worth reading."""
+    if not is_judged(instance, settings) or verdicts.get(instance.instance_type) == Verdict.UNSUPPORTED:
+        return False
+    candidates = set(candidate_targets(instance, settings))
+    mirrored = {s.eni_id for s in sessions if settings.owns(s) and s.target_id in candidates}
+    return any(eni.eni_id not in mirrored for eni in instance.enis if eni.interface_type == "interface")
+
+
+def next_generation(deleted_session_ids: Iterable[str]) -> str:
+    """The instance's mirror generation after these deletions: derived from them, so every invocation that
+    deletes the same sessions agrees on it, and a later create never reuses a token of a deleted session."""
+    ids = sorted(set(deleted_session_ids))
+    return hashlib.sha256(",".join(ids).encode()).hexdigest()[:12] if ids else ""
 
 
 def plan_mirroring(inventory: Inventory, settings: Settings) -> Plan:
-    planner = _Planner(inventory, settings)
-    return planner.plan()
+    return _Planner(inventory, settings).plan()
 
 
 class _Planner:
     def __init__(self, inventory: Inventory, settings: Settings) -> None:
         self.inventory = inventory
         self.settings = settings
+        self.targets = _with_declared_limits(inventory.targets, settings)
+        # Every session counts toward target limits, whoever owns it: AWS counts them all.
         self.usage = TargetUsage(inventory.sessions, inventory.target_sources)
         self.sessions_by_eni: dict[str, list[MirrorSession]] = defaultdict(list)
         for session in _unique(inventory.sessions):
             self.sessions_by_eni[session.eni_id].append(session)
+        self.target_enis = inventory.target_eni_ids | {
+            t.eni_id for t in (self.targets or {}).values() if t.eni_id and t.kind == TARGET_KIND_ENI
+        }
+        self.probing: dict[str, str] = {}  # unlisted type → the instance whose create asks AWS
         self.result = Plan()
 
     # -- entry point -------------------------------------------------------------------------------------------
@@ -52,63 +98,121 @@ class _Planner:
             instance_enis.update(eni.eni_id for eni in instance.enis)
             self._plan_instance(instance)
         self._plan_orphans(instance_enis)
-        self.result.managed_sessions = sum(
-            1 for s in _unique(self.inventory.sessions) if self.settings.is_managed(s.tags)
-        )
+        self.result.managed_sessions = sum(1 for s in _unique(self.inventory.sessions) if self.settings.owns(s))
+        self.result.type_verdicts = {
+            name: str(verdict)
+            for name, verdict in sorted(self.inventory.type_verdicts.items())
+            if listed_verdict(name, self.settings.eligibility_allow, self.settings.eligibility_deny) == Verdict.ASK_AWS
+        }
+        if self.targets is not None:
+            pool = self.settings.target_ids
+            self.result.missing_pool_targets = tuple(t for t in pool if t not in self.targets)
+            self.result.dead_targets = {
+                t: self.targets[t].problem for t in pool if t in self.targets and not self.targets[t].live
+            }
         return self.result
 
     # -- one instance ------------------------------------------------------------------------------------------
     def _plan_instance(self, instance: Instance) -> None:
         plan = self.result.for_subject(instance.instance_id)
         plan.current_status = instance.tags.get(self.settings.status_tag_key)
+        plan.instance_type = instance.instance_type
+        plan.is_instance = instance.state not in TERMINATED_STATES
+        plan.generation = instance.tags.get(self.settings.generation_tag_key, "")
         tagged = self.settings.wants_mirroring(instance.tags)
-        supported = self.inventory.supported_types.get(instance.instance_type, False)
+        verdict = self._verdict(instance) if is_judged(instance, self.settings) else Verdict.SUPPORTED
 
-        if tagged and instance.state == "running" and not supported:
+        if verdict == Verdict.ASK_AWS and self.probing.get(instance.instance_type, instance.instance_id) != (
+            instance.instance_id
+        ):
+            # One instance per unlisted type asks AWS; the others wait for its answer (same run or the next).
+            plan.skips.append(Skip(instance.instance_id, None, Reason.AWAITING_VERDICT))
+            return
+        unmirror = self._reason_to_unmirror(instance, tagged, verdict)
+        if unmirror == Reason.UNSUPPORTED_INSTANCE_TYPE:
             plan.skips.append(Skip(instance.instance_id, None, Reason.UNSUPPORTED_INSTANCE_TYPE))
-            plan.status = Reason.UNSUPPORTED_INSTANCE_TYPE
-        keep_reason = self._reason_to_unmirror(instance, tagged, supported)
+        refusal = self._override_refusal(instance) if unmirror is None else None
 
         for eni in instance.enis:
             managed = self._managed_on(eni.eni_id)
-            if keep_reason is None and eni.interface_type != "interface":
-                keep_reason_for_eni: str | None = Reason.UNSUPPORTED_INTERFACE_TYPE
-            else:
-                keep_reason_for_eni = keep_reason
-            if keep_reason_for_eni == "keep":
+            if unmirror == "keep":
                 continue
-            if keep_reason_for_eni is not None:
-                plan.deletes.extend(DeleteSession(instance.instance_id, s, keep_reason_for_eni) for s in managed)
+            if unmirror is not None:
+                plan.deletes.extend(DeleteSession(instance.instance_id, s, unmirror) for s in managed)
                 continue
+            if eni.eni_id in self.target_enis:
+                # AWS never takes a target's own ENI as a source (it would mirror the mirrored traffic).
+                plan.skips.append(Skip(instance.instance_id, eni.eni_id, Reason.ENI_IS_MIRROR_TARGET))
+                continue
+            if not _may_be_source(eni.interface_type, eni.managed_by_service):
+                plan.deletes.extend(
+                    DeleteSession(instance.instance_id, s, Reason.UNSUPPORTED_INTERFACE_TYPE) for s in managed
+                )
+                continue
+            if refusal is not None:
+                continue  # an override that is not approved: leave what exists, create nothing
             self._plan_mirrored_eni(instance, eni.eni_id, managed, plan)
 
-        if keep_reason is None:
-            plan.status = plan.skips[0].reason if plan.skips else Reason.MIRRORED
-        elif not tagged:
-            plan.status = CLEAR_STATUS
-        elif instance.state in _STOPPED_STATES:
-            plan.status = Reason.INSTANCE_STOPPED
+        # Creates after this instance's deletes belong to its next generation (see executor: tokens).
+        generation = next_generation(d.session.session_id for d in plan.deletes) or plan.generation
+        probe_type = None
+        if verdict == Verdict.ASK_AWS and plan.creates:
+            self.probing[instance.instance_type] = instance.instance_id
+            probe_type = instance.instance_type
+        plan.creates = [replace(c, generation=generation, probe_type=probe_type) for c in plan.creates]
+        if refusal is not None:
+            plan.skips.append(Skip(instance.instance_id, None, refusal))
+        plan.status = self._status(instance, plan, tagged, unmirror)
 
-    def _reason_to_unmirror(self, instance: Instance, tagged: bool, supported: bool) -> str | None:
+    def _verdict(self, instance: Instance) -> Verdict:
+        verdict = self.inventory.type_verdicts.get(instance.instance_type, Verdict.ASK_AWS)
+        if verdict == Verdict.ASK_AWS and not self.settings.probe_unlisted_types:
+            return Verdict.UNSUPPORTED  # probing off: only listed types are mirrored
+        return verdict
+
+    def _reason_to_unmirror(self, instance: Instance, tagged: bool, verdict: Verdict) -> str | None:
         """None when the instance should be mirrored; "keep" to leave its sessions as they are; else a reason."""
-        if instance.state in _TERMINATED_STATES:
+        if instance.state in TERMINATED_STATES:
             return Reason.INSTANCE_TERMINATED
         if not tagged:
-            return Reason.TAG_REMOVED
-        if instance.state in _STOPPED_STATES:
+            # A status tag says we mirrored it once; without one, nobody asked (a session made by hand).
+            has_status = self.settings.status_tag_key in instance.tags
+            return Reason.TAG_REMOVED if has_status else Reason.INSTANCE_NOT_TAGGED
+        if instance.state in STOPPED_STATES:
             return Reason.INSTANCE_STOPPED if self.settings.delete_when_stopped else "keep"
         if instance.state != "running":
             return "keep"  # pending: a running event follows; nothing to create or delete yet
-        if not supported:
+        if verdict == Verdict.UNSUPPORTED:
             return Reason.UNSUPPORTED_INSTANCE_TYPE
+        return None
+
+    def _override_refusal(self, instance: Instance) -> str | None:
+        """Tagging rights are not capture rights: an override may only pick what the operator approved."""
+        target = instance.tags.get(self.settings.target_override_tag_key)
+        if target and target not in self.settings.target_ids:
+            return Reason.TARGET_NOT_APPROVED
+        mirror_filter = instance.tags.get(self.settings.filter_override_tag_key)
+        if mirror_filter and mirror_filter not in self.settings.approved_filters():
+            return Reason.FILTER_NOT_APPROVED
+        return None
+
+    def _status(self, instance: Instance, plan: SubjectPlan, tagged: bool, unmirror: str | None) -> str | None:
+        if unmirror is None:
+            told = [s.reason for s in plan.skips if s.reason not in _SILENT_SKIPS]
+            return told[0] if told else Reason.MIRRORED
+        if unmirror == Reason.UNSUPPORTED_INSTANCE_TYPE:
+            return Reason.UNSUPPORTED_INSTANCE_TYPE
+        if not tagged:
+            return CLEAR_STATUS if instance.state not in TERMINATED_STATES else None
+        if instance.state in STOPPED_STATES:
+            return Reason.INSTANCE_STOPPED
         return None
 
     def _plan_mirrored_eni(
         self, instance: Instance, eni_id: str, managed: list[MirrorSession], plan: SubjectPlan
     ) -> None:
         desired_filter = instance.tags.get(self.settings.filter_override_tag_key) or self.settings.filter_id
-        override_target = instance.tags.get(self.settings.target_override_tag_key)
-        candidates = (override_target,) if override_target else self.settings.target_ids
+        candidates = candidate_targets(instance, self.settings)
         existing_filters = self.inventory.existing_filter_ids
 
         keep, duplicates = (managed[0], managed[1:]) if managed else (None, [])
@@ -125,26 +229,27 @@ class _Planner:
         if len(on_eni) >= SESSIONS_PER_ENI:
             plan.skips.append(Skip(instance.instance_id, eni_id, Reason.ENI_SESSION_LIMIT))
             return
-        number = lowest_free_session_number(s.session_number for s in self.sessions_by_eni[eni_id])
-        known = self.inventory.targets or {}
-        ranked = rank_targets(candidates, known, self.usage, eni_id, instance.availability_zone)
+        taken = tuple(sorted({s.session_number for s in self.sessions_by_eni[eni_id]}))
+        number = lowest_free_session_number(taken)
+        ranked = rank_targets(candidates, self.targets or {}, self.usage, eni_id, instance.availability_zone)
         if number is None or not ranked:
-            reason = Reason.NO_TARGET_CAPACITY
-            if override_target and override_target not in known:
-                reason = Reason.TARGET_OVERRIDE_NOT_FOUND
-            plan.skips.append(Skip(instance.instance_id, eni_id, reason))
+            plan.skips.append(Skip(instance.instance_id, eni_id, self._why_no_target(instance, candidates)))
             return
         self.usage.add(ranked[0], eni_id)
-        plan.creates.append(
-            CreateSession(
-                instance.instance_id,
-                eni_id,
-                number,
-                desired_filter,
-                ranked,
-                tuple(sorted(s.session_id for s in self.sessions_by_eni[eni_id])),
-            )
-        )
+        plan.creates.append(CreateSession(instance.instance_id, eni_id, number, desired_filter, ranked, taken))
+
+    def _why_no_target(self, instance: Instance, candidates: Sequence[str]) -> str:
+        known = self.targets or {}
+        if instance.tags.get(self.settings.target_override_tag_key) and not any(c in known for c in candidates):
+            return Reason.TARGET_OVERRIDE_NOT_FOUND
+        if not candidates:
+            return Reason.POOL_EMPTY
+        existing = [known[c] for c in candidates if c in known]
+        if not existing:
+            return Reason.POOL_TARGET_NOT_FOUND
+        if not any(t.live for t in existing):
+            return Reason.NO_LIVE_TARGET
+        return Reason.NO_TARGET_CAPACITY
 
     def _plan_kept_session(
         self,
@@ -154,22 +259,34 @@ class _Planner:
         desired_filter: str,
         plan: SubjectPlan,
     ) -> None:
-        known = self.inventory.targets
-        target_ok = session.target_id in candidates and (known is None or session.target_id in known)
+        known = self.targets
+        current = known.get(session.target_id) if known is not None else None
+        if known is None:
+            problem = None  # targets not read: not judged
+        elif current is None:
+            problem = Reason.TARGET_MISSING
+        elif not current.live:
+            problem = Reason.TARGET_DEAD
+        elif session.target_id not in candidates:
+            problem = Reason.TARGET_RETIRED
+        else:
+            problem = None
         new_filter = desired_filter if session.filter_id != desired_filter else None
-        if target_ok and new_filter is None:
+        if problem is None and new_filter is None:
             return
         ranked: tuple[str, ...] = ()
-        reason = Reason.FILTER_CHANGED
-        if not target_ok:
-            reason = Reason.TARGET_RETIRED if known and session.target_id in known else Reason.TARGET_MISSING
+        reason: str = Reason.FILTER_CHANGED
+        if problem is not None:
+            reason = problem
             ranked = rank_targets(candidates, known or {}, self.usage, session.eni_id, instance.availability_zone)
             if not ranked:
-                if reason == Reason.TARGET_MISSING:
-                    # Mirroring to a vanished target silently stops while AWS keeps billing: delete it.
-                    plan.deletes.append(DeleteSession(instance.instance_id, session, reason))
-                plan.skips.append(Skip(instance.instance_id, session.eni_id, Reason.NO_TARGET_CAPACITY))
-                if new_filter is None or reason == Reason.TARGET_MISSING:
+                if problem in (Reason.TARGET_MISSING, Reason.TARGET_DEAD):
+                    # It mirrors nothing while AWS keeps billing it: delete it, and say so.
+                    plan.deletes.append(DeleteSession(instance.instance_id, session, problem))
+                    plan.skips.append(Skip(instance.instance_id, session.eni_id, Reason.TARGET_DEAD))
+                    return
+                plan.skips.append(Skip(instance.instance_id, session.eni_id, self._why_no_target(instance, candidates)))
+                if new_filter is None:
                     return
                 reason = Reason.FILTER_CHANGED
             else:
@@ -182,7 +299,7 @@ class _Planner:
             if eni_id in instance_enis:
                 continue
             for session in sessions:
-                if not self.settings.is_managed(session.tags):
+                if not self.settings.owns(session):
                     continue
                 reason = self._orphan_reason(session)
                 if reason is None:
@@ -200,7 +317,7 @@ class _Planner:
             return None  # read only for target usage
         owner = attachments[session.eni_id]
         if owner is None:
-            if named is not None and named.state in _TERMINATED_STATES:
+            if named is not None and named.state in TERMINATED_STATES:
                 return Reason.INSTANCE_TERMINATED
             return Reason.SOURCE_ENI_DETACHED
         if owner in self.inventory.missing_instance_ids:
@@ -209,13 +326,34 @@ class _Planner:
         return None
 
     def _managed_on(self, eni_id: str) -> list[MirrorSession]:
-        managed = [s for s in self.sessions_by_eni.get(eni_id, []) if self.settings.is_managed(s.tags)]
+        managed = [s for s in self.sessions_by_eni.get(eni_id, []) if self.settings.owns(s)]
         # Keep the lowest session number (it is evaluated first); the others are duplicates.
         return sorted(managed, key=lambda s: (s.session_number, s.session_id))
 
 
 def plan_deleted(plan: SubjectPlan) -> list[MirrorSession]:
     return [d.session for d in plan.deletes]
+
+
+def _may_be_source(interface_type: str, managed_by_service: str | None) -> bool:
+    """AWS: only ENIs of type ``interface``; a service-managed one only when Amazon RDS or ElastiCache made it."""
+    if interface_type != "interface":
+        return False
+    return managed_by_service is None or managed_by_service in SERVICES_WHOSE_ENIS_ARE_SOURCES
+
+
+def _with_declared_limits(
+    targets: Mapping[str, MirrorTarget] | None, settings: Settings
+) -> Mapping[str, MirrorTarget] | None:
+    """The operator's TargetSourceLimits win for ENI targets (e.g. an appliance shared from another account)."""
+    if targets is None or not settings.target_source_limits:
+        return targets
+    return {
+        target_id: replace(target, capacity=settings.target_source_limits[target_id])
+        if target.kind == TARGET_KIND_ENI and target_id in settings.target_source_limits
+        else target
+        for target_id, target in targets.items()
+    }
 
 
 def _unique(sessions: Sequence[MirrorSession]) -> list[MirrorSession]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from traffic_mirroring.observability import logger, metrics, report
 from traffic_mirroring.planner import plan_mirroring
 
 SAFETY_VALVE_MIN_DELETES = 10
+# Subjects a second pass may place: they waited for a slot, or for AWS's answer about their instance type.
+_WAITING = frozenset({Reason.NO_TARGET_CAPACITY, Reason.AWAITING_VERDICT})
 
 
 @dataclass
@@ -24,15 +27,23 @@ class RunResult:
     summary: dict[str, object] = field(default_factory=dict)
 
 
+def _log(message: str, **extra: Any) -> None:
+    logger.info(message, extra=extra)
+
+
 def reconcile_instance(instance_id: str, gateway: Ec2Gateway, settings: Settings, trigger: str) -> RunResult:
-    """Make one instance's sessions match its tag, type and state. Raises MirroringFailed after a rollback."""
+    """Make one instance's sessions match its tag, type and state.
+
+    A problem of this instance (a bad tag, a refused source, an ENI at its limit) ends in its status tag and the
+    report; transient and account-wide failures raise MirroringFailed (after a rollback) so the event is retried.
+    """
     inventory = read_instance_inventory(gateway, settings, instance_id)
     if instance_id in inventory.missing_instance_ids and not inventory.sessions:
         logger.info("instance not found; nothing to do", extra={"instance_id": instance_id})
     plan = plan_mirroring(inventory, settings)
     outcome = Outcome()
     try:
-        Executor(gateway, settings).apply(plan, outcome)
+        Executor(gateway, settings, log=_log).apply(plan, outcome)
     finally:
         summary = report(plan, outcome, hourly_price=settings.session_hourly_price, trigger=trigger)
     return RunResult(plan, outcome, summary)
@@ -47,7 +58,12 @@ def reconcile_account(
     settings: Settings,
     keep_going: Callable[[], bool] = lambda: True,
 ) -> RunResult:
-    """Apply the account-wide plan, within the safety valve and the deadline."""
+    """Apply the account-wide plan, within the safety valve and the deadline.
+
+    Raises only for account-wide failures (reads failing, credentials, throttling past the retries); every other
+    instance is finished first. A second pass places what waited for capacity freed by this run's deletions or for
+    AWS's verdict on an unlisted type; it only creates, so the safety valve holds over the whole run.
+    """
     plan = plan_account(gateway, settings)
     log_plan(plan)
     if settings.reconcile_dry_run:
@@ -62,10 +78,15 @@ def reconcile_account(
         metrics.add_metric(name="SafetyValveTriggered", unit="Count", value=1)
         to_apply = creations_only(plan)
     outcome = Outcome()
+    executor = Executor(gateway, settings, account_wide=True, log=_log)
     try:
-        Executor(gateway, settings, account_wide=True).apply(to_apply, outcome, keep_going)
-        if outcome.deleted and outcome.skipped[Reason.NO_TARGET_CAPACITY] and keep_going():
-            _place_in_freed_slots(gateway, settings, outcome, keep_going)
+        executor.apply(to_apply, outcome, keep_going)
+        waiting = _waiting_subjects(to_apply)
+        freed = bool(outcome.deleted) and any(
+            s.reason == Reason.NO_TARGET_CAPACITY for p in to_apply.subjects.values() for s in p.skips
+        )
+        if waiting and (freed or outcome.learned) and keep_going():
+            _second_pass(gateway, settings, executor, to_apply, waiting, outcome, keep_going)
     finally:
         if outcome.unapplied:
             logger.warning("deadline: stopping before the Lambda timeout", extra={"left": outcome.unapplied})
@@ -73,21 +94,37 @@ def reconcile_account(
     return RunResult(plan, outcome, summary)
 
 
-def _place_in_freed_slots(
-    gateway: Ec2Gateway, settings: Settings, outcome: Outcome, keep_going: Callable[[], bool]
+def _waiting_subjects(plan: Plan) -> set[str]:
+    return {p.subject for p in plan.subjects.values() if any(s.reason in _WAITING for s in p.skips)}
+
+
+def _second_pass(
+    gateway: Ec2Gateway,
+    settings: Settings,
+    executor: Executor,
+    first: Plan,
+    waiting: set[str],
+    outcome: Outcome,
+    keep_going: Callable[[], bool],
 ) -> None:
-    """Plan and apply once more: the plan counted the slots its own deletes free as taken, so what waited for one
-    would otherwise wait a schedule more. Only after a run that deleted sessions and lacked target capacity."""
-    logger.info("sessions deleted while some waited for target capacity: planning again")
-    again = Outcome()
-    Executor(gateway, settings, account_wide=True).apply(plan_account(gateway, settings), again, keep_going)
-    outcome.created.extend(again.created)
-    outcome.deleted.update(again.deleted)
-    outcome.updated += again.updated
-    outcome.rolled_back += again.rolled_back
-    outcome.statuses.update(again.statuses)
-    outcome.skipped = again.skipped  # the second plan judged every instance again: its skips are the final ones
-    outcome.unapplied = again.unapplied
+    """Plan once more and apply, for the waiting subjects only, their creations and status (never a delete)."""
+    logger.info("placing what waited for freed capacity or AWS's verdict", extra={"subjects": sorted(waiting)})
+    again = plan_account(gateway, settings)
+    second = Plan(managed_sessions=again.managed_sessions)
+    for subject in sorted(waiting & set(again.subjects)):
+        source = again.subjects[subject]
+        for skip in first.subjects[subject].skips:  # judged again: the second verdict replaces the first
+            outcome.skipped[skip.reason] -= 1
+        only = second.for_subject(subject)
+        only.creates, only.skips, only.status = list(source.creates), list(source.skips), source.status
+        only.current_status, only.is_instance, only.generation = (
+            source.current_status,
+            source.is_instance,
+            source.generation,
+        )
+        only.instance_type = source.instance_type
+    outcome.skipped += Counter()  # drop the reasons that went to zero
+    executor.apply(second, outcome, keep_going)
 
 
 def refuses_deletes(plan: Plan, settings: Settings) -> bool:
@@ -98,12 +135,19 @@ def refuses_deletes(plan: Plan, settings: Settings) -> bool:
 
 
 def creations_only(plan: Plan) -> Plan:
-    kept = Plan(managed_sessions=plan.managed_sessions)
+    kept = Plan(
+        managed_sessions=plan.managed_sessions,
+        type_verdicts=plan.type_verdicts,
+        dead_targets=plan.dead_targets,
+        missing_pool_targets=plan.missing_pool_targets,
+    )
     for subject, subject_plan in plan.subjects.items():
         if subject_plan.creates:
             only = kept.for_subject(subject)
             only.creates = list(subject_plan.creates)
             only.skips = list(subject_plan.skips)
+            only.generation, only.is_instance = subject_plan.generation, subject_plan.is_instance
+            only.instance_type = subject_plan.instance_type
     return kept
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from traffic_mirroring.config import Settings, load_settings
@@ -41,6 +41,10 @@ class Runtime:
 
         settings = load_settings(env)
         session = session or boto3.session.Session()
+        if not settings.account_id:
+            # Ownership compares a session's OwnerId with this account: ask once per container if not deployed.
+            account = session.client("sts", config=Config(retries={"mode": "standard"})).get_caller_identity()
+            settings = replace(settings, account_id=account["Account"])
         config = Config(
             # total_max_attempts counts the first call; botocore's max_attempts would count only the retries (one more).
             retries={"mode": "standard", "total_max_attempts": RETRY_ATTEMPTS},
@@ -52,6 +56,7 @@ class Runtime:
             session.client("elbv2", config=config),
             target_cache_seconds=settings.target_cache_seconds,
             autoscaling=session.client("autoscaling", config=config),
+            account_id=settings.account_id,
         )
         return cls(settings, gateway)
 
@@ -67,10 +72,18 @@ def handle_instance_event(
     trigger = parse(event)
     runtime = runtime or Runtime.current()
     logger.append_keys(instance_id=trigger.instance_id)
-    own_region = getattr(getattr(runtime.gateway.ec2, "meta", None), "region_name", None)
-    if trigger.region and own_region and trigger.region != own_region:
-        reason = f"event from another region ({trigger.region}); this function serves {own_region}"
-        logger.warning(reason, extra={"event_region": trigger.region, "detail_type": trigger.detail_type})
-        return {"trigger": trigger.detail_type, "ignored": reason}
+    ignored = foreign_region(runtime, trigger.region, trigger.detail_type)
+    if ignored is not None:
+        return {"trigger": trigger.detail_type, "ignored": ignored}
     result = reconcile_instance(trigger.instance_id, runtime.gateway, runtime.settings, trigger.detail_type)
     return result.summary
+
+
+def foreign_region(runtime: Runtime, event_region: str | None, detail_type: str) -> str | None:
+    """Why an event is ignored when it comes from another region (None: it is ours), logged once here."""
+    own_region = getattr(getattr(runtime.gateway.ec2, "meta", None), "region_name", None)
+    if not event_region or not own_region or event_region == own_region:
+        return None
+    reason = f"event from another region ({event_region}); this function serves {own_region}"
+    logger.warning(reason, extra={"event_region": event_region, "detail_type": detail_type})
+    return reason

@@ -1,0 +1,41 @@
+"""The port the executor applies plans through. ``Ec2Gateway`` implements it against AWS; tests use an in-memory
+fake. Failures are ``errors.AwsApiError`` subclasses named for what they mean (``TargetFull``, ``EniSessionLimit``,
+``SourceNotSupported``, ...), never SDK exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from traffic_mirroring.eligibility import TypeVerdicts
+from traffic_mirroring.model import MirrorSession
+
+
+class MirroringPort(Protocol):
+    verdicts: TypeVerdicts  # AWS's answers about unlisted instance types, kept per container
+
+    def create_session(
+        self,
+        *,
+        eni_id: str,
+        target_id: str,
+        filter_id: str,
+        session_number: int,
+        description: str,
+        tags: Mapping[str, str],
+        token: str,
+    ) -> MirrorSession: ...
+
+    def delete_session(self, session_id: str) -> bool: ...
+
+    def modify_session(self, session_id: str, target_id: str | None, filter_id: str | None) -> None: ...
+
+    def sessions_by_id(self, session_ids: Sequence[str]) -> list[MirrorSession]: ...
+
+    def sessions_on_enis(self, eni_ids: Sequence[str]) -> list[MirrorSession]: ...
+
+    def set_instance_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> None: ...
+
+    def delete_instance_tag(self, instance_ids: Sequence[str], key: str) -> None: ...
+
+    def forget_targets(self) -> None: ...
