@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from traffic_mirroring.config import Settings
+from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.model import (
     AttachedEni,
     Instance,
@@ -55,7 +58,9 @@ def inventory(*instances: Instance, sessions: tuple[MirrorSession, ...] = (), **
         sessions=list(sessions),
         eni_attachments=attachments,
         targets=kwargs.pop("targets", TARGETS),  # type: ignore[arg-type]
-        supported_types=kwargs.pop("supported", {"m5.large": True, "t2.micro": False}),  # type: ignore[arg-type]
+        type_verdicts=kwargs.pop(  # type: ignore[arg-type]
+            "verdicts", {"m5.large": Verdict.SUPPORTED, "t2.micro": Verdict.UNSUPPORTED}
+        ),
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -171,15 +176,33 @@ def test_missing_filter_is_recreated_with_the_configured_one() -> None:
     assert [(c.eni_id, c.filter_id) for c in plan.creates] == [("eni-1", "tmf-1")]
 
 
-def test_per_instance_target_and_filter_overrides() -> None:
+APPROVING = replace(SETTINGS, target_ids=("tmt-a", "tmt-b", "tmt-nope"), approved_filter_ids=("tmf-9",))
+
+
+def test_per_instance_overrides_choose_among_what_the_operator_approved() -> None:
     tags = {"mirror": "true", "mirror-target": "tmt-b", "mirror-filter": "tmf-9"}
-    plan = plan_mirroring(inventory(instance(tags=tags)), SETTINGS)
+    plan = plan_mirroring(inventory(instance(tags=tags)), APPROVING)
     assert [(c.target_ids, c.filter_id) for c in plan.creates] == [(("tmt-b",), "tmf-9")]
 
 
-def test_override_naming_an_unknown_target_is_skipped_with_a_reason() -> None:
-    plan = plan_mirroring(inventory(instance(tags={"mirror": "true", "mirror-target": "tmt-nope"})), SETTINGS)
+def test_approved_override_naming_an_unknown_target_is_skipped_with_a_reason() -> None:
+    plan = plan_mirroring(inventory(instance(tags={"mirror": "true", "mirror-target": "tmt-nope"})), APPROVING)
     assert [s.reason for s in plan.skips] == [Reason.TARGET_OVERRIDE_NOT_FOUND]
+
+
+def test_a_target_outside_the_pool_creates_and_moves_nothing() -> None:
+    # Given a mirrored instance whose tag now names a target the operator did not approve
+    tags = {"mirror": "true", "mirror-target": "tmt-b"}
+    inv = inventory(instance(tags=tags, enis=("eni-1", "eni-2")), sessions=(session("s1", "eni-1"),))
+    plan = plan_mirroring(inv, SETTINGS)
+    # Then its session stays where it is, its other ENI gets nothing, and the status names the problem
+    assert plan.creates == [] and plan.updates == [] and plan.deletes == []
+    assert plan.subjects["i-1"].status == Reason.TARGET_NOT_APPROVED
+
+
+def test_a_filter_the_operator_did_not_approve_is_refused() -> None:
+    plan = plan_mirroring(inventory(instance(tags={"mirror": "true", "mirror-filter": "tmf-evil"})), SETTINGS)
+    assert plan.creates == [] and plan.subjects["i-1"].status == Reason.FILTER_NOT_APPROVED
 
 
 def test_terminated_instance_with_surviving_detached_eni_loses_that_session() -> None:

@@ -1,8 +1,8 @@
 """Which instance types can be a Traffic Mirroring source, and how many sources an ENI target takes.
 
-AWS publishes both as lists, not as an API attribute (aws_lists.py). A type on the source list is supported; a type
-the list does not know is asked of AWS itself by default: the product tries the create and remembers AWS's answer
-per type (``TypeVerdicts``). ``NetworkInterfaceNotSupported`` from CreateTrafficMirrorSession is the final word,
+AWS publishes both as lists, not as an API attribute (aws_lists.py). A type on the source list is supported; any
+other type is asked of AWS itself by default: the product tries the create and remembers AWS's answer per type
+(``TypeVerdicts``). ``NetworkInterfaceNotSupported`` from CreateTrafficMirrorSession is the final word,
 even for a listed type. Operators extend or override the list with ELIGIBILITY_ALLOW / ELIGIBILITY_DENY (families
 like ``m8g`` or types like ``m8g.large``).
 """
@@ -19,6 +19,10 @@ from traffic_mirroring.aws_lists import (
 )
 
 ENI_TARGET_SOURCES = 10
+# Previous-generation families that are not on AWS's page (some left it on 2025-08-28): documented as not supported.
+PREVIOUS_GENERATION_FAMILIES = frozenset(
+    ["t1", "t2", "m1", "m2", "m3", "c1", "c3", "cc2", "cr1", "g2", "g3s", "hi1", "hs1", "i2", "p2", "r3"]
+)
 ENI_TARGET_SOURCES_LISTED = 100
 
 
@@ -39,32 +43,44 @@ def is_bare_metal(instance_type: str) -> bool:
     return size == "metal" or size.startswith("metal-")
 
 
-def listed_verdict(instance_type: str, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Verdict:
-    """The verdict AWS's published list gives, with the operator's overrides.
+def _override(name: str, allow: Iterable[str], deny: Iterable[str]) -> Verdict | None:
+    """The operator's word, if any: an exact type wins over its family, and deny wins over allow."""
+    family = family_of(name)
+    allow_set, deny_set = frozenset(allow), frozenset(deny)
+    for key in (name, family):
+        if key in deny_set:
+            return Verdict.UNSUPPORTED
+        if key in allow_set:
+            return Verdict.SUPPORTED
+    return None
 
-    An exact type wins over its family, and deny wins over allow. A type the list does not name is ASK_AWS: AWS
-    adds families faster than it updates the page.
+
+def listed_verdict(instance_type: str, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Verdict:
+    """What AWS's published page says, with the operator's overrides.
+
+    SUPPORTED: a listed family (bare metal only for the Nitro v2 families listed). UNSUPPORTED: a previous-generation
+    family the page does not list (T2, R3, G3s, ...) or bare metal of another Nitro version. ASK_AWS: a family the
+    page does not know yet (newer than it).
     """
     name = instance_type.strip().lower()
     family = family_of(name)
-    allow_set, deny_set = frozenset(allow), frozenset(deny)
-    if name in deny_set:
-        return Verdict.UNSUPPORTED
-    if name in allow_set:
+    override = _override(name, allow, deny)
+    if override is not None:
+        return override
+    if family in (SOURCE_FAMILIES_BARE_METAL if is_bare_metal(name) else SOURCE_FAMILIES_VIRTUALIZED):
         return Verdict.SUPPORTED
-    if family in deny_set:
+    if is_bare_metal(name) or family in SOURCE_FAMILIES_VIRTUALIZED or family in PREVIOUS_GENERATION_FAMILIES:
         return Verdict.UNSUPPORTED
-    if family in allow_set:
-        return Verdict.SUPPORTED
-    listed = SOURCE_FAMILIES_BARE_METAL if is_bare_metal(name) else SOURCE_FAMILIES_VIRTUALIZED
-    return Verdict.SUPPORTED if family in listed else Verdict.ASK_AWS
+    return Verdict.ASK_AWS
 
 
 class TypeVerdicts:
-    """AWS's answers about unlisted types, learned by trying a create: one probe per type, remembered.
+    """AWS's answers about types that are not on its list, learned by trying a create: one probe per type.
 
-    Kept per container (the gateway holds one); the reconciler also starts each run knowing what the container
-    learned, so a type costs at most one probe per container and per run.
+    The page is documentation; AWS's answer is the truth. A type the page does not name as a source, old or new,
+    is asked of AWS (unless the operator denied it or turned probing off), and the answer is remembered per
+    container; the reconciler plans one probe per type and run. ``NetworkInterfaceNotSupported`` is final, even for
+    a listed type.
     """
 
     def __init__(self) -> None:
@@ -81,14 +97,15 @@ class TypeVerdicts:
         return dict(self._learned)
 
     def verdict(self, instance_type: str, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> Verdict:
-        """The list's verdict; AWS's refusal overrides it, and AWS's answer settles a type the list does not know."""
-        listed = listed_verdict(instance_type, allow, deny)
+        """The verdict to act on: the operator's deny, then AWS's refusal, then the list, then AWS's acceptance;
+        anything else is to be asked of AWS."""
+        name = instance_type.strip().lower()
         learned = self._learned.get(instance_type)
-        if learned == Verdict.UNSUPPORTED:
-            return Verdict.UNSUPPORTED  # NetworkInterfaceNotSupported is final, even for a listed type
-        if listed == Verdict.ASK_AWS and learned is not None:
-            return learned
-        return listed
+        if _override(name, allow, deny) == Verdict.UNSUPPORTED or learned == Verdict.UNSUPPORTED:
+            return Verdict.UNSUPPORTED
+        if listed_verdict(name, allow, deny) == Verdict.SUPPORTED or learned == Verdict.SUPPORTED:
+            return Verdict.SUPPORTED
+        return Verdict.ASK_AWS
 
 
 def eni_target_source_limit(instance_type: str | None) -> int:
