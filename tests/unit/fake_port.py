@@ -1,0 +1,303 @@
+"""An in-memory ``MirroringPort`` that behaves the way AWS is documented to (shared/aws-facts.md), for executor tests.
+
+It knows nothing of the product's rules (no planner, placement or eligibility import): it only says yes or no the
+way EC2 would, through the port's typed errors (``errors.aws_error``), and remembers every call.
+
+What it models, each a switch a test sets:
+
+- at most 3 sessions per source ENI, counting sessions this account cannot see (``EniSessionLimit``);
+- a source limit per target (``target(..., limit=N)``; ``None`` = no limit, as NLB and GWLB endpoints); an ENI
+  already mirroring to a target does not count twice (``TargetFull``);
+- unknown targets, filters, ENIs and sessions (``TargetNotFound``, ``FilterNotFound``, a plain ``AwsApiError``,
+  ``SessionNotFound``); an ENI AWS refuses as a source (``SourceNotSupported``);
+- ClientToken: the same token with the same parameters answers the first session again, even if it was deleted
+  since; with other parameters ``TokenReused`` (IdempotentParameterMismatch);
+- duplicate session numbers on one ENI refused (``InvalidParameterValue``, a plain ``AwsApiError``) or accepted
+  (``duplicate_numbers_refused=False``);
+- hidden sessions: they count for the ENI and target limits and hold their number, but no describe shows them and
+  this account cannot delete them (another account's, in a shared VPC);
+- describes that lag creates and deletes by ``describe_lag`` describe calls;
+- errors injected per operation (``fail``), e.g. ``RequestLimitExceeded`` (transient) or ``AccessDenied``
+  (account-wide);
+- instance tags (CreateTags / DeleteTags) and a call log (``calls``, ``operations()``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from traffic_mirroring import errors
+from traffic_mirroring.eligibility import TypeVerdicts
+from traffic_mirroring.model import MirrorSession
+
+CREATE = "CreateTrafficMirrorSession"
+DELETE = "DeleteTrafficMirrorSession"
+MODIFY = "ModifyTrafficMirrorSession"
+DESCRIBE = "DescribeTrafficMirrorSessions"
+CREATE_TAGS = "CreateTags"
+DELETE_TAGS = "DeleteTags"
+
+SESSIONS_PER_ENI = 3  # AWS's quota, restated here on purpose (the fake does not import the product's constants)
+SESSION_NUMBERS = range(1, 32767)
+
+
+@dataclass
+class Call:
+    operation: str
+    params: dict[str, Any]
+
+
+@dataclass
+class _Failure:
+    error: errors.AwsApiError
+    times: int
+    when: Callable[[dict[str, Any]], bool] | None
+
+
+@dataclass
+class _Lagging:
+    kind: str  # "create" or "delete"
+    session: MirrorSession
+    describes_left: int
+
+
+@dataclass
+class FakeAws:
+    """AWS as one account sees it. Build the world with ``target``/``filter``/``eni``/``existing_session``."""
+
+    account_id: str = "111111111111"
+    duplicate_numbers_refused: bool = True
+    describe_lag: int = 0
+    verdicts: TypeVerdicts = field(default_factory=TypeVerdicts)
+    targets: dict[str, int | None] = field(default_factory=dict)  # target → source limit (None: no limit)
+    filters: set[str] = field(default_factory=set)
+    enis: dict[str, bool] = field(default_factory=dict)  # ENI → AWS accepts it as a source
+    sessions: dict[str, MirrorSession] = field(default_factory=dict)  # what really exists
+    hidden: set[str] = field(default_factory=set)  # sessions this account cannot see or change
+    instance_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    forgotten_targets: int = 0
+    before_call: Callable[[Call], None] | None = None  # runs before AWS answers (to interleave another invocation)
+    tokens: dict[str, tuple[tuple[Any, ...], MirrorSession]] = field(default_factory=dict)
+    _failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    _lagging: list[_Lagging] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    # -- building the world ------------------------------------------------------------------------------------
+    def target(self, target_id: str, limit: int | None = None) -> FakeAws:
+        self.targets[target_id] = limit
+        return self
+
+    def filter(self, filter_id: str) -> FakeAws:
+        self.filters.add(filter_id)
+        return self
+
+    def eni(self, *eni_ids: str, supported: bool = True) -> FakeAws:
+        for eni_id in eni_ids:
+            self.enis[eni_id] = supported
+        return self
+
+    def existing_session(
+        self,
+        eni_id: str,
+        target_id: str,
+        filter_id: str,
+        number: int,
+        tags: Mapping[str, str] | None = None,
+        *,
+        hidden: bool = False,
+        owner_id: str | None = None,
+    ) -> MirrorSession:
+        """A session that was there before the test (made by hand, by another account, or by an earlier run)."""
+        self.enis.setdefault(eni_id, True)
+        session = MirrorSession(
+            self._new_id(), eni_id, target_id, filter_id, number, dict(tags or {}), owner_id or self.account_id
+        )
+        self.sessions[session.session_id] = session
+        if hidden:
+            self.hidden.add(session.session_id)
+        return session
+
+    def remove_by_hand(self, session_id: str) -> None:
+        """Someone deletes a session outside the product (the console): no call is logged."""
+        del self.sessions[session_id]
+
+    def fail(
+        self,
+        operation: str,
+        code: str,
+        message: str = "injected",
+        *,
+        times: int = 1,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> FakeAws:
+        """The next ``times`` calls of ``operation`` (that match ``when``) fail with AWS's ``code``."""
+        error = errors.aws_error(operation, code, message)
+        self._failures.setdefault(operation, []).append(_Failure(error, times, when))
+        return self
+
+    # -- what a test looks at ----------------------------------------------------------------------------------
+    def operations(self) -> list[str]:
+        return [call.operation for call in self.calls]
+
+    def count(self, operation: str) -> int:
+        return sum(1 for call in self.calls if call.operation == operation)
+
+    def on_eni(self, eni_id: str) -> list[MirrorSession]:
+        """Every session that really exists on the ENI, hidden ones included, by session number."""
+        return sorted((s for s in self.sessions.values() if s.eni_id == eni_id), key=lambda s: s.session_number)
+
+    def tag_calls(self) -> list[Call]:
+        return [call for call in self.calls if call.operation in (CREATE_TAGS, DELETE_TAGS)]
+
+    # -- the port ----------------------------------------------------------------------------------------------
+    def create_session(
+        self,
+        *,
+        eni_id: str,
+        target_id: str,
+        filter_id: str,
+        session_number: int,
+        description: str,
+        tags: Mapping[str, str],
+        token: str,
+    ) -> MirrorSession:
+        params = {
+            "eni_id": eni_id,
+            "target_id": target_id,
+            "filter_id": filter_id,
+            "session_number": session_number,
+            "description": description,
+            "tags": dict(tags),
+            "token": token,
+        }
+        self._call(CREATE, params)
+        request = (eni_id, target_id, filter_id, session_number, description, tuple(sorted(tags.items())))
+        if token in self.tokens:
+            first_request, first_answer = self.tokens[token]
+            if first_request == request:
+                return first_answer  # even when that session was deleted since
+            raise self._error(CREATE, "IdempotentParameterMismatch", "token reused with other parameters")
+        if eni_id not in self.enis:
+            raise self._error(CREATE, "InvalidNetworkInterfaceID.NotFound", f"{eni_id} does not exist")
+        if target_id not in self.targets:
+            raise self._error(CREATE, "InvalidTrafficMirrorTargetId.NotFound", f"{target_id} does not exist")
+        if filter_id not in self.filters:
+            raise self._error(CREATE, "InvalidTrafficMirrorFilterId.NotFound", f"{filter_id} does not exist")
+        if session_number not in SESSION_NUMBERS:
+            raise self._error(CREATE, "InvalidParameterValue", f"session number {session_number} out of range")
+        if not self.enis[eni_id]:
+            raise self._error(
+                CREATE, "NetworkInterfaceNotSupported", f"{eni_id} must be attached to a supported instance"
+            )
+        on_eni = self.on_eni(eni_id)
+        if len(on_eni) >= SESSIONS_PER_ENI:
+            raise self._error(CREATE, "TrafficMirrorSessionsPerInterfaceLimitExceeded", f"{eni_id} has 3 sessions")
+        if self.duplicate_numbers_refused and any(s.session_number == session_number for s in on_eni):
+            raise self._error(CREATE, "InvalidParameterValue", f"session number {session_number} is in use")
+        self._check_room(CREATE, target_id, eni_id)
+        session = MirrorSession(
+            self._new_id(), eni_id, target_id, filter_id, session_number, dict(tags), self.account_id
+        )
+        self.sessions[session.session_id] = session
+        self.tokens[token] = (request, session)
+        self._lag("create", session)
+        return session
+
+    def delete_session(self, session_id: str) -> bool:
+        self._call(DELETE, {"session_id": session_id})
+        if session_id not in self.sessions or session_id in self.hidden:
+            return False  # the gateway's answer to InvalidTrafficMirrorSessionId.NotFound
+        session = self.sessions.pop(session_id)
+        self._lag("delete", session)
+        return True
+
+    def modify_session(self, session_id: str, target_id: str | None, filter_id: str | None) -> None:
+        self._call(MODIFY, {"session_id": session_id, "target_id": target_id, "filter_id": filter_id})
+        session = self.sessions.get(session_id)
+        if session is None or session_id in self.hidden:
+            raise self._error(MODIFY, "InvalidTrafficMirrorSessionId.NotFound", f"{session_id} does not exist")
+        if target_id is not None and target_id not in self.targets:
+            raise self._error(MODIFY, "InvalidTrafficMirrorTargetId.NotFound", f"{target_id} does not exist")
+        if filter_id is not None and filter_id not in self.filters:
+            raise self._error(MODIFY, "InvalidTrafficMirrorFilterId.NotFound", f"{filter_id} does not exist")
+        if target_id is not None:
+            self._check_room(MODIFY, target_id, session.eni_id, ignore=session_id)
+        self.sessions[session_id] = MirrorSession(
+            session.session_id,
+            session.eni_id,
+            target_id or session.target_id,
+            filter_id or session.filter_id,
+            session.session_number,
+            session.tags,
+            session.owner_id,
+        )
+
+    def sessions_by_id(self, session_ids: Sequence[str]) -> list[MirrorSession]:
+        self._call(DESCRIBE, {"session_ids": list(session_ids)})
+        wanted = set(session_ids)
+        return [s for s in self._describe() if s.session_id in wanted]
+
+    def sessions_on_enis(self, eni_ids: Sequence[str]) -> list[MirrorSession]:
+        self._call(DESCRIBE, {"eni_ids": list(eni_ids)})
+        wanted = set(eni_ids)
+        return [s for s in self._describe() if s.eni_id in wanted]
+
+    def set_instance_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+        self._call(CREATE_TAGS, {"instance_ids": list(instance_ids), "tags": dict(tags)})
+        for instance_id in instance_ids:
+            self.instance_tags.setdefault(instance_id, {}).update(tags)
+
+    def delete_instance_tag(self, instance_ids: Sequence[str], key: str) -> None:
+        self._call(DELETE_TAGS, {"instance_ids": list(instance_ids), "key": key})
+        for instance_id in instance_ids:
+            self.instance_tags.get(instance_id, {}).pop(key, None)
+
+    def forget_targets(self) -> None:
+        self.forgotten_targets += 1  # a cache, not an AWS call: not in the call log
+
+    # -- inside ------------------------------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        return f"tms-{next(self._ids):017x}"
+
+    def _call(self, operation: str, params: dict[str, Any]) -> None:
+        call = Call(operation, params)
+        self.calls.append(call)
+        if self.before_call is not None:
+            self.before_call(call)
+        for failure in self._failures.get(operation, []):
+            if failure.times > 0 and (failure.when is None or failure.when(params)):
+                failure.times -= 1
+                raise failure.error
+
+    @staticmethod
+    def _error(operation: str, code: str, message: str) -> errors.AwsApiError:
+        return errors.aws_error(operation, code, message)
+
+    def _check_room(self, operation: str, target_id: str, eni_id: str, ignore: str | None = None) -> None:
+        limit = self.targets[target_id]
+        if limit is None:
+            return
+        sources = {s.eni_id for s in self.sessions.values() if s.target_id == target_id and s.session_id != ignore}
+        if eni_id not in sources and len(sources) >= limit:
+            raise self._error(operation, "TrafficMirrorSourcesPerTargetLimitExceeded", f"{target_id} is full")
+
+    def _lag(self, kind: str, session: MirrorSession) -> None:
+        if self.describe_lag > 0:
+            self._lagging.append(_Lagging(kind, session, self.describe_lag))
+
+    def _describe(self) -> list[MirrorSession]:
+        """What a describe shows now: no hidden session, and writes younger than ``describe_lag`` describes undone."""
+        view = {sid: s for sid, s in self.sessions.items() if sid not in self.hidden}
+        for write in reversed(self._lagging):
+            if write.kind == "create":
+                view.pop(write.session.session_id, None)
+            elif write.session.session_id not in self.hidden:
+                view[write.session.session_id] = write.session
+        for write in self._lagging:
+            write.describes_left -= 1
+        self._lagging = [w for w in self._lagging if w.describes_left > 0]
+        return sorted(view.values(), key=lambda s: s.session_id)
