@@ -59,7 +59,7 @@ def test_session_numbers_are_unique_per_eni_and_avoid_taken_ones(stack: Stack, p
     assert sorted(s["SessionNumber"] for s in stack.account.sessions_on(eni)) == [1, 2, 3]
 
 
-@pytest.mark.parametrize("instance_type", ["t2.micro", "m6i.large", "m5.metal"])
+@pytest.mark.parametrize("instance_type", ["t2.micro", "c6i.metal", "g3s.xlarge"])
 def test_unsupported_types_are_skipped_with_their_reason(stack: Stack, instance_type: str) -> None:
     instance = stack.account.launch(instance_type, tags={"mirror": "true"})
     summary = launched(stack, instance)
@@ -139,10 +139,27 @@ def test_nlb_target_takes_more_than_ten_sources(stack: Stack, pool: dict[str, st
     assert {s["TrafficMirrorTargetId"] for s in sessions} == {pool["nlb"]}
 
 
-def test_per_instance_target_override(stack: Stack, pool: dict[str, str]) -> None:
+def test_per_instance_target_override_picks_a_pool_target(stack: Stack, pool: dict[str, str]) -> None:
+    stack.configure(TARGET_IDS=f"{pool['eni_a']},{pool['eni_b']},{pool['nlb']}")
     instance = stack.account.launch(tags={"mirror": "true", "mirror-target": pool["eni_b"]})
     launched(stack, instance)
     assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [pool["eni_b"]]
+
+
+def test_a_tag_naming_a_target_outside_the_pool_moves_and_creates_nothing(stack: Stack, pool: dict[str, str]) -> None:
+    # Given a mirrored instance with a second ENI attached later
+    instance = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, instance)
+    before = stack.our_sessions(instance)
+    stack.account.attach_new_eni(instance, ZONE_A, 1, False)
+    # When someone who may tag it points it at a target the operator did not put in the pool
+    stack.account.tag(instance, **{"mirror-target": pool["eni_b"]})
+    summary = tag_change(event("tag-change-mirror-added.json", instance), LambdaContext(), runtime=stack.runtime)
+    # Then its session stays where it was, nothing is created there, and the status names the problem
+    assert stack.our_sessions(instance) == before
+    assert stack.account.sessions(traffic_mirror_target_id=pool["eni_b"]) == []
+    assert stack.account.tags_of(instance)["mirror-status"] == "target-not-approved"
+    assert summary["instances_needing_attention"] == {instance: "target-not-approved"}
 
 
 def test_same_event_twice_gives_one_session_per_eni(stack: Stack) -> None:
@@ -299,9 +316,9 @@ def test_warm_launch_cost_does_not_grow_with_sessions_on_unlimited_targets(
     # When a warm container mirrors one more instance
     launched(stack, instance)
     # Then no call pages through the NLB's 12 sessions (3 pages): its count only spreads load, so a cached one
-    # serves. The two reads left: the sessions on the instance's ENI, and the confirmation of the creation.
-    assert stack.calls.counts["DescribeTrafficMirrorSessions"] == 2
-    assert stack.calls.total <= 6
+    # serves. The one read left: the sessions on the instance's ENI (no confirming describe: tokens make it safe).
+    assert stack.calls.counts["DescribeTrafficMirrorSessions"] == 1
+    assert stack.calls.total <= 5
     assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [pool["nlb"]]
 
 

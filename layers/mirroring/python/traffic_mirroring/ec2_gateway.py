@@ -29,6 +29,7 @@ PAGE_SIZE = 1000  # the largest MaxResults DescribeTrafficMirror* and DescribeIn
 FILTER_VALUES_PER_CALL = 200  # EC2 caps the values of one filter
 INSTANCE_TYPES_PER_CALL = 100
 LOAD_BALANCERS_PER_CALL = 20
+LISTENERS_PAGE_SIZE = 400
 
 T = TypeVar("T")
 
@@ -88,8 +89,8 @@ class Ec2Gateway:
             # Credentials, region, parameter validation: nothing a retry of the same call would change.
             raise aws_error(operation, type(error).__name__, str(error)) from error
 
-    def _pages(self, operation: str, key: str, client: Any = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        method = getattr(client or self.ec2, _snake(operation))
+    def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        method = getattr(self.ec2, _snake(operation))
         token: str | None = None
         while True:
             page_args = dict(kwargs, NextToken=token) if token else kwargs
@@ -354,10 +355,14 @@ class Ec2Gateway:
         return list(response.get("LoadBalancers", []))
 
     def _listens_for_vxlan(self, arn: str) -> bool:
-        listeners = self._pages("DescribeListeners", "Listeners", client=self.elbv2, LoadBalancerArn=arn)
+        # A load balancer has at most 50 listeners: one page of 400 holds them all.
+        assert self.elbv2 is not None
+        response = self._call(
+            "DescribeListeners", self.elbv2.describe_listeners, LoadBalancerArn=arn, PageSize=LISTENERS_PAGE_SIZE
+        )
         return any(
             listener.get("Protocol") in ("UDP", "TCP_UDP") and listener.get("Port") == VXLAN_PORT
-            for listener in listeners
+            for listener in response.get("Listeners", [])
         )
 
     def _vpc_endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:

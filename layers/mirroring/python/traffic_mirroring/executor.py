@@ -106,6 +106,7 @@ class Executor:
         self._pending_count = 0
         self._last_flush = clock()
         self._generations: dict[str, str] = {}  # instance → its generation as this run knows it
+        self._run_generation = ""
 
     def apply(
         self, plan: Plan, outcome: Outcome | None = None, keep_going: Callable[[], bool] = lambda: True
@@ -116,6 +117,8 @@ class Executor:
         failure (credentials, permissions) stops the run at once, since no other subject would fare better.
         """
         outcome = outcome or Outcome()
+        # Instances that only lose sessions this run share one new generation, so their tags batch in one call.
+        self._run_generation = next_generation(d.session.session_id for d in plan.deletes)
         first_error: MirroringFailed | RollbackIncomplete | None = None
         stop = False
         try:
@@ -144,7 +147,12 @@ class Executor:
         created: list[MirrorSession] = []
         probe_types: set[str] = set()
         status = plan.status
-        generation = next_generation(d.session.session_id for d in plan.deletes) if plan.deletes else None
+        generation: str | None = None
+        if plan.deletes:
+            own = next_generation(d.session.session_id for d in plan.deletes)
+            # Creates of this instance were planned in its own next generation (planner); one that only deletes
+            # may take the run's: any value its deleted sessions were not created in will do.
+            generation = own if plan.creates or not self.account_wide else self._run_generation
         try:
             for delete in plan.deletes:
                 self.port.delete_session(delete.session.session_id)
@@ -166,6 +174,7 @@ class Executor:
                         status = result.skip
             outcome.skipped.update(skip.reason for skip in plan.skips)
         except (SourceNotSupported, FilterNotFound) as refusal:
+            generation = self._after_rollback(plan, created, generation)
             self._undo(plan, created, outcome, refusal)
             created = []
             if isinstance(refusal, SourceNotSupported):
@@ -176,6 +185,7 @@ class Executor:
                 status = Reason.FILTER_NOT_FOUND
             outcome.skipped[status] += 1
         except AwsApiError as error:
+            generation = self._after_rollback(plan, created, generation)
             self._undo(plan, created, outcome, error)
             status = f"{ERROR_STATUS_PREFIX}{error.code}"
             self._write_status(plan, status, generation, outcome, now=True)
@@ -271,6 +281,12 @@ class Executor:
                 instance_type=instance_type,
                 verdict=verdict,
             )
+
+    def _after_rollback(self, plan: SubjectPlan, created: list[MirrorSession], generation: str | None) -> str | None:
+        """The generation after rolling back: a retry must not be answered with a session the rollback deleted."""
+        if not created:
+            return generation
+        return next_generation([*(d.session.session_id for d in plan.deletes), *(s.session_id for s in created)])
 
     def _undo(self, plan: SubjectPlan, created: list[MirrorSession], outcome: Outcome, cause: Exception) -> None:
         """Roll back this instance's own creations, newest first; raises RollbackIncomplete if any is left."""

@@ -184,7 +184,18 @@ class _Planner:
             return "keep"  # pending: a running event follows; nothing to create or delete yet
         if verdict == Verdict.UNSUPPORTED:
             return Reason.UNSUPPORTED_INSTANCE_TYPE
+        if verdict == Verdict.ASK_AWS and self._documented_unsupported(instance) and self._has_sessions(instance):
+            # Not asked yet, and AWS's page says no (e.g. its type was changed to T2): the sessions bill and likely
+            # mirror nothing; delete them. Without sessions it is asked of AWS like any unlisted type.
+            return Reason.UNSUPPORTED_INSTANCE_TYPE
         return None
+
+    def _documented_unsupported(self, instance: Instance) -> bool:
+        allow, deny = self.settings.eligibility_allow, self.settings.eligibility_deny
+        return listed_verdict(instance.instance_type, allow, deny) == Verdict.UNSUPPORTED
+
+    def _has_sessions(self, instance: Instance) -> bool:
+        return any(self._managed_on(eni.eni_id) for eni in instance.enis)
 
     def _override_refusal(self, instance: Instance) -> str | None:
         """Tagging rights are not capture rights: an override may only pick what the operator approved."""
