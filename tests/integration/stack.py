@@ -13,6 +13,7 @@ from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.runtime import Runtime
 
 MANAGED_BY = "mirror-stack"
+ACCOUNT_ID = "123456789012"  # moto's account: the stack's own
 
 
 @dataclass
@@ -28,9 +29,10 @@ class Stack:
             "TARGET_IDS": ",".join(self.settings.target_ids),
             "FILTER_ID": self.settings.filter_id,
             "MANAGED_BY": MANAGED_BY,
+            "ACCOUNT_ID": ACCOUNT_ID,
         }
         self.settings = load_settings({**base, **env})
-        self.runtime = Runtime(self.settings, Ec2Gateway(self.account.ec2, self.account.elbv2))
+        self.runtime = Runtime(self.settings, gateway_for(self.account, self.settings))
 
     def our_sessions(self, instance_id: str | None = None) -> list[dict[str, Any]]:
         found = [
@@ -41,13 +43,28 @@ class Stack:
         return found
 
 
+def gateway_for(account: SimulatedAccount, settings: Settings) -> Ec2Gateway:
+    return Ec2Gateway(
+        account.ec2,
+        account.elbv2,
+        target_cache_seconds=settings.target_cache_seconds,
+        account_id=settings.account_id,
+    )
+
+
 def make_stack(account: SimulatedAccount, target_ids: list[str], filter_id: str, **env: str) -> Stack:
     settings = load_settings(
-        {"TARGET_IDS": ",".join(target_ids), "FILTER_ID": filter_id, "MANAGED_BY": MANAGED_BY, **env}
+        {
+            "TARGET_IDS": ",".join(target_ids),
+            "FILTER_ID": filter_id,
+            "MANAGED_BY": MANAGED_BY,
+            "ACCOUNT_ID": ACCOUNT_ID,
+            **env,
+        }
     )
     calls = ApiCalls().attach(account.ec2, account.elbv2)
-    runtime = Runtime(settings, Ec2Gateway(account.ec2, account.elbv2))
+    runtime = Runtime(settings, gateway_for(account, settings))
     return Stack(account, settings, runtime, calls)
 
 
-__all__ = ["MANAGED_BY", "LambdaContext", "Stack", "event", "make_stack"]
+__all__ = ["ACCOUNT_ID", "MANAGED_BY", "LambdaContext", "Stack", "event", "gateway_for", "make_stack"]

@@ -43,6 +43,7 @@ def report(
         "unapplied_subjects": outcome.unapplied,
         "instances_needing_attention": {subject: outcome.final_status[subject] for subject in attention},
         "instance_type_verdicts": verdicts,
+        "instance_types_asked": sorted({c.probe_type for c in plan.creates if c.probe_type}),
         "dead_targets": dict(plan.dead_targets),
         "missing_pool_targets": list(plan.missing_pool_targets),
         "unconfirmed_creations": outcome.unconfirmed,

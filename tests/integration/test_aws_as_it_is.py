@@ -1,0 +1,348 @@
+"""Issues 10 and 11 against moto plus the strict layer switched to AWS's messier documented behaviour: the
+published lists, AWS's own verdicts, dead targets, other accounts, lagging reads, concurrency, bad tags."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from functions.autoscaling_launch.app import handler as autoscaling_launch
+from functions.instance_state_change.app import handler as state_change
+from functions.scheduled_reconciler.app import handler as scheduled
+from simulation.account import SimulatedAccount
+from simulation.strict_aws import StrictAws
+from tests.integration.stack import MANAGED_BY, LambdaContext, Stack, event, make_stack
+
+ZONE_A, ZONE_B = "us-east-1a", "us-east-1b"
+CREATE = "CreateTrafficMirrorSession"
+SCHEDULE = {
+    "version": "0",
+    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2026-11-30T10:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:events:us-east-1:123456789012:rule/reconcile"],
+    "detail": {},
+}
+
+
+@pytest.fixture
+def filter_id(account: SimulatedAccount) -> str:
+    return account.mirror_filter()
+
+
+@pytest.fixture
+def nlb(account: SimulatedAccount) -> str:
+    return account.nlb_target([ZONE_A, ZONE_B])
+
+
+@pytest.fixture
+def stack(account: SimulatedAccount, nlb: str, filter_id: str) -> Stack:
+    return make_stack(account, [nlb], filter_id)
+
+
+def launched(stack: Stack, instance_id: str) -> dict[str, Any]:
+    return state_change(event("ec2-instance-running.json", instance_id), LambdaContext(), runtime=stack.runtime)
+
+
+def reconcile(stack: Stack, context: LambdaContext | None = None) -> dict[str, Any]:
+    return scheduled(SCHEDULE, context or LambdaContext(), runtime=stack.runtime)
+
+
+def status(stack: Stack, instance_id: str) -> str | None:
+    return stack.account.tags_of(instance_id).get("mirror-status")
+
+
+def one_session_per_eni(stack: Stack, instance_id: str) -> bool:
+    return sorted(s["NetworkInterfaceId"] for s in stack.our_sessions(instance_id)) == sorted(
+        stack.account.enis_of(instance_id)
+    )
+
+
+# -- issue 10: what AWS supports, and what AWS says ------------------------------------------------------------
+@pytest.mark.parametrize("instance_type", ["m7i.large", "c7g.large", "r7i.large", "i4i.large", "m5.metal"])
+def test_current_families_are_mirrored(stack: Stack, instance_type: str) -> None:
+    instance = stack.account.launch(instance_type, tags={"mirror": "true"})
+    launched(stack, instance)
+    assert one_session_per_eni(stack, instance) and status(stack, instance) == "mirrored"
+
+
+def test_an_unlisted_family_aws_refuses_is_probed_once_and_skipped_quietly(stack: Stack) -> None:
+    first, second = (stack.account.launch("m8g.large", tags={"mirror": "true"}) for _ in range(2))
+    summary = launched(stack, first)  # no exception: a refusal is an answer, not an error
+    assert stack.calls.counts[CREATE] == 1 and summary["instance_types_asked"] == ["m8g.large"]
+    assert summary["instance_type_verdicts"] == {"m8g.large": "unsupported"}
+    assert status(stack, first) == "unsupported-instance-type" and stack.our_sessions(first) == []
+    launched(stack, second)  # the same warm container remembers AWS's answer
+    assert stack.calls.counts[CREATE] == 1
+    assert status(stack, second) == "unsupported-instance-type"
+
+
+def test_an_unlisted_family_aws_accepts_is_mirrored_and_not_asked_again(stack: Stack, strict: StrictAws) -> None:
+    strict.accept_family("m8g")
+    first, second = (stack.account.launch("m8g.large", tags={"mirror": "true"}) for _ in range(2))
+    summary = launched(stack, first)
+    assert summary["instance_type_verdicts"] == {"m8g.large": "supported"}
+    assert summary["instance_types_asked"] == ["m8g.large"]
+    assert one_session_per_eni(stack, first)
+    again = launched(stack, second)
+    assert again["instance_types_asked"] == []  # the same warm container remembers AWS's answer
+    assert one_session_per_eni(stack, second) and status(stack, second) == "mirrored"
+
+
+def test_a_thousand_t2_instances_cost_one_probe_per_reconcile(stack: Stack) -> None:
+    stack.account.ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1000,
+        MaxCount=1000,
+        InstanceType="t2.micro",
+        SubnetId=stack.account.subnets[ZONE_A],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "mirror", "Value": "true"}]}],
+    )
+    summary = reconcile(stack)
+    assert stack.calls.counts[CREATE] == 1
+    assert summary["instance_type_verdicts"] == {"t2.micro": "unsupported"}
+    assert summary["sessions_skipped"] == {"unsupported-instance-type": 1000}
+    assert stack.our_sessions() == []
+    stack.configure(TARGET_IDS=stack.settings.target_ids[0])  # a new container: it asks once more, once
+    stack.calls.reset()
+    reconcile(stack)
+    assert stack.calls.counts[CREATE] == 1
+
+
+def test_probing_off_mirrors_only_listed_types(stack: Stack, strict: StrictAws) -> None:
+    strict.accept_family("m8g")
+    stack.configure(TARGET_IDS=stack.settings.target_ids[0], PROBE_UNLISTED_TYPES="false")
+    instance = stack.account.launch("m8g.large", tags={"mirror": "true"})
+    launched(stack, instance)
+    assert stack.calls.counts[CREATE] == 0 and status(stack, instance) == "unsupported-instance-type"
+
+
+def fill(stack: Stack, target: str, sources: int) -> list[str]:
+    """Launch and mirror ``sources`` instances with ``target`` as the pool; returns those that were mirrored."""
+    stack.configure(TARGET_IDS=target)
+    instances = [stack.account.launch(tags={"mirror": "true"}) for _ in range(sources)]
+    for instance in instances:
+        launched(stack, instance)
+    return [i for i in instances if stack.our_sessions(i)]
+
+
+def test_an_appliance_on_aws_list_takes_more_than_10_sources(stack: Stack) -> None:
+    target = stack.account.eni_target(ZONE_A, instance_type="c5.18xlarge")
+    assert len(fill(stack, target, 12)) == 12
+
+
+def test_an_appliance_off_aws_list_takes_no_11th_source(stack: Stack) -> None:
+    target = stack.account.eni_target(ZONE_A, instance_type="t3.2xlarge")
+    mirrored = fill(stack, target, 11)
+    assert len(mirrored) == 10
+    last = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, last)
+    assert status(stack, last) == "no-target-capacity"
+
+
+def test_a_tagged_appliance_mirrors_its_other_eni_never_its_target_eni(stack: Stack, filter_id: str) -> None:
+    # Given an appliance whose primary ENI is a target of the pool, and which is tagged (its group propagates it)
+    appliance = stack.account.launch("c5.large", tags={"mirror": "true"}, extra_enis=1)
+    target_eni, other_eni = stack.account.enis_of(appliance)
+    target = stack.account.ec2.create_traffic_mirror_target(NetworkInterfaceId=target_eni)["TrafficMirrorTarget"][
+        "TrafficMirrorTargetId"
+    ]
+    stack.configure(TARGET_IDS=f"{target},{stack.settings.target_ids[0]}")
+    # When its running event arrives, and the reconciler runs
+    summary = launched(stack, appliance)
+    reconcile(stack)
+    # Then only its other ENI is mirrored, nothing raised, and the skip has its own reason
+    assert [s["NetworkInterfaceId"] for s in stack.our_sessions(appliance)] == [other_eni]
+    assert summary["sessions_skipped"] == {"eni-is-mirror-target": 1}
+    assert status(stack, appliance) == "mirrored"
+
+
+# -- issue 11: dead targets ----------------------------------------------------------------------------------
+def test_sessions_leave_a_dead_nlb_and_a_dead_eni_target(stack: Stack, account: SimulatedAccount, nlb: str) -> None:
+    dead_eni = account.eni_target(ZONE_A)
+    spare = account.nlb_target([ZONE_A, ZONE_B], name="spare")
+    on_nlb = fill(stack, nlb, 2)
+    on_eni = fill(stack, dead_eni, 2)
+    stack.configure(TARGET_IDS=f"{nlb},{dead_eni},{spare}")
+    account.kill_target(nlb)
+    account.kill_target(dead_eni)
+    summary = reconcile(stack)
+    for instance in on_nlb + on_eni:
+        assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [spare]
+        assert status(stack, instance) == "mirrored"
+    assert sorted(summary["dead_targets"]) == sorted([nlb, dead_eni])
+    new = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, new)
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(new)] == [spare]
+
+
+def test_with_no_live_target_the_sessions_of_a_dead_one_are_deleted_and_the_status_says_so(
+    stack: Stack, account: SimulatedAccount, nlb: str
+) -> None:
+    instances = fill(stack, nlb, 2)
+    account.kill_target(nlb)
+    summary = reconcile(stack)
+    assert summary["sessions_deleted"] == {"target-dead": 2}
+    assert all(stack.our_sessions(i) == [] and status(stack, i) == "target-dead" for i in instances)
+    assert summary["instances_needing_attention"] == dict.fromkeys(instances, "target-dead")
+
+
+def test_an_nlb_without_a_udp_4789_listener_gets_no_session(stack: Stack, account: SimulatedAccount) -> None:
+    deaf = account.nlb_target([ZONE_A, ZONE_B], name="deaf", udp_listener=False)
+    stack.configure(TARGET_IDS=deaf)
+    instance = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, instance)
+    assert stack.our_sessions(instance) == [] and status(stack, instance) == "no-live-target"
+    summary = reconcile(stack)
+    assert "no UDP listener on port 4789" in summary["dead_targets"][deaf]
+
+
+# -- issue 11: other accounts ---------------------------------------------------------------------------------
+def test_other_accounts_sessions_under_our_name_are_never_touched(
+    stack: Stack, strict: StrictAws, nlb: str, filter_id: str
+) -> None:
+    # Given a hub whose shared target carries 12 sessions of spoke accounts deployed under the same stack name
+    ours = {"mirror-managed-by": MANAGED_BY, "mirror-instance-id": "i-0123456789abcdef0"}
+    foreign = [strict.add_foreign_account_session(nlb, filter_id, tags=ours, session_number=1) for _ in range(12)]
+    # And one orphan of our own (its instance lost the tag while the event was lost)
+    orphan = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, orphan)
+    stack.account.untag(orphan, "mirror")
+    # When the reconciler runs
+    summary = reconcile(stack)
+    # Then our orphan is gone, the spokes' sessions are untouched, uncounted and uncosted, and no valve tripped
+    assert summary["sessions_deleted"] == {"tag-removed": 1}
+    assert sorted(s["TrafficMirrorSessionId"] for s in stack.account.sessions()) == sorted(foreign)
+    assert summary["sessions_managed"] == 0 and summary["estimated_monthly_cost"] == 0
+
+
+# -- issue 11: eventual consistency and concurrency ---------------------------------------------------------
+def test_a_launch_with_describes_lagging_gives_one_session_per_eni(stack: Stack, strict: StrictAws) -> None:
+    strict.describe_lag = 3
+    instance = stack.account.launch(tags={"mirror": "true"}, extra_enis=2)
+    launched(stack, instance)
+    launched(stack, instance)  # a re-delivery while the reads still lag
+    for _ in range(3):  # let the reads catch up
+        stack.account.sessions()
+    assert one_session_per_eni(stack, instance) and status(stack, instance) == "mirrored"
+
+
+def test_running_and_asg_events_together_for_50_instances_give_one_session_per_eni(
+    stack: Stack, strict: StrictAws
+) -> None:
+    strict.duplicate_numbers_accepted = True  # AWS does not document that it refuses a repeated number
+    instances = [stack.account.launch(tags={"mirror": "true"}) for _ in range(50)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def deliver(make: Any, handler: Any, share: list[str]) -> None:
+        start.wait()
+        for instance in share:
+            try:
+                handler(make(instance), LambdaContext(), runtime=stack.runtime)
+            except BaseException as error:
+                errors.append(error)
+
+    def asg(instance: str) -> dict[str, Any]:
+        return event("autoscaling-launch-successful.json", instance)
+
+    def running(instance: str) -> dict[str, Any]:
+        return event("ec2-instance-running.json", instance)
+
+    threads = [
+        threading.Thread(target=deliver, args=(running, state_change, instances)),
+        threading.Thread(target=deliver, args=(asg, autoscaling_launch, instances)),
+        threading.Thread(target=deliver, args=(running, state_change, instances[::-1])),
+        threading.Thread(target=deliver, args=(asg, autoscaling_launch, instances[::-1])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(one_session_per_eni(stack, i) for i in instances)
+
+
+def test_a_session_number_held_by_a_session_we_cannot_see_is_skipped(stack: Stack, strict: StrictAws) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"})
+    eni = stack.account.enis_of(instance)[0]
+    strict.add_hidden_session(eni, 1)  # the shared VPC's owner mirrors it too; we cannot describe that session
+    launched(stack, instance)
+    assert [s["SessionNumber"] for s in stack.our_sessions(instance)] == [2]
+    assert status(stack, instance) == "mirrored"
+
+
+# -- issue 11: one bad tag stays with its instance ----------------------------------------------------------
+def test_a_bad_filter_tag_stays_with_its_instance(stack: Stack, filter_id: str) -> None:
+    stack.configure(TARGET_IDS=stack.settings.target_ids[0], APPROVED_FILTER_IDS="tmf-0123456789abcdef0")
+    bad = stack.account.launch(tags={"mirror": "true", "mirror-filter": "tmf-0123456789abcdef0"})
+    good = [stack.account.launch(tags={"mirror": "true"}) for _ in range(3)]
+    # The event function does not fail for it
+    assert launched(stack, bad)["instances_needing_attention"] == {bad: "filter-not-found"}
+    # Nor does the reconciler, which mirrors everyone else
+    summary = reconcile(stack)
+    assert all(one_session_per_eni(stack, i) for i in good)
+    assert stack.our_sessions(bad) == [] and status(stack, bad) == "filter-not-found"
+    assert summary["instances_needing_attention"] == {bad: "filter-not-found"}
+
+
+def test_an_eni_at_its_limit_through_sessions_we_cannot_see_is_a_status_not_a_failure(
+    stack: Stack, strict: StrictAws
+) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"})
+    eni = stack.account.enis_of(instance)[0]
+    for number in (1, 2, 3):
+        strict.add_hidden_session(eni, number)
+    launched(stack, instance)
+    assert status(stack, instance) == "eni-session-limit"
+
+
+# -- issue 11: the valve over the whole run, and the deadline ---------------------------------------------
+def test_the_second_pass_respects_the_safety_valve(stack: Stack, account: SimulatedAccount, nlb: str) -> None:
+    # Given 20 mirrored instances on a small ENI target, and one waiting for a slot that a deletion frees
+    small = account.eni_target(ZONE_A, instance_type="c5.large")
+    mirrored = fill(stack, small, 10)
+    stack.configure(TARGET_IDS=small)
+    waiting = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, waiting)
+    stack.account.untag(mirrored[0], "mirror")  # frees a slot: the run deletes one, then places the waiting one
+    # And the second pass reads an account where every instance seems gone (an injected bad describe)
+    stack.calls.fault_operations["DescribeInstances"] = []
+    original = stack.runtime.gateway.describe_instances_with_tag_key
+    reads = {"n": 0}
+
+    def second_read_is_empty(*keys: str) -> Any:
+        reads["n"] += 1
+        return original(*keys) if reads["n"] == 1 else {}
+
+    stack.runtime.gateway.describe_instances_with_tag_key = second_read_is_empty  # type: ignore[method-assign]
+    summary = reconcile(stack)
+    # Then only the untagged instance lost its session: nothing the second pass planned was deleted
+    assert summary["sessions_deleted"] == {"tag-removed": 1}
+    assert all(stack.our_sessions(i) for i in mirrored[1:])
+
+
+def test_a_run_cut_by_the_deadline_keeps_the_status_tags_it_set(stack: Stack) -> None:
+    instances = [stack.account.launch(tags={"mirror": "true"}) for _ in range(6)]
+
+    class Dying(LambdaContext):
+        """Time runs out after three instances: Lambda stops the run there (raises, as a kill would)."""
+
+        checks = 0
+
+        def get_remaining_time_in_millis(self) -> int:
+            Dying.checks += 1
+            if Dying.checks > 3:
+                raise TimeoutError("Task timed out")
+            return 600_000
+
+    with pytest.raises(TimeoutError):
+        reconcile(stack, Dying())
+    done = [i for i in instances if stack.our_sessions(i)]
+    assert len(done) == 3
+    assert all(status(stack, i) == "mirrored" for i in done)
