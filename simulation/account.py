@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,8 +12,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from simulation.strict_aws import mark_requester_managed
+
 REGION = "us-east-1"
 AMI = "ami-12c6146b"  # an image moto knows
+VXLAN_PORT = 4789  # where AWS sends mirrored traffic (UDP)
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
@@ -113,15 +117,110 @@ class SimulatedAccount:
         )["TrafficMirrorTarget"]["TrafficMirrorTargetId"]
         return target_id
 
-    def nlb_target(self, zones: list[str] | None = None, name: str = "mirror-nlb") -> str:
+    def nlb_target(self, zones: list[str] | None = None, name: str = "mirror-nlb", udp_listener: bool = True) -> str:
+        """An NLB target; by default with the UDP listener on port 4789 (to a UDP target group) without which AWS
+        mirrors nothing to it, silently. ``udp_listener=False`` leaves the NLB without listener.
+        https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-targets.html#traffic-mirroring-targets-nlb
+        """
         subnets = [self.subnets[z] for z in (zones or self.zones[:2])]
         arn = self.elbv2.create_load_balancer(Name=name, Subnets=subnets, Type="network")["LoadBalancers"][0][
             "LoadBalancerArn"
         ]
+        if udp_listener:
+            group = self.elbv2.create_target_group(
+                Name=f"{name[:25]}-vxlan",
+                Protocol="UDP",
+                Port=VXLAN_PORT,
+                VpcId=self.vpc_of(subnets[0]),
+                TargetType="instance",
+                HealthCheckProtocol="TCP",
+            )["TargetGroups"][0]["TargetGroupArn"]
+            self.elbv2.create_listener(
+                LoadBalancerArn=arn,
+                Protocol="UDP",
+                Port=VXLAN_PORT,
+                DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+            )
         target_id: str = self.ec2.create_traffic_mirror_target(NetworkLoadBalancerArn=arn)["TrafficMirrorTarget"][
             "TrafficMirrorTargetId"
         ]
         return target_id
+
+    def gwlb_endpoint_target(self, zone: str | None = None) -> str:
+        """A Gateway Load Balancer endpoint target: a Gateway Load Balancer (in every zone, GENEVE target group and
+        listener), its endpoint service (no acceptance needed), a ``GatewayLoadBalancer`` VPC endpoint in ``zone``'s
+        subnet, and the target on that endpoint.
+        https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-targets.html#traffic-mirroring-targets-gwlb
+        """
+        zone = zone or self.zones[0]
+        name = f"mirror-gwlb-{uuid.uuid4().hex[:8]}"
+        subnets = [self.subnets[z] for z in self.zones]
+        vpc_id = self.vpc_of(self.subnets[zone])
+        arn = self.elbv2.create_load_balancer(Name=name, Subnets=subnets, Type="gateway")["LoadBalancers"][0][
+            "LoadBalancerArn"
+        ]
+        group = self.elbv2.create_target_group(
+            Name=f"{name}-geneve",
+            Protocol="GENEVE",
+            Port=6081,
+            VpcId=vpc_id,
+            TargetType="instance",
+            HealthCheckProtocol="TCP",
+            HealthCheckPort="80",
+        )["TargetGroups"][0]["TargetGroupArn"]
+        self.elbv2.create_listener(LoadBalancerArn=arn, DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])
+        service = self.ec2.create_vpc_endpoint_service_configuration(
+            GatewayLoadBalancerArns=[arn], AcceptanceRequired=False
+        )["ServiceConfiguration"]["ServiceName"]
+        endpoint = self.ec2.create_vpc_endpoint(
+            VpcEndpointType="GatewayLoadBalancer",
+            VpcId=vpc_id,
+            ServiceName=service,
+            SubnetIds=[self.subnets[zone]],
+        )["VpcEndpoint"]["VpcEndpointId"]
+        target_id: str = self.ec2.create_traffic_mirror_target(GatewayLoadBalancerEndpointId=endpoint)[
+            "TrafficMirrorTarget"
+        ]["TrafficMirrorTargetId"]
+        return target_id
+
+    def kill_target(self, target_id: str) -> None:
+        """Delete the resource behind a target, as someone may: the NLB, the Gateway Load Balancer endpoint, or the
+        appliance of an ENI target (terminated when the ENI is its primary one, which goes with it; a secondary ENI is
+        detached and deleted). AWS leaves the target and its sessions; it only stops mirroring.
+        https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-targets.html (Note)
+        """
+        target = self.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[target_id])["TrafficMirrorTargets"][0]
+        if target.get("NetworkLoadBalancerArn"):
+            self.elbv2.delete_load_balancer(LoadBalancerArn=target["NetworkLoadBalancerArn"])
+        elif target.get("GatewayLoadBalancerEndpointId"):
+            self.ec2.delete_vpc_endpoints(VpcEndpointIds=[target["GatewayLoadBalancerEndpointId"]])
+        else:
+            eni = self.ec2.describe_network_interfaces(NetworkInterfaceIds=[target["NetworkInterfaceId"]])[
+                "NetworkInterfaces"
+            ][0]
+            attachment = eni.get("Attachment") or {}
+            if attachment.get("InstanceId") and attachment.get("DeviceIndex") == 0:
+                self.terminate(attachment["InstanceId"])
+                return
+            if attachment.get("AttachmentId"):
+                self.ec2.detach_network_interface(AttachmentId=attachment["AttachmentId"])
+            self.ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+
+    def vpc_of(self, subnet_id: str) -> str:
+        vpc_id: str = self.ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
+        return vpc_id
+
+    def requester_managed_eni(self, requester_id: str = "amazon-rds", zone: str | None = None) -> str:
+        """An ENI an AWS service created in our subnet (``RequesterManaged``), e.g. for an RDS DB instance.
+
+        moto cannot create one through the API; the strict layer marks a new ENI in moto's backend, so this works
+        in-process and with a ThreadedMotoServer in this process only.
+        """
+        eni_id: str = self.ec2.create_network_interface(
+            SubnetId=self.subnets[zone or self.zones[0]], Description="RDSNetworkInterface"
+        )["NetworkInterface"]["NetworkInterfaceId"]
+        mark_requester_managed(eni_id, requester_id)
+        return eni_id
 
     def mirror_filter(self) -> str:
         filter_id: str = self.ec2.create_traffic_mirror_filter(Description="accept all")["TrafficMirrorFilter"][

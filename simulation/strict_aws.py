@@ -4,14 +4,48 @@ moto (5.2.5) accepts anything for mirror sessions: unlimited sessions per ENI an
 out-of-range session numbers, unknown ENIs/targets/filters, unsupported sources; it ignores ClientToken, paging,
 ``tag:`` filters and DeleteOnTermination set on an attachment, and keeps sessions of deleted ENIs. While
 ``StrictAws`` is active, the same calls answer the way AWS documents, with AWS's error codes. It patches moto's
-classes, so it holds for in-process mocks and for ``ThreadedMotoServer`` in the same process alike.
+classes, so it holds for in-process mocks and for ``ThreadedMotoServer`` in the same process alike. The layer models
+AWS from AWS's documentation (its data: ``aws_rules.json``) and never from the product's code.
 
-CompleteLifecycleAction, which moto lacks, is answered for actions a test starts with
-``StrictAws.start_launch_lifecycle_action`` and recorded in ``StrictAws.completed_lifecycle_actions``.
+Rules always on:
+
+- Sources: an ENI of type ``interface`` attached to an instance whose family is on AWS's inclusion list
+  (virtualized and bare-metal lists apart), or a requester-managed ENI created by Amazon RDS or Amazon ElastiCache;
+  else ``NetworkInterfaceNotSupported`` ("eni-… must be attached to a supported instance").
+- ENI targets take 10 source ENIs, 100 when the appliance's instance type is on AWS's explicit list; an ENI target
+  whose ENI is gone (appliance terminated) or is another account's counts 10 unless its host type was given
+  (``add_shared_target``). NLB and Gateway Load Balancer endpoint targets have no limit.
+- Deleting the resource behind a target (NLB, Gateway Load Balancer endpoint, the appliance's ENI) leaves the target
+  and its sessions; sessions can still be created on it or moved to it (AWS only stops mirroring).
+- A session owned by another account answers ``UnauthorizedOperation`` to Delete/Modify; sessions the account
+  cannot see (``add_hidden_session``) are in no describe, answer NotFound, and still count toward the ENI's limits.
+- DescribeLoadBalancers fails as a whole (``LoadBalancerNotFound``) when one ARN or name is unknown, whatever its
+  position (moto only notices an unknown first one). Load balancer ARNs carry AWS's ``net/``, ``gwy/`` or ``app/``.
+- A ``GatewayLoadBalancer`` VPC endpoint gets its requester-managed ENI (``gateway_load_balancer_endpoint``) in its
+  subnet, needs an existing endpoint service, and loses the ENI when deleted (moto creates none and checks nothing).
+
+Switches (attributes of ``StrictAws``, reset on ``__exit__``):
+
+- ``accept_families``: families AWS is told to accept as sources although they are not listed (a test of a product
+  that probes AWS with a create). ``accept_family(name)`` adds one.
+- ``describe_lag`` (0): after a session is created, the next ``describe_lag`` DescribeTrafficMirrorSessions calls
+  of that account and Region (any IDs or filters; each page is a call) do not show it (by ID: NotFound); after one
+  is deleted (also with its ENI), the next ``describe_lag`` calls still show it as it was. Creates, deletes and
+  modifies see the truth, as AWS enforces its limits on it. The lag is fixed when the create or delete happens.
+  ``target_describe_lag`` (0) does the same for created targets and DescribeTrafficMirrorTargets.
+- ``token_replay`` (True): the same ClientToken with the same parameters answers the first create's result, even
+  when that session was deleted since; other parameters answer ``IdempotentParameterMismatch``. False: tokens are
+  ignored (AWS forgot them). A failed create never records its token.
+- ``duplicate_numbers_accepted`` (False): AWS does not document that it refuses a session number already used on
+  the ENI; True accepts it, False refuses it with ``InvalidParameterValue``.
+- ``page_cap``: the largest page AWS returns, whatever MaxResults asks.
 
 Where AWS does not document an error code (a session number already used on the ENI, a source ENI that is a
 target, an ENI target that is a source, a NextToken that was never handed out), ``InvalidParameterValue`` is used,
 and the product must not depend on the code.
+
+CompleteLifecycleAction, which moto lacks, is answered for actions a test starts with
+``StrictAws.start_launch_lifecycle_action`` and recorded in ``StrictAws.completed_lifecycle_actions``.
 """
 
 from __future__ import annotations
@@ -20,9 +54,9 @@ import copy
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,59 +66,208 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
 from moto.ec2.models.instances import Instance
-from moto.ec2.models.traffic_mirrors import TrafficMirrorsBackend, TrafficMirrorSession
+from moto.ec2.models.traffic_mirrors import TrafficMirrorsBackend, TrafficMirrorSession, TrafficMirrorTarget
+from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
 from moto.ec2.responses.traffic_mirrors import TrafficMirrors
+from moto.ec2.utils import random_private_ip
+from moto.elbv2 import models as elbv2_models
+from moto.elbv2.exceptions import LoadBalancerNotFoundError
+from moto.elbv2.utils import make_arn_for_load_balancer
 
 RULES: dict[str, Any] = json.loads((Path(__file__).with_name("aws_rules.json")).read_text())
+_VIRTUALIZED_FAMILIES = frozenset(RULES["source_families_virtualized"])
+_BARE_METAL_FAMILIES = frozenset(RULES["source_families_bare_metal"])
+_HUNDRED_SOURCE_TARGETS = frozenset(RULES["eni_targets_with_100_sources"])
+_SOURCE_REQUESTERS = frozenset(RULES["source_requester_ids"])
+OTHER_ACCOUNT_ID = "111122223333"  # the account behind shared targets and sessions this account cannot change
 _LOCK = threading.RLock()
 _ABSENT = object()  # what _patch saves for an attribute moto does not have (a call moto does not implement)
 
 
-def aws_supports_source(instance_type: str, hypervisor: str | None, bare_metal: bool) -> bool:
-    family = instance_type.split(".", 1)[0]
-    if bare_metal or instance_type.endswith(".metal"):
-        return False
-    if hypervisor == "nitro":
-        return family not in RULES["nitro_families_not_supported"]
-    if hypervisor == "xen":
-        return family in RULES["xen_families_supported"]
-    return False
+# -- AWS's rules as functions of their data ----------------------------------------------------------------------
+def instance_family(instance_type: str) -> str:
+    """The family of an instance type: its name before the first dot, lower-case (``u7in-16tb.224xlarge``)."""
+    return instance_type.split(".", 1)[0].lower()
+
+
+def is_bare_metal(instance_type: str) -> bool:
+    """``*.metal`` and ``*.metal-*`` (``c7i.metal-24xl``) are bare metal; every other size is virtualized."""
+    size = instance_type.split(".", 1)[1].lower() if "." in instance_type else ""
+    return size == "metal" or size.startswith("metal-")
+
+
+def aws_supports_source(instance_type: str, *_legacy: object, accept_families: Iterable[str] = ()) -> bool:
+    """Whether an instance of this type can be a Traffic Mirroring source, per AWS's inclusion list.
+
+    https://docs.aws.amazon.com/vpc/latest/mirroring/what-is-traffic-mirroring.html#supported-instance-types
+    (replaced the exclusion list on 2025-08-28): virtualized sizes of the listed families; bare metal only of the
+    bare-metal list (Nitro v2). ``accept_families`` are accepted whatever the size. Extra positional arguments
+    (the hypervisor and bare-metal flags of the former rule) are ignored.
+    """
+    family = instance_family(instance_type)
+    if family in {f.lower() for f in accept_families}:
+        return True
+    return family in (_BARE_METAL_FAMILIES if is_bare_metal(instance_type) else _VIRTUALIZED_FAMILIES)
+
+
+def eni_target_source_limit(instance_type: str | None) -> int:
+    """Source ENIs an ENI target on an appliance of this type accepts: 100 for AWS's explicit list, else 10.
+
+    https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-quotas.html#traffic-mirroring-quotas-sources
+    """
+    if instance_type is not None and instance_type.lower() in _HUNDRED_SOURCE_TARGETS:
+        return int(RULES["sources_per_listed_eni_target"])
+    return int(RULES["sources_per_eni_target"])
 
 
 def _error(code: str, message: str) -> EC2ClientError:
     return EC2ClientError(code, message)
 
 
-def _type_facts(backend: Any, instance_type: str) -> tuple[str | None, bool]:
-    from moto.ec2.models.instance_types import INSTANCE_TYPES
-
-    raw = INSTANCE_TYPES.get(instance_type, {})
-    return raw.get("Hypervisor"), bool(raw.get("BareMetal"))
+def _unauthorized() -> EC2ClientError:
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html (UnauthorizedOperation);
+    # https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-network-limitations.html: only a session's
+    # owner may change it.
+    return _error("UnauthorizedOperation", "You are not authorized to perform this operation.")
 
 
 def source_limit(backend: Any, target: Any) -> int | None:
-    """How many source ENIs a target accepts: 10 or 100 for an ENI target, no limit for NLB/GWLB endpoint."""
+    """How many source ENIs a target accepts: 10 or 100 for an ENI target, no limit for NLB/GWLB endpoint.
+
+    The appliance's type decides; an ENI target whose ENI is gone or belongs to another account counts 10 unless
+    the layer was told its host type (``StrictAws.add_shared_target(host_instance_type=...)``).
+    """
     if target.type != "network-interface":
         return None
-    try:
-        eni = backend.get_network_interface(target.network_interface_id)
-    except EC2ClientError:
-        return int(RULES["sources_per_eni_target"])
-    instance = getattr(eni, "instance", None)
-    if instance is not None and instance.instance_type in RULES["eni_target_largest_sizes"]:
-        return int(RULES["sources_per_largest_eni_target"])
-    return int(RULES["sources_per_eni_target"])
+    host_type: str | None = getattr(target, "host_instance_type", None)
+    if host_type is None and target.owner_id == backend.account_id:
+        try:
+            eni = backend.get_network_interface(target.network_interface_id)
+        except EC2ClientError:
+            eni = None
+        instance = getattr(eni, "instance", None)
+        host_type = instance.instance_type if instance is not None else None
+    return eni_target_source_limit(host_type)
 
 
-def _supported_source(backend: Any, eni: Any) -> bool:
-    """AWS: "eni-… must be attached to a supported instance" (and be of type ``interface``)."""
-    instance = getattr(eni, "instance", None)
-    if instance is None or getattr(eni, "interface_type", "interface") != "interface":
+def _supported_source(layer: StrictAws, eni: Any) -> bool:
+    """AWS: "eni-… must be attached to a supported instance" (and be of type ``interface``).
+
+    A requester-managed ENI is a source only when Amazon RDS or Amazon ElastiCache created it
+    (https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-network-limitations.html, "Sources").
+    """
+    if getattr(eni, "interface_type", "interface") != "interface":
         return False
-    return aws_supports_source(instance.instance_type, *_type_facts(backend, instance.instance_type))
+    if getattr(eni, "requester_managed", False):
+        return getattr(eni, "requester_id", None) in _SOURCE_REQUESTERS
+    instance = getattr(eni, "instance", None)
+    if instance is None:
+        return False
+    return aws_supports_source(instance.instance_type, accept_families=layer.accept_families)
+
+
+# -- other accounts' resources -------------------------------------------------------------------------------------
+class OtherAccountSession(TrafficMirrorSession):
+    """A session owned by another account: on one of our ENIs in a shared VPC (``visible`` False: we cannot describe
+    it) or from another account's ENI to one of our (shared) targets (``visible`` True, with its ``OwnerId``)."""
+
+    def __init__(self, backend: Any, owner_id: str, visible: bool, **kwargs: Any) -> None:
+        super().__init__(backend, **kwargs)
+        self._owner_id = owner_id
+        self.visible = visible
+
+    @property
+    def owner_id(self) -> str:
+        return self._owner_id
+
+
+class SharedTarget(TrafficMirrorTarget):
+    """A target another account shares with us (AWS RAM): we see it and use it, not the resource behind it."""
+
+    def __init__(self, backend: Any, owner_id: str, host_instance_type: str | None, **kwargs: Any) -> None:
+        super().__init__(backend, **kwargs)
+        self._owner_id = owner_id
+        self.host_instance_type = host_instance_type
+
+    @property
+    def owner_id(self) -> str:
+        return self._owner_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "OwnerId": self._owner_id}
+
+
+def _visible(resource: Any) -> bool:
+    return getattr(resource, "visible", True)
+
+
+def _backends() -> Iterator[Any]:
+    """Every EC2 backend in use (never creates one)."""
+    for regions in list(ec2_backends.values()):
+        yield from list(regions.values())
+
+
+def _backend_with(collection: str, resource_id: str) -> Any:
+    for backend in _backends():
+        if resource_id in getattr(backend, collection):
+            return backend
+    raise ValueError(f"no account of this moto has {resource_id}")
+
+
+def mark_requester_managed(eni_id: str, requester_id: str = "amazon-rds", interface_type: str = "interface") -> None:
+    """Make an existing ENI look like one an AWS service created in our VPC (``RequesterManaged``, its service's
+    ``RequesterId``, attached to the service's hidden instance). moto creates no such ENI itself."""
+    with _LOCK:
+        eni = _backend_with("enis", eni_id).enis[eni_id]
+        eni.requester_managed = True
+        eni.requester_id = requester_id
+        eni.interface_type = interface_type
+        eni.status = "in-use"
+
+
+# -- per-backend state -----------------------------------------------------------------------------------------
+@dataclass
+class _Lag:
+    """Eventual consistency of one Describe call of one backend: calls made, IDs hidden until a call number,
+    deleted resources shown (as they were) until a call number."""
+
+    calls: int = 0
+    hidden_until: dict[str, int] = field(default_factory=dict)
+    ghosts: dict[str, tuple[Any, int, int]] = field(default_factory=dict)  # id → (copy, shown until, hidden until)
+
+    def created(self, resource_id: str, lag: int) -> None:
+        if lag > 0:
+            self.hidden_until[resource_id] = self.calls + lag
+
+    def deleted(self, resource: Any, lag: int) -> None:
+        if lag > 0:
+            hidden = self.hidden_until.pop(resource.id, 0)
+            self.ghosts[resource.id] = (copy.copy(resource), self.calls + lag, hidden)
+
+    def view(self, resources: dict[str, Any]) -> dict[str, Any]:
+        """Count one call and return what it shows."""
+        self.calls += 1
+        now = self.calls
+        for resource_id, until in list(self.hidden_until.items()):
+            if until < now:
+                del self.hidden_until[resource_id]
+            else:
+                resources.pop(resource_id, None)
+        for resource_id, (ghost, until, hidden) in list(self.ghosts.items()):
+            if until < now:
+                del self.ghosts[resource_id]
+            elif hidden < now:
+                resources.setdefault(resource_id, ghost)
+        return resources
+
+
+def _lag(backend: Any, collection: str) -> _Lag:
+    lags: dict[str, _Lag] = backend.__dict__.setdefault("_strict_lag", {})
+    return lags.setdefault(collection, _Lag())
 
 
 def _sessions(backend: Any) -> dict[str, TrafficMirrorSession]:
@@ -113,6 +296,22 @@ def _require_filter(backend: Any, filter_id: str) -> None:
         )
 
 
+def _session_not_found(session_id: str) -> EC2ClientError:
+    return _error(
+        "InvalidTrafficMirrorSessionId.NotFound", f"The traffic mirror session '{session_id}' does not exist."
+    )
+
+
+def _own_session(backend: Any, session_id: str) -> TrafficMirrorSession:
+    """A session this account may change: NotFound if it cannot see it, UnauthorizedOperation if it is not its."""
+    session = _sessions(backend).get(session_id)
+    if session is None or not _visible(session):
+        raise _session_not_found(session_id)
+    if session.owner_id != backend.account_id:
+        raise _unauthorized()
+    return session
+
+
 def _check_target_room(backend: Any, target: Any, eni_id: str, ignore_session: str | None = None) -> None:
     limit = source_limit(backend, target)
     if limit is None:
@@ -129,13 +328,26 @@ def _check_target_room(backend: Any, target: Any, eni_id: str, ignore_session: s
         )
 
 
+def _check_eni_room(layer: StrictAws, backend: Any, eni_id: str, session_number: int) -> None:
+    """3 sessions per source ENI, of anyone (also those this account cannot see); numbers unique unless the switch
+    says AWS accepts a repeat."""
+    on_eni = [s for s in _sessions(backend).values() if s.network_interface_id == eni_id]
+    if len(on_eni) >= RULES["sessions_per_eni"]:
+        raise _error(
+            "TrafficMirrorSessionsPerInterfaceLimitExceeded",
+            f"{eni_id} already has {len(on_eni)} traffic mirror sessions.",
+        )
+    if not layer.duplicate_numbers_accepted and any(s.session_number == session_number for s in on_eni):
+        raise _error("InvalidParameterValue", f"Session number {session_number} is already in use on {eni_id}.")
+
+
 def _in_range(name: str, value: int | None, bounds: list[int]) -> None:
     if value is not None and not bounds[0] <= value <= bounds[1]:
         raise _error("InvalidParameterValue", f"{name} {value} is out of range [{bounds[0]}, {bounds[1]}].")
 
 
 # -- patched backend methods ---------------------------------------------------------------------------------
-def _strict_create_session(original: Callable[..., Any]) -> Callable[..., Any]:
+def _strict_create_session(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
     def create(
         self: Any,
         network_interface_id: str,
@@ -159,10 +371,11 @@ def _strict_create_session(original: Callable[..., Any]) -> Callable[..., Any]:
                 description,
                 json.dumps(tag_specifications, sort_keys=True),
             )
-            if client_token:
-                if len(client_token) > 64:
-                    raise _error("InvalidParameterValue", "ClientToken must be at most 64 ASCII characters.")
-                seen = _tokens(self).get(client_token)
+            if client_token and len(client_token) > 64:
+                raise _error("InvalidParameterValue", "ClientToken must be at most 64 ASCII characters.")
+            remember = bool(client_token) and layer.token_replay
+            if remember:
+                seen = _tokens(self).get(client_token)  # type: ignore[arg-type]
                 if seen is not None:
                     if seen[0] != params:
                         raise _error(
@@ -177,7 +390,7 @@ def _strict_create_session(original: Callable[..., Any]) -> Callable[..., Any]:
             _in_range("PacketLength", packet_length, RULES["packet_length_range"])
             if virtual_network_id is not None:
                 _in_range("VirtualNetworkId", virtual_network_id, [0, 2**24 - 1])
-            if not _supported_source(self, eni):
+            if not _supported_source(layer, eni):
                 raise _error(
                     "NetworkInterfaceNotSupported", f"{network_interface_id} must be attached to a supported instance."
                 )
@@ -185,17 +398,7 @@ def _strict_create_session(original: Callable[..., Any]) -> Callable[..., Any]:
                 raise _error(
                     "InvalidParameterValue", f"{network_interface_id} is a traffic mirror target and can't be a source."
                 )
-            on_eni = [s for s in _sessions(self).values() if s.network_interface_id == network_interface_id]
-            if len(on_eni) >= RULES["sessions_per_eni"]:
-                raise _error(
-                    "TrafficMirrorSessionsPerInterfaceLimitExceeded",
-                    f"{network_interface_id} already has {len(on_eni)} traffic mirror sessions.",
-                )
-            if any(s.session_number == session_number for s in on_eni):
-                raise _error(
-                    "InvalidParameterValue",
-                    f"Session number {session_number} is already in use on {network_interface_id}.",
-                )
+            _check_eni_room(layer, self, network_interface_id, session_number)
             _check_target_room(self, target, network_interface_id)
             session = original(
                 self,
@@ -209,14 +412,15 @@ def _strict_create_session(original: Callable[..., Any]) -> Callable[..., Any]:
                 tag_specifications,
                 client_token,
             )
-            if client_token:
-                _tokens(self)[client_token] = (params, session)
+            _lag(self, "traffic_mirror_sessions").created(session.id, layer.describe_lag)
+            if remember:
+                _tokens(self)[client_token] = (params, session)  # type: ignore[index]
             return session
 
     return create
 
 
-def _strict_create_target(original: Callable[..., Any]) -> Callable[..., Any]:
+def _strict_create_target(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
     def create(self: Any, network_interface_id: str | None, *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             if network_interface_id:
@@ -226,25 +430,24 @@ def _strict_create_target(original: Callable[..., Any]) -> Callable[..., Any]:
                         "InvalidParameterValue",
                         f"{network_interface_id} is a traffic mirror source and can't be a target.",
                     )
-            return original(self, network_interface_id, *args, **kwargs)
+            target = original(self, network_interface_id, *args, **kwargs)
+            _lag(self, "traffic_mirror_targets").created(target.id, layer.target_describe_lag)
+            return target
 
     return create
 
 
-def _strict_delete_session(original: Callable[..., Any]) -> Callable[..., Any]:
+def _strict_delete_session(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
     def delete(self: Any, traffic_mirror_session_id: str) -> Any:
         with _LOCK:
-            if traffic_mirror_session_id not in _sessions(self):
-                raise _error(
-                    "InvalidTrafficMirrorSessionId.NotFound",
-                    f"The traffic mirror session '{traffic_mirror_session_id}' does not exist.",
-                )
+            session = _own_session(self, traffic_mirror_session_id)
+            _lag(self, "traffic_mirror_sessions").deleted(session, layer.describe_lag)
             return original(self, traffic_mirror_session_id)
 
     return delete
 
 
-def _strict_modify_session(original: Callable[..., Any]) -> Callable[..., Any]:
+def _strict_modify_session(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
     def modify(
         self: Any,
         traffic_mirror_session_id: str,
@@ -256,13 +459,9 @@ def _strict_modify_session(original: Callable[..., Any]) -> Callable[..., Any]:
         description: str | None,
     ) -> Any:
         with _LOCK:
-            session = _sessions(self).get(traffic_mirror_session_id)
-            if session is None:
-                raise _error(
-                    "InvalidTrafficMirrorSessionId.NotFound",
-                    f"The traffic mirror session '{traffic_mirror_session_id}' does not exist.",
-                )
+            session = _own_session(self, traffic_mirror_session_id)
             if traffic_mirror_target_id:
+                # A target whose resource was deleted is still a target: AWS accepts the move (mirroring stops).
                 target = _require_target(self, traffic_mirror_target_id)
                 _check_target_room(self, target, session.network_interface_id, ignore_session=session.id)
             if traffic_mirror_filter_id:
@@ -271,11 +470,15 @@ def _strict_modify_session(original: Callable[..., Any]) -> Callable[..., Any]:
             _in_range("PacketLength", packet_length, RULES["packet_length_range"])
             if virtual_network_id is not None:
                 _in_range("VirtualNetworkId", virtual_network_id, [0, 2**24 - 1])
-            if session_number is not None and any(
-                s.session_number == session_number
-                and s.id != session.id
-                and s.network_interface_id == session.network_interface_id
-                for s in _sessions(self).values()
+            if (
+                session_number is not None
+                and not layer.duplicate_numbers_accepted
+                and any(
+                    s.session_number == session_number
+                    and s.id != session.id
+                    and s.network_interface_id == session.network_interface_id
+                    for s in _sessions(self).values()
+                )
             ):
                 raise _error("InvalidParameterValue", f"Session number {session_number} is already in use.")
             return original(
@@ -344,13 +547,17 @@ def _matches(resource: Any, attributes: dict[str, str], filters: dict[str, list[
     return True
 
 
-def _strict_describe(collection: str, not_found: str) -> Callable[..., Any]:
+def _strict_describe(collection: str, not_found: str, lagged: bool) -> Callable[..., Any]:
+    """Describe what this account can see: not other accounts' sessions on its ENIs, and (``lagged``) what
+    eventual consistency shows of recent creates and deletes."""
     attributes = _FILTER_ATTRIBUTES[collection]
 
     def describe(self: Any, ids: list[str] | None, filters: Any) -> list[Any]:
         _check_filter_names(collection, filters or {})
         with _LOCK:
-            resources = dict(getattr(self, collection))
+            resources = {rid: r for rid, r in getattr(self, collection).items() if _visible(r)}
+            if lagged:
+                resources = _lag(self, collection).view(resources)
         if ids:
             missing = [i for i in ids if i not in resources]
             if missing:
@@ -389,12 +596,17 @@ def _paged_response(method: str, ids_param: str, key: str, page_cap: Callable[[]
 
 
 # -- ENI and instance lifecycle ------------------------------------------------------------------------------
-def _delete_eni_with_sessions(original: Callable[..., Any]) -> Callable[..., Any]:
+def _delete_eni_with_sessions(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS deletes the sessions of a deleted source ENI (anyone's). A deleted ENI target's target stays."""
+
     def delete_network_interface(self: Any, eni_id: str) -> None:
         with _LOCK:
             original(self, eni_id)
-            for session_id in [s.id for s in _sessions(self).values() if s.network_interface_id == eni_id]:
-                _sessions(self).pop(session_id, None)
+            lag = _lag(self, "traffic_mirror_sessions")
+            for session in [s for s in _sessions(self).values() if s.network_interface_id == eni_id]:
+                if _visible(session):
+                    lag.deleted(session, layer.describe_lag)
+                _sessions(self).pop(session.id, None)
 
     return delete_network_interface
 
@@ -452,6 +664,90 @@ def _attachment_delete_on_termination(original: Callable[..., Any]) -> Callable[
 def _listed_network_interfaces(self: Any) -> list[Any]:
     """A terminated instance lists no network interfaces (moto keeps listing them)."""
     return [] if self._state.name == "terminated" else list(self.nics.values())
+
+
+# -- load balancers and Gateway Load Balancer endpoints ------------------------------------------------------------
+_ARN_KIND = {"network": "net", "gateway": "gwy", "application": "app"}
+_CREATING = threading.local()  # the type of the load balancer being created, for its ARN
+
+
+def _typed_create_load_balancer(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_load_balancer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _CREATING.kind = kwargs.get("loadbalancer_type") or (args[5] if len(args) > 5 else None) or "application"
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _CREATING.kind = None
+
+    return create_load_balancer
+
+
+def _typed_load_balancer_arn(account_id: str, lb_id: str, name: str, region_name: str) -> str:
+    """``loadbalancer/net/…`` for an NLB, ``gwy/`` for a Gateway Load Balancer (moto writes ``app/`` for all).
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/network/network-load-balancers.html
+    """
+    arn = make_arn_for_load_balancer(account_id=account_id, lb_id=lb_id, name=name, region_name=region_name)
+    kind = _ARN_KIND.get(getattr(_CREATING, "kind", None) or "application", "app")
+    return arn.replace(":loadbalancer/app/", f":loadbalancer/{kind}/", 1)
+
+
+def _describe_load_balancers_all_or_nothing(original: Callable[..., Any]) -> Callable[..., Any]:
+    """DescribeLoadBalancers answers ``LoadBalancerNotFound`` when any ARN or name is unknown, and returns nothing
+    (its response has no partial-failure field). moto only fails when the unknown one comes first.
+
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeLoadBalancers.html (Errors)
+    """
+
+    def describe_load_balancers(self: Any, arns: list[str] | None, names: list[str] | None) -> Any:
+        balancers = list(self.load_balancers.values())
+        known_arns = {b.arn for b in balancers}
+        known_names = {b.name for b in balancers}
+        if any(arn not in known_arns for arn in arns or []) or any(n not in known_names for n in names or []):
+            raise LoadBalancerNotFoundError()
+        return original(self, arns, names)
+
+    return describe_load_balancers
+
+
+def _gateway_endpoint_like_aws(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A Gateway Load Balancer endpoint: an existing endpoint service, and one requester-managed ENI of type
+    ``gateway_load_balancer_endpoint`` in its subnet (moto checks nothing and creates no ENI).
+
+    https://docs.aws.amazon.com/vpc/latest/privatelink/gateway-load-balancer-endpoints.html
+    """
+
+    def create_vpc_endpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        endpoint_type = kwargs.get("endpoint_type")
+        if (endpoint_type or "").lower() != "gatewayloadbalancer":
+            return original(self, *args, **kwargs)
+        service_name = kwargs.get("service_name")
+        if not any(c.service_name == service_name for c in self.configurations.values()):
+            raise _error("InvalidServiceName", f"The Vpc Endpoint Service '{service_name}' does not exist")
+        with _LOCK:
+            endpoint = original(self, *args, **kwargs)
+            for subnet_id in endpoint.subnet_ids or []:
+                eni = self.create_network_interface(
+                    subnet_id, random_private_ip(), description=f"VPC Endpoint Interface {endpoint.id}"
+                )
+                eni.requester_managed, eni.interface_type, eni.status = True, "gateway_load_balancer_endpoint", "in-use"
+                endpoint.network_interface_ids.append(eni.id)
+            return endpoint
+
+    return create_vpc_endpoint
+
+
+def _delete_gateway_endpoint_enis(original: Callable[..., Any]) -> Callable[..., Any]:
+    def delete_vpc_endpoints(self: Any, vpce_ids: list[str] | None = None) -> Any:
+        with _LOCK:
+            for vpce_id in vpce_ids or []:
+                endpoint = self.vpc_end_points.get(vpce_id)
+                if endpoint is not None and (endpoint.vpc_endpoint_type or "").lower() == "gatewayloadbalancer":
+                    for eni_id in endpoint.network_interface_ids:
+                        self.enis.pop(eni_id, None)
+            return original(self, vpce_ids)
+
+    return delete_vpc_endpoints
 
 
 # -- Auto Scaling lifecycle actions (moto implements hooks, not CompleteLifecycleAction) ---------------------------
@@ -521,18 +817,158 @@ def _complete_lifecycle_action(layer: StrictAws) -> Callable[..., Any]:
     return complete_lifecycle_action
 
 
+def _made_up_id(prefix: str, length: int = 17) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:length]}"
+
+
 class StrictAws:
-    """Activate with ``with StrictAws():`` inside a moto mock (or around a ThreadedMotoServer)."""
+    """Activate with ``with StrictAws():`` inside a moto mock (or around a ThreadedMotoServer).
+
+    Switches (see the module docstring) are plain attributes a test may set while the layer is active; ``__exit__``
+    resets them: ``page_cap``, ``accept_families``, ``describe_lag``, ``target_describe_lag``, ``token_replay``,
+    ``duplicate_numbers_accepted``.
+    """
 
     def __init__(self, page_cap: int | None = None) -> None:
-        self.page_cap = page_cap
+        self._initial_page_cap = page_cap
         self._saved: list[tuple[Any, str, Any]] = []
         self.waiting_lifecycle_actions: dict[LifecycleActionKey, str] = {}  # → token
         self.completed_lifecycle_actions: list[CompletedLifecycleAction] = []
+        self._reset_switches()
+
+    def _reset_switches(self) -> None:
+        self.page_cap: int | None = self._initial_page_cap
+        self.accept_families: set[str] = set()
+        self.describe_lag: int = 0
+        self.target_describe_lag: int = 0
+        self.token_replay: bool = True
+        self.duplicate_numbers_accepted: bool = False
 
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
         self._saved.append((owner, name, owner.__dict__.get(name, _ABSENT)))
         setattr(owner, name, replacement)
+
+    # -- switches and other accounts -----------------------------------------------------------------------------
+    def accept_family(self, name: str) -> None:
+        """Have AWS accept sources of an unlisted family (lower-cased), as it may for families newer than its list."""
+        self.accept_families.add(name.lower())
+
+    mark_requester_managed = staticmethod(mark_requester_managed)
+
+    def add_hidden_session(self, eni_id: str, session_number: int, *, owner_id: str = OTHER_ACCOUNT_ID) -> str:
+        """A session another account (the shared VPC's owner or a participant) has on our ENI ``eni_id``.
+
+        This account cannot describe, modify or delete it (NotFound), yet it counts toward the ENI's 3 sessions and
+        its session numbers, as AWS enforces them on every session of the ENI.
+        https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-network-limitations.html (Shared VPCs)
+        """
+        with _LOCK:
+            backend = _backend_with("enis", eni_id)
+            _in_range("SessionNumber", session_number, RULES["session_number_range"])
+            _check_eni_room(self, backend, eni_id, session_number)
+            session = OtherAccountSession(
+                backend,
+                owner_id,
+                visible=False,
+                network_interface_id=eni_id,
+                traffic_mirror_target_id=_made_up_id("tmt"),
+                traffic_mirror_filter_id=_made_up_id("tmf"),
+                session_number=session_number,
+                packet_length=None,
+                virtual_network_id=None,
+                description=None,
+                tag_specifications=None,
+                client_token=None,
+            )
+            _sessions(backend)[session.id] = session
+            return session.id
+
+    def add_foreign_account_session(
+        self,
+        target_id: str,
+        filter_id: str,
+        *,
+        owner_id: str = OTHER_ACCOUNT_ID,
+        tags: dict[str, str] | None = None,
+        session_number: int = 1,
+        eni_id: str | None = None,
+    ) -> str:
+        """A session of another account (its source ENI is that account's; made up when ``eni_id`` is None) on one
+        of our targets, shared with it. We see it (``OwnerId`` = ``owner_id``, its tags), it counts toward the
+        target's sources, and Delete/ModifyTrafficMirrorSession on it answer ``UnauthorizedOperation``.
+        https://docs.aws.amazon.com/vpc/latest/mirroring/tm-sharing.html
+        """
+        with _LOCK:
+            backend = _backend_with("traffic_mirror_targets", target_id)
+            target = backend.traffic_mirror_targets[target_id]
+            source = eni_id or _made_up_id("eni")
+            _in_range("SessionNumber", session_number, RULES["session_number_range"])
+            _check_eni_room(self, backend, source, session_number)
+            _check_target_room(backend, target, source)
+            tag_list = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+            spec = [{"ResourceType": "traffic-mirror-session", "Tags": tag_list}]
+            session = OtherAccountSession(
+                backend,
+                owner_id,
+                visible=True,
+                network_interface_id=source,
+                traffic_mirror_target_id=target_id,
+                traffic_mirror_filter_id=filter_id,
+                session_number=session_number,
+                packet_length=None,
+                virtual_network_id=None,
+                description=f"created by account {owner_id}",
+                tag_specifications=spec if tags else None,
+                client_token=None,
+            )
+            _sessions(backend)[session.id] = session
+            _lag(backend, "traffic_mirror_sessions").created(session.id, self.describe_lag)
+            return session.id
+
+    def add_shared_target(
+        self,
+        kind: str = "network-interface",
+        *,
+        owner_id: str = OTHER_ACCOUNT_ID,
+        host_instance_type: str | None = None,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        region: str = "us-east-1",
+    ) -> str:
+        """A target another account shares with this one (AWS RAM): visible in DescribeTrafficMirrorTargets with its
+        ``OwnerId``, usable by sessions, while its ENI / NLB / endpoint is that account's and not describable here.
+        ``kind``: ``network-interface`` (its limit follows ``host_instance_type``; 10 when None),
+        ``network-load-balancer`` or ``gateway-load-balancer-endpoint`` (no limit).
+        https://docs.aws.amazon.com/vpc/latest/mirroring/tm-sharing.html
+        """
+        resource: dict[str, str | None] = {
+            "network_interface_id": None,
+            "network_load_balancer_arn": None,
+            "gateway_load_balancer_endpoint_id": None,
+        }
+        if kind == "network-interface":
+            resource["network_interface_id"] = _made_up_id("eni")
+        elif kind == "network-load-balancer":
+            name = f"net/shared-mirror/{uuid.uuid4().hex[:16]}"
+            resource["network_load_balancer_arn"] = (
+                f"arn:aws:elasticloadbalancing:{region}:{owner_id}:loadbalancer/{name}"
+            )
+        elif kind == "gateway-load-balancer-endpoint":
+            resource["gateway_load_balancer_endpoint_id"] = _made_up_id("vpce")
+        else:
+            raise ValueError(f"unknown traffic mirror target type {kind!r}")
+        with _LOCK:
+            backend = ec2_backends[account_id][region]
+            target = SharedTarget(
+                backend,
+                owner_id,
+                host_instance_type,
+                description=f"shared by account {owner_id}",
+                tag_specifications=None,
+                client_token=None,
+                **resource,
+            )
+            backend.traffic_mirror_targets[target.id] = target
+            return target.id
 
     def start_launch_lifecycle_action(
         self,
@@ -562,31 +998,39 @@ class StrictAws:
     def __enter__(self) -> StrictAws:
         backend = TrafficMirrorsBackend
         self._patch(
-            backend, "create_traffic_mirror_target", _strict_create_target(backend.create_traffic_mirror_target)
+            backend,
+            "create_traffic_mirror_target",
+            _strict_create_target(self, backend.create_traffic_mirror_target),
         )
         self._patch(
-            backend, "create_traffic_mirror_session", _strict_create_session(backend.create_traffic_mirror_session)
+            backend,
+            "create_traffic_mirror_session",
+            _strict_create_session(self, backend.create_traffic_mirror_session),
         )
         self._patch(
-            backend, "delete_traffic_mirror_session", _strict_delete_session(backend.delete_traffic_mirror_session)
+            backend,
+            "delete_traffic_mirror_session",
+            _strict_delete_session(self, backend.delete_traffic_mirror_session),
         )
         self._patch(
-            backend, "modify_traffic_mirror_session", _strict_modify_session(backend.modify_traffic_mirror_session)
+            backend,
+            "modify_traffic_mirror_session",
+            _strict_modify_session(self, backend.modify_traffic_mirror_session),
         )
         self._patch(
             backend,
             "describe_traffic_mirror_sessions",
-            _strict_describe("traffic_mirror_sessions", "InvalidTrafficMirrorSessionId.NotFound"),
+            _strict_describe("traffic_mirror_sessions", "InvalidTrafficMirrorSessionId.NotFound", lagged=True),
         )
         self._patch(
             backend,
             "describe_traffic_mirror_targets",
-            _strict_describe("traffic_mirror_targets", "InvalidTrafficMirrorTargetId.NotFound"),
+            _strict_describe("traffic_mirror_targets", "InvalidTrafficMirrorTargetId.NotFound", lagged=True),
         )
         self._patch(
             backend,
             "describe_traffic_mirror_filters",
-            _strict_describe("traffic_mirror_filters", "InvalidTrafficMirrorFilterId.NotFound"),
+            _strict_describe("traffic_mirror_filters", "InvalidTrafficMirrorFilterId.NotFound", lagged=False),
         )
         cap = lambda: self.page_cap  # noqa: E731 - read at call time so a test can change it
         self._patch(
@@ -609,7 +1053,7 @@ class StrictAws:
         self._patch(
             NetworkInterfaceBackend,
             "delete_network_interface",
-            _delete_eni_with_sessions(NetworkInterfaceBackend.delete_network_interface),
+            _delete_eni_with_sessions(self, NetworkInterfaceBackend.delete_network_interface),
         )
         self._patch(Instance, "prep_nics", _launch_enis_delete_on_termination(Instance.prep_nics))
         self._patch(Instance, "terminate", _terminate_like_aws(Instance.terminate))
@@ -620,6 +1064,14 @@ class StrictAws:
         )
         self._patch(Instance, "network_interfaces", property(_listed_network_interfaces))
         self._patch(AutoScalingResponse, "complete_lifecycle_action", _complete_lifecycle_action(self))
+        elb = elbv2_models.ELBv2Backend
+        self._patch(elb, "create_load_balancer", _typed_create_load_balancer(elb.create_load_balancer))
+        self._patch(elbv2_models, "make_arn_for_load_balancer", _typed_load_balancer_arn)
+        self._patch(
+            elb, "describe_load_balancers", _describe_load_balancers_all_or_nothing(elb.describe_load_balancers)
+        )
+        self._patch(VPCBackend, "create_vpc_endpoint", _gateway_endpoint_like_aws(VPCBackend.create_vpc_endpoint))
+        self._patch(VPCBackend, "delete_vpc_endpoints", _delete_gateway_endpoint_enis(VPCBackend.delete_vpc_endpoints))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -629,6 +1081,7 @@ class StrictAws:
             else:
                 setattr(owner, name, original)
         self._saved.clear()
+        self._reset_switches()
 
 
 @contextmanager

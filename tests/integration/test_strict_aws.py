@@ -5,6 +5,7 @@ Every test talks to moto through a plain boto3 client (``account.ec2``), as the 
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -12,9 +13,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from simulation.account import SimulatedAccount
-from simulation.strict_aws import StrictAws
+from simulation.strict_aws import StrictAws, aws_supports_source
 
 UNKNOWN_ENI = "eni-0123456789abcdef0"
 UNKNOWN_TARGET = "tmt-0123456789abcdef0"
@@ -162,8 +164,8 @@ def test_a_second_session_from_an_existing_source_does_not_count_twice(account, 
     assert len(account.sessions(traffic_mirror_target_id=target)) == 11
 
 
-def test_an_eni_target_on_the_largest_size_takes_a_hundred_sources(account, mirror_filter):
-    # Given an ENI target on an m5.24xlarge (largest size of its family) with 100 source ENIs
+def test_an_eni_target_on_a_listed_type_takes_a_hundred_sources(account, mirror_filter):
+    # Given an ENI target on an m5.24xlarge (on AWS's list of 100-source targets) with 100 source ENIs
     target = account.eni_target(instance_type="m5.24xlarge")
     enis = source_enis(account, 101)
     for source in enis[:100]:
@@ -175,6 +177,46 @@ def test_an_eni_target_on_the_largest_size_takes_a_hundred_sources(account, mirr
     # Then AWS refuses it
     assert code == "TrafficMirrorSourcesPerTargetLimitExceeded"
     assert len(account.sessions(traffic_mirror_target_id=target)) == 100
+
+
+def fill(account: SimulatedAccount, target: str, mirror_filter: str, count: int) -> list[str]:
+    """``count`` source ENIs mirrored to ``target`` (one session each); returns them."""
+    enis = source_enis(account, count)
+    for source in enis:
+        create_session(account.ec2, source, target, mirror_filter, 1)
+    return enis
+
+
+@pytest.mark.parametrize("appliance_type", ["c5.18xlarge", "p5.4xlarge", "u7in-16tb.224xlarge", "c7gn.16xlarge"])
+def test_an_eni_target_on_a_type_of_the_explicit_list_takes_an_eleventh_source(account, mirror_filter, appliance_type):
+    # Given an ENI target on an appliance type AWS lists for 100 sources, with 10 sources
+    target = account.eni_target(instance_type=appliance_type)
+    fill(account, target, mirror_filter, 10)
+
+    # When an 11th source ENI is mirrored to it
+    create_session(account.ec2, source_enis(account, 1)[0], target, mirror_filter)
+
+    # Then AWS accepts it
+    assert len(account.sessions(traffic_mirror_target_id=target)) == 11
+
+
+@pytest.mark.parametrize(
+    "appliance_type",
+    ["t3.2xlarge", "m7g.16xlarge", "x1.32xlarge", "c4.8xlarge", "p3.16xlarge", "m5.metal"],
+)
+def test_an_eni_target_on_a_type_not_on_the_list_refuses_an_eleventh_source(account, mirror_filter, appliance_type):
+    # Given an ENI target on an appliance type AWS does not list (even the largest size of its family), 10 sources
+    target = account.eni_target(instance_type=appliance_type)
+    fill(account, target, mirror_filter, 10)
+
+    # When an 11th source ENI is mirrored to it
+    code = error_code(
+        account.ec2.create_traffic_mirror_session,
+        **session_args(source_enis(account, 1)[0], target, mirror_filter),
+    )
+
+    # Then AWS refuses it
+    assert code == "TrafficMirrorSourcesPerTargetLimitExceeded"
 
 
 def test_an_nlb_target_takes_more_than_a_hundred_sources(account, mirror_filter):
@@ -215,22 +257,50 @@ def test_a_session_needs_an_existing_eni_target_and_filter(account, eni, target,
 
 
 # -- 5. supported source instance types ------------------------------------------------------------------------------
-@pytest.mark.parametrize("instance_type", ["t2.micro", "m6i.large", "m5.metal", "r3.large"])
+UNSUPPORTED_SOURCES = [
+    "t2.micro",  # Xen, not listed
+    "r3.large",  # previous generation
+    "g3s.xlarge",  # left the list
+    "c6i.metal",  # bare metal of a Nitro version other than v2
+    "c7i.metal-24xl",  # bare metal, ``metal-*`` size
+    "m8g.large",  # 8th generation: newer than the list
+    "c7gn.large",
+    "p5en.48xlarge",
+    "mac-m4.metal",
+]
+SUPPORTED_SOURCES = [
+    "m5.large",
+    "c4.large",
+    "t3.micro",
+    "m6i.large",  # was refused by the former exclusion list
+    "m7i.large",
+    "m7i-flex.large",
+    "c7g.large",
+    "u7in-16tb.224xlarge",
+    "m5.metal",  # bare metal of the bare-metal list
+    "mac2.metal",
+    "mac2-m1ultra.metal",
+]
+
+
+@pytest.mark.parametrize("instance_type", UNSUPPORTED_SOURCES)
 def test_an_eni_on_an_unsupported_instance_type_cannot_be_a_source(account, target, mirror_filter, instance_type):
-    # Given an ENI of an instance type Traffic Mirroring does not support
+    # Given an ENI of an instance type whose family AWS does not list (for its kind: virtualized or bare metal)
     eni = account.enis_of(account.launch(instance_type))[0]
 
     # When it is made a mirror source
-    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter))
+    with pytest.raises(ClientError) as caught:
+        account.ec2.create_traffic_mirror_session(**session_args(eni, target, mirror_filter))
 
-    # Then AWS refuses it
-    assert code == "NetworkInterfaceNotSupported"
+    # Then AWS refuses it, naming the ENI
+    assert caught.value.response["Error"]["Code"] == "NetworkInterfaceNotSupported"
+    assert caught.value.response["Error"]["Message"] == f"{eni} must be attached to a supported instance."
     assert account.sessions() == []
 
 
-@pytest.mark.parametrize("instance_type", ["m5.large", "c4.large", "t3.micro"])
+@pytest.mark.parametrize("instance_type", SUPPORTED_SOURCES)
 def test_an_eni_on_a_supported_instance_type_can_be_a_source(account, target, mirror_filter, instance_type):
-    # Given an ENI of a supported Nitro or Xen instance type
+    # Given an ENI of an instance type of a listed family
     eni = account.enis_of(account.launch(instance_type))[0]
 
     # When it is made a mirror source
@@ -238,6 +308,62 @@ def test_an_eni_on_a_supported_instance_type_can_be_a_source(account, target, mi
 
     # Then the session exists
     assert len(account.sessions_on(eni)) == 1
+
+
+def test_an_unlisted_family_is_accepted_once_aws_is_told_to(account, strict, target, mirror_filter):
+    # Given two ENIs of an unlisted family (m8g), refused as sources
+    first, second = account.enis_of(account.launch("m8g.large", extra_enis=1))
+    refused = error_code(account.ec2.create_traffic_mirror_session, **session_args(first, target, mirror_filter))
+
+    # When AWS accepts the family (as it may for a family newer than its list)
+    strict.accept_family("M8G")
+
+    # Then its ENIs can be sources, and the set shows the family
+    create_session(account.ec2, second, target, mirror_filter)
+    assert refused == "NetworkInterfaceNotSupported"
+    assert strict.accept_families == {"m8g"}
+    assert len(account.sessions_on(second)) == 1
+
+
+def test_the_module_rule_reads_aws_lists_and_ignores_the_former_hypervisor_arguments():
+    # Given AWS's inclusion lists
+    # When the rule is asked about types, with and without the former (hypervisor, bare metal) arguments
+    # Then it follows the lists only
+    assert aws_supports_source("m6i.large", "nitro", False)
+    assert aws_supports_source("c4.large")
+    assert not aws_supports_source("t2.micro", "xen", False)
+    assert not aws_supports_source("c6i.metal")
+    assert aws_supports_source("c6i.metal", accept_families={"c6i"})
+    assert aws_supports_source("U7in-16tb.224xlarge")
+
+
+def test_a_requester_managed_eni_is_a_source_only_when_rds_or_elasticache_created_it(account, mirror_filter):
+    # Given requester-managed ENIs created by Amazon RDS, Amazon ElastiCache and Elastic Load Balancing
+    target = account.nlb_target()
+    rds, cache, elb = (account.requester_managed_eni(r) for r in ("amazon-rds", "amazon-elasticache", "amazon-elb"))
+
+    # When each is made a mirror source
+    create_session(account.ec2, rds, target, mirror_filter)
+    create_session(account.ec2, cache, target, mirror_filter)
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(elb, target, mirror_filter))
+
+    # Then AWS accepts RDS's and ElastiCache's and refuses the other
+    assert code == "NetworkInterfaceNotSupported"
+    assert {s["NetworkInterfaceId"] for s in account.sessions()} == {rds, cache}
+
+
+def test_an_eni_of_another_type_than_interface_cannot_be_a_source(account, mirror_filter):
+    # Given the ENI of a Gateway Load Balancer endpoint (type gateway_load_balancer_endpoint)
+    account.gwlb_endpoint_target()
+    endpoint_eni = account.ec2.describe_vpc_endpoints()["VpcEndpoints"][0]["NetworkInterfaceIds"][0]
+
+    # When it is made a mirror source
+    code = error_code(
+        account.ec2.create_traffic_mirror_session, **session_args(endpoint_eni, account.nlb_target(), mirror_filter)
+    )
+
+    # Then AWS refuses it
+    assert code == "NetworkInterfaceNotSupported"
 
 
 def test_an_unattached_eni_cannot_be_a_source(account, target, mirror_filter):
@@ -726,7 +852,480 @@ def test_a_session_moved_within_its_full_target_or_renumbered_keeps_the_rules(ac
     assert len(account.sessions(traffic_mirror_target_id=target)) == 11
 
 
-# -- 12. outside the layer ---------------------------------------------------------------------------------------------
+# -- 12. describes that lag ------------------------------------------------------------------------------------------
+def session_ids(answer: dict[str, Any]) -> set[str]:
+    return {s["TrafficMirrorSessionId"] for s in answer["TrafficMirrorSessions"]}
+
+
+def test_a_created_session_is_hidden_from_exactly_the_next_n_describes(account, strict, eni, target, mirror_filter):
+    # Given describes that lag by 2 calls
+    strict.describe_lag = 2
+
+    # When a session is created and sessions are described four times (by ENI, by ID, all, all)
+    session = create_session(account.ec2, eni, target, mirror_filter, 1)
+    by_eni = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "network-interface-id", "Values": [eni]}])
+    by_id = error_code(account.ec2.describe_traffic_mirror_sessions, TrafficMirrorSessionIds=[session])
+    third = account.ec2.describe_traffic_mirror_sessions()
+    fourth = account.ec2.describe_traffic_mirror_sessions()
+
+    # Then the first two calls do not show it (by ID: NotFound), the third and later do
+    assert by_eni["TrafficMirrorSessions"] == []
+    assert by_id == "InvalidTrafficMirrorSessionId.NotFound"
+    assert session_ids(third) == session_ids(fourth) == {session}
+
+
+def test_creates_see_the_truth_while_describes_lag(account, strict, eni, target, mirror_filter):
+    # Given a session just created, which lagging describes do not show yet
+    strict.describe_lag = 5
+    create_session(account.ec2, eni, target, mirror_filter, 1)
+    assert account.ec2.describe_traffic_mirror_sessions()["TrafficMirrorSessions"] == []
+
+    # When the same number is used again, and two more sessions are created on the ENI
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, 1))
+    create_session(account.ec2, eni, target, mirror_filter, 2)
+    create_session(account.ec2, eni, target, mirror_filter, 3)
+
+    # Then AWS judges on the sessions that exist: number 1 is taken, and a fourth is over the limit
+    assert code == "InvalidParameterValue"
+    fourth = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, 4))
+    assert fourth == "TrafficMirrorSessionsPerInterfaceLimitExceeded"
+
+
+def test_a_deleted_session_stays_in_exactly_the_next_n_describes(account, strict, eni, target, mirror_filter):
+    # Given a session created before describes lagged, then deleted with a lag of 2
+    session = create_session(account.ec2, eni, target, mirror_filter, 1)
+    account.ec2.modify_traffic_mirror_session(TrafficMirrorSessionId=session, Description="as it was")
+    strict.describe_lag = 2
+    account.ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=session)
+
+    # When sessions are described three times, and the session is deleted again
+    first = account.ec2.describe_traffic_mirror_sessions(TrafficMirrorSessionIds=[session])
+    second = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "network-interface-id", "Values": [eni]}])
+    third = account.ec2.describe_traffic_mirror_sessions()
+    again = error_code(account.ec2.delete_traffic_mirror_session, TrafficMirrorSessionId=session)
+
+    # Then the first two still show it as it was, the third does not, and the delete sees the truth
+    assert session_ids(first) == session_ids(second) == {session}
+    assert first["TrafficMirrorSessions"][0]["Description"] == "as it was"
+    assert third["TrafficMirrorSessions"] == []
+    assert again == "InvalidTrafficMirrorSessionId.NotFound"
+
+
+def test_a_session_deleted_with_its_eni_also_lingers_in_lagging_describes(account, strict, target, mirror_filter):
+    # Given a detached secondary ENI with a session, and describes lagging by 1
+    _, secondary = account.enis_of(account.launch("m5.large", extra_enis=1))
+    session = create_session(account.ec2, secondary, target, mirror_filter)
+    attachment = account.ec2.describe_network_interfaces(NetworkInterfaceIds=[secondary])["NetworkInterfaces"][0][
+        "Attachment"
+    ]["AttachmentId"]
+    account.ec2.detach_network_interface(AttachmentId=attachment)
+    strict.describe_lag = 1
+
+    # When the ENI is deleted (AWS deletes its sessions) and sessions are described twice
+    account.ec2.delete_network_interface(NetworkInterfaceId=secondary)
+    first = account.ec2.describe_traffic_mirror_sessions()
+    second = account.ec2.describe_traffic_mirror_sessions()
+
+    # Then the first call still shows the session, the second does not
+    assert session_ids(first) == {session}
+    assert second["TrafficMirrorSessions"] == []
+
+
+def test_a_created_target_is_hidden_from_the_next_n_target_describes(account, strict):
+    # Given target describes lagging by 1 (session describes do not lag)
+    strict.target_describe_lag = 1
+
+    # When a target is created and targets are described twice
+    target = account.eni_target()
+    first = account.ec2.describe_traffic_mirror_targets()["TrafficMirrorTargets"]
+    second = account.ec2.describe_traffic_mirror_targets()["TrafficMirrorTargets"]
+
+    # Then the first call does not show it, the second does
+    assert first == []
+    assert [t["TrafficMirrorTargetId"] for t in second] == [target]
+
+
+# -- 13. ClientToken replay and duplicate session numbers (switches) --------------------------------------------------
+def test_tokens_are_ignored_when_aws_forgot_them(account, strict, eni, target, mirror_filter):
+    # Given a session created with a token, then deleted, and AWS no longer remembering tokens
+    first = create_session(account.ec2, eni, target, mirror_filter, 1, ClientToken="token-1")
+    account.ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=first)
+    strict.token_replay = False
+
+    # When the same call is repeated, and the token is reused with other parameters
+    again = create_session(account.ec2, eni, target, mirror_filter, 1, ClientToken="token-1")
+    other = create_session(account.ec2, eni, target, mirror_filter, 2, ClientToken="token-1")
+
+    # Then each call creates a new session
+    assert again != first
+    assert all_session_ids(account) == {again, other}
+
+
+def test_a_failed_create_does_not_record_its_token(account, eni, target, mirror_filter):
+    # Given a create refused for an unknown filter, with a token
+    refused = error_code(
+        account.ec2.create_traffic_mirror_session, **session_args(eni, target, UNKNOWN_FILTER), ClientToken="token-1"
+    )
+
+    # When the token is used for a valid create
+    session = create_session(account.ec2, eni, target, mirror_filter, 1, ClientToken="token-1")
+
+    # Then the create succeeds: the failed call left no answer to replay
+    assert refused == "InvalidTrafficMirrorFilterId.NotFound"
+    assert all_session_ids(account) == {session}
+
+
+def test_a_repeated_session_number_is_accepted_when_aws_accepts_it(account, strict, eni, target, mirror_filter):
+    # Given an ENI with sessions 1 and 2, and AWS accepting a number already used on the ENI
+    create_session(account.ec2, eni, target, mirror_filter, 1)
+    second = create_session(account.ec2, eni, target, mirror_filter, 2)
+    strict.duplicate_numbers_accepted = True
+
+    # When a third session takes number 1, and the second is renumbered 1
+    create_session(account.ec2, eni, target, mirror_filter, 1)
+    account.ec2.modify_traffic_mirror_session(TrafficMirrorSessionId=second, SessionNumber=1)
+
+    # Then all three sessions carry number 1, and the per-ENI limit still holds
+    assert [s["SessionNumber"] for s in account.sessions_on(eni)] == [1, 1, 1]
+    code = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, 4))
+    assert code == "TrafficMirrorSessionsPerInterfaceLimitExceeded"
+
+
+def test_switches_are_reset_when_the_layer_is_left(aws_env):
+    # Given a layer whose switches were all changed
+    layer = StrictAws(page_cap=7)
+    with mock_aws(), layer:
+        layer.page_cap = 5
+        layer.accept_family("m8g")
+        layer.describe_lag = layer.target_describe_lag = 3
+        layer.token_replay = False
+        layer.duplicate_numbers_accepted = True
+
+    # When it has been left
+    # Then every switch is back to its default (page_cap to the one it was made with)
+    assert layer.page_cap == 7
+    assert layer.accept_families == set()
+    assert (layer.describe_lag, layer.target_describe_lag) == (0, 0)
+    assert layer.token_replay is True
+    assert layer.duplicate_numbers_accepted is False
+
+
+# -- 14. sessions of other accounts -----------------------------------------------------------------------------------
+def test_a_hidden_session_blocks_its_number_counts_to_three_and_cannot_be_seen(account, strict, eni, mirror_filter):
+    # Given our ENI in a shared VPC with session number 1 of another account, which we cannot describe
+    target = account.nlb_target()
+    hidden = strict.add_hidden_session(eni, 1)
+
+    # When we create session number 1, then numbers 2 and 3, then number 4
+    taken = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, 1))
+    ours = {create_session(account.ec2, eni, target, mirror_filter, n) for n in (2, 3)}
+    full = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, 4))
+
+    # Then number 1 is taken, the ENI is full with 2 of ours, and no describe shows the hidden session
+    assert taken == "InvalidParameterValue"
+    assert full == "TrafficMirrorSessionsPerInterfaceLimitExceeded"
+    assert {s["TrafficMirrorSessionId"] for s in account.sessions_on(eni)} == ours
+    assert all_session_ids(account) == ours
+    assert account.sessions(session_number="1") == []
+    assert error_code(account.ec2.describe_traffic_mirror_sessions, TrafficMirrorSessionIds=[hidden]).endswith(
+        "NotFound"
+    )
+    # and we can neither delete nor modify it
+    assert error_code(account.ec2.delete_traffic_mirror_session, TrafficMirrorSessionId=hidden).endswith("NotFound")
+    modify = error_code(account.ec2.modify_traffic_mirror_session, TrafficMirrorSessionId=hidden, Description="x")
+    assert modify == "InvalidTrafficMirrorSessionId.NotFound"
+
+
+def test_a_hidden_sessions_number_is_accepted_when_aws_accepts_repeats(account, strict, eni, target, mirror_filter):
+    # Given a hidden session number 1 on our ENI, and AWS accepting repeated numbers
+    strict.add_hidden_session(eni, 1)
+    strict.duplicate_numbers_accepted = True
+
+    # When we create session number 1
+    session = create_session(account.ec2, eni, target, mirror_filter, 1)
+
+    # Then it exists, and it is the only session we see
+    assert all_session_ids(account) == {session}
+
+
+def test_another_accounts_session_on_our_target_is_visible_but_not_ours_to_change(
+    account, strict, eni, target, mirror_filter
+):
+    # Given one session of ours and one of another account (its own source ENI) on our target
+    ours = create_session(account.ec2, eni, target, mirror_filter)
+    theirs = strict.add_foreign_account_session(target, mirror_filter, owner_id="444455556666", tags={"team": "sec"})
+
+    # When sessions are described, and we try to delete or modify theirs
+    described = {s["TrafficMirrorSessionId"]: s for s in account.sessions()}
+    delete = error_code(account.ec2.delete_traffic_mirror_session, TrafficMirrorSessionId=theirs)
+    modify = error_code(account.ec2.modify_traffic_mirror_session, TrafficMirrorSessionId=theirs, SessionNumber=9)
+
+    # Then both show with their owner (theirs with its tags), and AWS refuses to let us change theirs
+    assert described[ours]["OwnerId"] == "123456789012"
+    assert described[theirs]["OwnerId"] == "444455556666"
+    assert described[theirs]["Tags"] == [{"Key": "team", "Value": "sec"}]
+    assert described[theirs]["NetworkInterfaceId"] != eni
+    assert [s["TrafficMirrorSessionId"] for s in account.sessions(owner_id="444455556666")] == [theirs]
+    assert (delete, modify) == ("UnauthorizedOperation", "UnauthorizedOperation")
+    assert account.sessions(owner_id="444455556666")[0]["SessionNumber"] == 1
+
+
+def test_another_accounts_sources_count_toward_our_targets_limit(account, strict, target, mirror_filter):
+    # Given our ENI target (10 sources) mirroring 6 ENIs of another account and 4 of ours
+    for _ in range(6):
+        strict.add_foreign_account_session(target, mirror_filter)
+    fill(account, target, mirror_filter, 4)
+
+    # When one more of our ENIs is mirrored to it
+    code = error_code(
+        account.ec2.create_traffic_mirror_session, **session_args(source_enis(account, 1)[0], target, mirror_filter)
+    )
+
+    # Then AWS refuses it: the target has 10 sources
+    assert code == "TrafficMirrorSourcesPerTargetLimitExceeded"
+    assert len(account.sessions(traffic_mirror_target_id=target)) == 10
+
+
+# -- 15. targets shared in from another account -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [
+        ("network-interface", "NetworkInterfaceId"),
+        ("network-load-balancer", "NetworkLoadBalancerArn"),
+        ("gateway-load-balancer-endpoint", "GatewayLoadBalancerEndpointId"),
+    ],
+)
+def test_a_shared_target_is_visible_and_usable_but_its_resource_is_not_ours(
+    account, strict, eni, mirror_filter, kind, field
+):
+    # Given a target another account shares with us
+    target = strict.add_shared_target(kind, owner_id="444455556666")
+
+    # When we describe it and mirror an ENI to it
+    described = account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[target])["TrafficMirrorTargets"][0]
+    session = create_session(account.ec2, eni, target, mirror_filter)
+
+    # Then it shows with its owner and type, takes our session, and its resource is not describable here
+    assert (described["OwnerId"], described["Type"]) == ("444455556666", kind)
+    assert account.sessions(traffic_mirror_target_id=target)[0]["TrafficMirrorSessionId"] == session
+    resource = described[field]
+    if kind == "network-interface":
+        code = error_code(account.ec2.describe_network_interfaces, NetworkInterfaceIds=[resource])
+        assert code == "InvalidNetworkInterfaceID.NotFound"
+    elif kind == "network-load-balancer":
+        assert error_code(account.elbv2.describe_load_balancers, LoadBalancerArns=[resource]) == "LoadBalancerNotFound"
+    else:
+        assert error_code(account.ec2.describe_vpc_endpoints, VpcEndpointIds=[resource]).endswith("NotFound")
+
+
+@pytest.mark.parametrize(("host_type", "takes_eleventh"), [(None, False), ("c5.large", False), ("c5.18xlarge", True)])
+def test_a_shared_eni_targets_limit_follows_its_host_type(account, strict, mirror_filter, host_type, takes_eleventh):
+    # Given a shared ENI target (host type known or not) with 10 sources
+    target = strict.add_shared_target(host_instance_type=host_type)
+    fill(account, target, mirror_filter, 10)
+
+    # When an 11th ENI is mirrored to it
+    eleventh = source_enis(account, 1)[0]
+    if takes_eleventh:
+        create_session(account.ec2, eleventh, target, mirror_filter)
+        answer = "accepted"
+    else:
+        answer = error_code(account.ec2.create_traffic_mirror_session, **session_args(eleventh, target, mirror_filter))
+
+    # Then AWS takes it only when the host type is on the 100-source list
+    assert answer == ("accepted" if takes_eleventh else "TrafficMirrorSourcesPerTargetLimitExceeded")
+
+
+# -- 16. the resource behind a target deleted -------------------------------------------------------------------------
+def test_deleting_the_resource_behind_any_target_keeps_the_target_and_its_sessions(account, mirror_filter):
+    # Given an NLB target, a Gateway Load Balancer endpoint target and an ENI target, each with a session
+    targets = [account.nlb_target(), account.gwlb_endpoint_target(), account.eni_target()]
+    enis = source_enis(account, 6)
+    sessions = {create_session(account.ec2, enis[i], t, mirror_filter) for i, t in enumerate(targets)}
+    nlb_arn, endpoint_id, appliance_eni = (
+        account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[t])["TrafficMirrorTargets"][0].get(field)
+        for t, field in zip(
+            targets, ["NetworkLoadBalancerArn", "GatewayLoadBalancerEndpointId", "NetworkInterfaceId"], strict=True
+        )
+    )
+
+    # When the resource behind each is deleted (NLB, endpoint, appliance terminated)
+    for target in targets:
+        account.kill_target(target)
+
+    # Then the resources are gone
+    assert error_code(account.elbv2.describe_load_balancers, LoadBalancerArns=[nlb_arn]) == "LoadBalancerNotFound"
+    endpoints = account.ec2.describe_vpc_endpoints()["VpcEndpoints"]
+    assert [e["State"] for e in endpoints if e["VpcEndpointId"] == endpoint_id] in ([], ["deleted"])
+    code = error_code(account.ec2.describe_network_interfaces, NetworkInterfaceIds=[appliance_eni])
+    assert code == "InvalidNetworkInterfaceID.NotFound"
+    # and the targets and sessions remain; new sessions can be created on them, and sessions moved to them
+    described = account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=targets)["TrafficMirrorTargets"]
+    assert len(described) == 3
+    assert all_session_ids(account) == sessions
+    for i, target in enumerate(targets):
+        create_session(account.ec2, enis[3 + i], target, mirror_filter)
+    moved = next(iter(sessions))
+    account.ec2.modify_traffic_mirror_session(TrafficMirrorSessionId=moved, TrafficMirrorTargetId=targets[1])
+    assert len(account.sessions()) == 6
+
+
+def test_an_eni_target_whose_appliance_is_gone_counts_ten_sources(account, mirror_filter):
+    # Given an ENI target on a c5.18xlarge (100 sources) with 10 sources, whose appliance is then terminated
+    target = account.eni_target(instance_type="c5.18xlarge")
+    fill(account, target, mirror_filter, 10)
+    account.kill_target(target)
+
+    # When an 11th ENI is mirrored to it
+    code = error_code(
+        account.ec2.create_traffic_mirror_session, **session_args(source_enis(account, 1)[0], target, mirror_filter)
+    )
+
+    # Then AWS refuses it: without its ENI the target counts 10
+    assert code == "TrafficMirrorSourcesPerTargetLimitExceeded"
+
+
+def test_killing_a_secondary_eni_target_deletes_only_that_eni(account, mirror_filter):
+    # Given an ENI target on a secondary ENI of an appliance
+    appliance = account.launch("c5.large", extra_enis=1)
+    primary, secondary = account.enis_of(appliance)
+    target = account.ec2.create_traffic_mirror_target(NetworkInterfaceId=secondary)["TrafficMirrorTarget"][
+        "TrafficMirrorTargetId"
+    ]
+
+    # When the resource behind the target is deleted
+    account.kill_target(target)
+
+    # Then that ENI is gone, the appliance runs on, and the target remains
+    assert error_code(account.ec2.describe_network_interfaces, NetworkInterfaceIds=[secondary]).endswith("NotFound")
+    assert account.instance(appliance)["State"]["Name"] == "running"
+    assert account.enis_of(appliance) == [primary]
+    assert account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[target])["TrafficMirrorTargets"]
+
+
+# -- 17. load balancers and endpoints behind targets -----------------------------------------------------------------
+def test_an_nlb_target_has_a_udp_listener_on_4789_unless_asked_not_to(account):
+    # Given an NLB target made the default way, and one made without listener
+    with_listener = account.nlb_target(name="with-listener")
+    without = account.nlb_target(name="without-listener", udp_listener=False)
+
+    # When their load balancers' listeners are described
+    def listeners(target_id: str) -> list[tuple[str, int]]:
+        arn = account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[target_id])["TrafficMirrorTargets"][
+            0
+        ]["NetworkLoadBalancerArn"]
+        found = account.elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"]
+        return [(x["Protocol"], x["Port"]) for x in found]
+
+    # Then the first listens on UDP 4789 (forwarding to a UDP target group), the second not at all
+    assert listeners(with_listener) == [("UDP", 4789)]
+    assert listeners(without) == []
+    groups = account.elbv2.describe_target_groups()["TargetGroups"]
+    assert [(g["Protocol"], g["Port"]) for g in groups] == [("UDP", 4789)]
+
+
+def test_a_gateway_load_balancer_endpoint_target_is_an_available_endpoint_in_its_zone(account):
+    # Given a Gateway Load Balancer endpoint target in the second zone
+    zone = account.zones[1]
+    target = account.gwlb_endpoint_target(zone)
+
+    # When the target, its endpoint, the endpoint's ENI and the load balancer are described
+    described = account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[target])["TrafficMirrorTargets"][0]
+    endpoint = account.ec2.describe_vpc_endpoints(VpcEndpointIds=[described["GatewayLoadBalancerEndpointId"]])[
+        "VpcEndpoints"
+    ][0]
+    eni = account.ec2.describe_network_interfaces(NetworkInterfaceIds=endpoint["NetworkInterfaceIds"])[
+        "NetworkInterfaces"
+    ][0]
+    balancer = account.elbv2.describe_load_balancers()["LoadBalancers"][0]
+
+    # Then the target is of type gateway-load-balancer-endpoint on an available GatewayLoadBalancer endpoint in the
+    # zone's subnet, whose one ENI (AWS-managed, type gateway_load_balancer_endpoint) is in that zone
+    assert described["Type"] == "gateway-load-balancer-endpoint"
+    assert (endpoint["VpcEndpointType"], endpoint["State"]) == ("GatewayLoadBalancer", "available")
+    assert endpoint["SubnetIds"] == [account.subnets[zone]]
+    assert (eni["AvailabilityZone"], eni["InterfaceType"], eni["RequesterManaged"]) == (
+        zone,
+        "gateway_load_balancer_endpoint",
+        True,
+    )
+    assert balancer["Type"] == "gateway"
+    assert ":loadbalancer/gwy/" in balancer["LoadBalancerArn"]
+
+
+def test_a_gateway_load_balancer_endpoint_needs_an_existing_service(account):
+    # Given an account with no endpoint service
+    vpc_id = account.vpc_of(account.subnets[account.zones[0]])
+
+    # When a Gateway Load Balancer endpoint is created for a made-up service
+    code = error_code(
+        account.ec2.create_vpc_endpoint,
+        VpcEndpointType="GatewayLoadBalancer",
+        VpcId=vpc_id,
+        ServiceName="com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0",
+        SubnetIds=[account.subnets[account.zones[0]]],
+    )
+
+    # Then AWS refuses it
+    assert code == "InvalidServiceName"
+
+
+@pytest.mark.parametrize("unknown_first", [True, False])
+def test_describe_load_balancers_fails_as_a_whole_on_one_unknown_arn(account, unknown_first):
+    # Given an NLB, and the ARN of one that does not exist
+    arn = account.elbv2.create_load_balancer(Name="known", Subnets=[account.subnets[account.zones[0]]], Type="network")[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    unknown = arn.replace("/known/", "/unknown/")
+
+    # When both are described in one call (either order), and by name
+    arns = [unknown, arn] if unknown_first else [arn, unknown]
+    by_arn = error_code(account.elbv2.describe_load_balancers, LoadBalancerArns=arns)
+    by_name = error_code(account.elbv2.describe_load_balancers, Names=["known", "unknown"])
+
+    # Then the whole call fails, as AWS does; the known one alone is found, with an NLB's ARN
+    assert (by_arn, by_name) == ("LoadBalancerNotFound", "LoadBalancerNotFound")
+    assert len(account.elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"]) == 1
+    assert ":loadbalancer/net/known/" in arn
+
+
+# -- 18. over HTTP -----------------------------------------------------------------------------------------------------
+def test_the_rules_hold_for_a_threaded_moto_server_in_this_process(aws_env):
+    # Given a moto server in this process with the strict layer active
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()
+        with StrictAws() as layer:
+            account = SimulatedAccount(endpoint_url=url)
+            eni = account.enis_of(account.launch("m7i.large"))[0]
+            target, mirror_filter = account.eni_target(instance_type="p5.4xlarge"), account.mirror_filter()
+            layer.add_hidden_session(eni, 1)
+            theirs = layer.add_foreign_account_session(target, mirror_filter)
+            layer.describe_lag = 1
+
+            # When sessions are created and described over HTTP
+            taken = error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter, 1))
+            ours = create_session(account.ec2, eni, target, mirror_filter, 2)
+            lagging = all_session_ids(account)
+            settled = {s["TrafficMirrorSessionId"]: s["OwnerId"] for s in account.sessions()}
+            unsupported = account.enis_of(account.launch("m8g.large"))[0]
+            refused = error_code(
+                account.ec2.create_traffic_mirror_session, **session_args(unsupported, target, mirror_filter)
+            )
+
+        # Then the server answers as AWS does
+        assert (taken, refused) == ("InvalidParameterValue", "NetworkInterfaceNotSupported")
+        assert lagging == {theirs}
+        assert settled == {theirs: "111122223333", ours: "123456789012"}
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()
+        server.stop()
+
+
+# -- 19. outside the layer ---------------------------------------------------------------------------------------------
 def test_leaving_the_layer_restores_moto_behaviour(aws_env):
     # Given a strict layer that was entered and left inside a moto mock
     with mock_aws():
