@@ -1,10 +1,11 @@
 """Least privilege as deployed: template.yaml transformed by the SAM translator (offline, as ``sam validate`` does),
-each function's role read from the result and held to the calls the code makes and to the conditions that keep it to
-our own sessions and to the status tag.
+each function's role read from the result, resolved for a set of parameter values, and held to the calls the code
+makes and to the conditions that keep it to our own sessions, the pool's targets, the approved filters, the status
+tags and its own log group.
 
 Two kinds of check: the statements themselves (actions, resources, condition keys), and requests evaluated against
-them the way IAM evaluates identity policies with Allow statements (action, resource ARN, condition keys), so a
-statement that is there but does not do its job fails too.
+them the way IAM evaluates identity policies (an explicit Deny wins over any Allow; action, resource ARN or
+NotResource, condition keys), so a statement that is there but does not do its job fails too.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import ast
 import copy
 import fnmatch
-import re
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,113 +21,103 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore import xform_name
-from samtranslator.translator.transform import transform
 
-from simulation.eventbridge import load_template
+from tests.integration.transformed_template import PSEUDO, STACK_FILTER, STACK_ID, Resolver, transformed
 from traffic_mirroring.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
 GATEWAY = ROOT / "layers" / "mirroring" / "python" / "traffic_mirroring" / "ec2_gateway.py"
 
-STACK = "mirror-prod"
-ACCOUNT = "123456789012"
+STACK = PSEUDO["AWS::StackName"]
+ACCOUNT = PSEUDO["AWS::AccountId"]
+REGION = PSEUDO["AWS::Region"]
 OTHER_ACCOUNT = "210987654321"
-REGION = "us-east-1"
-PSEUDO = {"AWS::StackName": STACK, "AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws"}
-MARKER = Settings(target_ids=(), filter_id="tmf-0").managed_by_tag_key  # the key the code tags sessions with
-STATUS = "mirror-status"
+SETTINGS = Settings(target_ids=(), filter_id="tmf-0")
+MARKER = SETTINGS.managed_by_tag_key  # the key the code tags sessions with
+STATUS = SETTINGS.status_tag_key
+GENERATION = SETTINGS.generation_tag_key
 LIFECYCLE_FUNCTION = "AutoScalingLifecycleFunction"
+CLEANUP_FUNCTION = "SessionCleanupFunction"
+MIRRORING_FUNCTIONS = [
+    "InstanceStateChangeFunction",
+    "InstanceTagChangeFunction",
+    "AutoScalingLaunchFunction",
+    "ScheduledReconcilerFunction",
+]
 IAM_PREFIX = {"ec2": "ec2", "elbv2": "elasticloadbalancing", "autoscaling": "autoscaling"}
-MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # logs
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
+TRACING_POLICY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"  # Tracing: Active
+
+POOL = ["tmt-0aaaaaaaaaaaaaaa1", "tmt-0bbbbbbbbbbbbbbb2"]
+APPROVED = "tmf-0approved0000001"
+OWN_FILTER = "tmf-0given0000000001"
+OUTSIDE_TARGET = "tmt-0ccccccccccccccc3"
+OUTSIDE_FILTER = "tmf-0notapproved0001"
+
+# Parameter sets the roles are checked under: the defaults, and a production-like one.
+DEFAULTS: dict[str, str] = {}
+PRODUCTION = {
+    "TargetIds": ",".join(POOL),
+    "FilterId": OWN_FILTER,
+    "ApprovedFilterIds": APPROVED,
+    "TargetOwnerAccountId": OTHER_ACCOUNT,
+    "LifecycleHookMode": "true",
 }
 
 
-class _NoManagedPolicies:
-    """The translator's managed-policy loader, offline: the template names managed policies by ARN only."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-# -- the template, translated --------------------------------------------------------------------------------------
+# -- the template, translated and resolved ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def translated(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch_module.setenv("AWS_DEFAULT_REGION", REGION)  # the translator asks boto3 for a Region
-    template = load_template(TEMPLATE)
-    for resource in template["Resources"].values():
-        # Local code paths are packaged to S3 before CloudFormation sees them; the translator only accepts the latter.
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://artifacts/function.zip"
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            resource["Properties"]["ContentUri"] = "s3://artifacts/layer.zip"
-    return transform(template, dict(PSEUDO), _NoManagedPolicies())
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    patcher = pytest.MonkeyPatch()
-    yield patcher
-    patcher.undo()
-
-
-def _resolve(node: Any) -> Any:
-    """Ref, Fn::Sub and Fn::GetAtt with the deployment's values (resources become arn:resource:<logical id>)."""
-    if isinstance(node, list):
-        return [_resolve(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if set(node) == {"Ref"}:
-        return PSEUDO.get(node["Ref"], f"ref:{node['Ref']}")
-    if set(node) == {"Fn::GetAtt"}:
-        return f"arn:resource:{node['Fn::GetAtt'][0]}"
-    if set(node) == {"Fn::Sub"}:
-        text = node["Fn::Sub"]
-        assert isinstance(text, str), node
-        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(_resolve({"Ref": m.group(1)})), text)
-    return {key: _resolve(value) for key, value in node.items()}
+def translated() -> dict[str, Any]:
+    return transformed()
 
 
 @dataclass
 class Role:
     function: str
     managed: set[str]
-    statements: list[dict[str, Any]]  # ours (the Policies property), resolved
-    generated: list[dict[str, Any]]  # what SAM adds (the OnFailure destination)
+    statements: list[dict[str, Any]]
 
     @property
     def actions(self) -> set[str]:
-        return {action for statement in self.statements for action in _list(statement["Action"])}
+        return {a for s in self.statements if s["Effect"] == "Allow" for a in _list(s["Action"])}
 
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-@pytest.fixture(scope="module")
-def roles(translated: dict[str, Any]) -> dict[str, Role]:
+def roles_under(translated: dict[str, Any], overrides: Mapping[str, str]) -> dict[str, Role]:
+    """The role of every function deployed under these parameters, resolved."""
+    resolver = Resolver(translated, overrides)
     resources = translated["Resources"]
     found: dict[str, Role] = {}
     for name, function in resources.items():
         if function["Type"] != "AWS::Lambda::Function":
             continue
+        if "Condition" in function and not resolver.condition(function["Condition"]):
+            continue
         role_name = function["Properties"]["Role"]["Fn::GetAtt"][0]
-        role = resources[role_name]["Properties"]
-        ours: list[dict[str, Any]] = []
-        generated: list[dict[str, Any]] = []
-        for policy in role.get("Policies", []):
-            statements = _resolve(copy.deepcopy(policy["PolicyDocument"]["Statement"]))
-            (generated if policy["PolicyName"].endswith("OnFailureSQSPolicy") else ours).extend(statements)
-        found[name] = Role(name, set(role.get("ManagedPolicyArns", [])), ours, generated)
+        role = resources[role_name]
+        assert role.get("Condition") == function.get("Condition"), name
+        properties = resolver.resolve(copy.deepcopy(role["Properties"]))
+        statements = [s for policy in properties.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+        found[name] = Role(name, set(properties.get("ManagedPolicyArns", [])), statements)
     return found
 
 
-# -- what the code calls -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def roles(translated: dict[str, Any]) -> dict[str, Role]:
+    return roles_under(translated, DEFAULTS)
+
+
+@pytest.fixture(scope="module")
+def production_roles(translated: dict[str, Any]) -> dict[str, Role]:
+    return roles_under(translated, PRODUCTION)
+
+
+# -- what the code calls -----------------------------------------------------------------------------------------------
 def _api_calls() -> dict[str, set[str]]:
-    """Every AWS operation the gateway (ALL boto3 access) calls, by client: ``self.<client>.<method>(`` and
-    ``self._pages("Operation", ...)`` (EC2 paging), mapped to API names with botocore's service models."""
+    """Every AWS operation the gateway (ALL boto3 access of the mirroring functions) calls, by client:
+    ``self.<client>.<method>`` and ``self._pages("Operation", ...)``, mapped to API names with botocore's models."""
     tree = ast.parse(GATEWAY.read_text())
     methods: dict[str, set[str]] = {client: set() for client in IAM_PREFIX}
     for node in ast.walk(tree):
@@ -158,10 +148,16 @@ def _api_calls() -> dict[str, set[str]]:
 
 
 API_CALLS = _api_calls()
+OWN_LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+FAILURE_QUEUE = {"sqs:SendMessage"}
+# The cleanup function's calls (traffic_mirroring.cleanup and functions/session_cleanup): find, delete, stack status.
+CLEANUP_CALLS = {"ec2:DescribeTrafficMirrorSessions", "ec2:DeleteTrafficMirrorSession", "cloudformation:DescribeStacks"}
 
 
 def _needed(function: str) -> set[str]:
-    needed = API_CALLS["ec2"] | API_CALLS["elbv2"]
+    if function == CLEANUP_FUNCTION:
+        return CLEANUP_CALLS | OWN_LOGS | FAILURE_QUEUE
+    needed = API_CALLS["ec2"] | API_CALLS["elbv2"] | OWN_LOGS | FAILURE_QUEUE
     return needed | API_CALLS["autoscaling"] if function == LIFECYCLE_FUNCTION else needed
 
 
@@ -180,67 +176,90 @@ def test_the_gateway_calls_what_the_product_needs() -> None:
         "ec2:DescribeInstances",
         "ec2:DescribeTrafficMirrorSessions",
     } <= API_CALLS["ec2"]
-    assert API_CALLS["elbv2"] == {"elasticloadbalancing:DescribeLoadBalancers"}
+    assert "elasticloadbalancing:DescribeLoadBalancers" in API_CALLS["elbv2"]
     assert API_CALLS["autoscaling"] == {"autoscaling:CompleteLifecycleAction"}
 
 
-# -- the statements ------------------------------------------------------------------------------------------------
-def test_every_function_is_allowed_exactly_the_calls_its_code_makes(roles: dict[str, Role]) -> None:
-    assert sorted(roles) == sorted(
-        [
-            "InstanceStateChangeFunction",
-            "InstanceTagChangeFunction",
-            "AutoScalingLaunchFunction",
-            LIFECYCLE_FUNCTION,
-            "ScheduledReconcilerFunction",
-        ]
-    )
+# -- the statements --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("parameters", [DEFAULTS, PRODUCTION], ids=["defaults", "production"])
+def test_every_function_is_allowed_exactly_the_calls_its_code_makes(
+    translated: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    roles = roles_under(translated, parameters)
+    expected = [*MIRRORING_FUNCTIONS, CLEANUP_FUNCTION]
+    if parameters.get("LifecycleHookMode") == "true":
+        expected.append(LIFECYCLE_FUNCTION)
+    assert sorted(roles) == sorted(expected)
     for name, role in roles.items():
         assert role.actions == _needed(name), name
-        assert role.managed == MANAGED_POLICIES, name
+        assert role.managed == {TRACING_POLICY}, name  # never AWSLambdaBasicExecutionRole: logs on every group
 
 
-def test_no_wildcard_action_and_no_mutating_action_on_every_resource(roles: dict[str, Role]) -> None:
-    for name, role in roles.items():
-        for statement in role.statements + role.generated:
-            assert statement["Effect"] == "Allow"
-            assert "NotAction" not in statement and "NotResource" not in statement, name
+def test_no_wildcard_action_and_no_mutating_action_on_every_resource(production_roles: dict[str, Role]) -> None:
+    for name, role in production_roles.items():
+        for statement in role.statements:
             actions = _list(statement["Action"])
             assert all("*" not in action for action in actions), (name, actions)
+            if statement["Effect"] == "Deny":
+                assert "NotResource" in statement, (name, statement.get("Sid"))  # narrows, never widens
+                continue
+            assert "NotAction" not in statement and "NotResource" not in statement, name
             if any(_mutating(action) for action in actions):
                 assert "*" not in _list(statement["Resource"]), (name, statement.get("Sid"))
 
 
-def test_the_only_generated_permission_is_sending_to_the_failure_queue(roles: dict[str, Role]) -> None:
-    for name, role in roles.items():
-        assert role.generated == [
-            {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": "arn:resource:InvocationFailureQueue"}
-        ], name
-
-
-def _statements_allowing(role: Role, action: str, resource_type: str) -> list[dict[str, Any]]:
+def _allows(role: Role, action: str, resource_type: str) -> list[dict[str, Any]]:
     return [
         s
         for s in role.statements
-        if action in _list(s["Action"]) and any(f":{resource_type}/" in r for r in _list(s["Resource"]))
+        if s["Effect"] == "Allow"
+        and action in _list(s["Action"])
+        and any(f":{resource_type}/" in r for r in _list(s["Resource"]))
     ]
+
+
+@pytest.mark.parametrize("parameters", [DEFAULTS, PRODUCTION], ids=["defaults", "production"])
+def test_no_statement_allows_targets_of_any_account(translated: dict[str, Any], parameters: dict[str, str]) -> None:
+    for name, role in roles_under(translated, parameters).items():
+        for action in ("ec2:CreateTrafficMirrorSession", "ec2:ModifyTrafficMirrorSession"):
+            if name == CLEANUP_FUNCTION:
+                continue
+            statements = _allows(role, action, "traffic-mirror-target")
+            assert statements, (name, action)
+            accounts = {
+                r.split(":")[4] for s in statements for r in _list(s["Resource"]) if ":traffic-mirror-target/" in r
+            }
+            assert "*" not in accounts and "" not in accounts, (name, action)
+            assert accounts == ({ACCOUNT, OTHER_ACCOUNT} if parameters else {ACCOUNT}), (name, action)
+
+
+def test_the_logs_each_function_writes_are_its_own(roles: dict[str, Role], translated: dict[str, Any]) -> None:
+    resources = translated["Resources"]
+    for name, role in roles.items():
+        log_group = resources[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        [logs] = [s for s in role.statements if set(_list(s["Action"])) & OWN_LOGS]
+        assert logs["Resource"] == f"arn:resource:{log_group}", name
 
 
 def test_sessions_change_only_with_our_marker_tag(roles: dict[str, Role]) -> None:
     for name, role in roles.items():
         for action in ("ec2:DeleteTrafficMirrorSession", "ec2:ModifyTrafficMirrorSession"):
-            statements = _statements_allowing(role, action, "traffic-mirror-session")
-            assert statements, (name, action)
+            statements = _allows(role, action, "traffic-mirror-session")
+            assert statements or (name == CLEANUP_FUNCTION and "Modify" in action), (name, action)
             for statement in statements:
                 assert statement["Condition"] == {"StringEquals": {f"aws:ResourceTag/{MARKER}": STACK}}, name
-        [create] = _statements_allowing(role, "ec2:CreateTrafficMirrorSession", "traffic-mirror-session")
+        if name == CLEANUP_FUNCTION:
+            assert not _allows(role, "ec2:CreateTrafficMirrorSession", "traffic-mirror-session")
+            continue
+        [create] = _allows(role, "ec2:CreateTrafficMirrorSession", "traffic-mirror-session")
         assert create["Resource"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:traffic-mirror-session/*"
         assert create["Condition"] == {"StringEquals": {f"aws:RequestTag/{MARKER}": STACK}}, name
 
 
-def test_tags_are_written_only_on_session_creation_or_as_the_status_tag_of_instances(roles: dict[str, Role]) -> None:
+def test_tags_are_written_only_on_session_creation_or_as_the_status_tags_of_instances(roles: dict[str, Role]) -> None:
     on_create = {"StringEquals": {"ec2:CreateAction": "CreateTrafficMirrorSession"}}
-    status_only = {"ForAllValues:StringEquals": {"aws:TagKeys": [STATUS]}, "Null": {"aws:TagKeys": "false"}}
+    written = {"ForAllValues:StringEquals": {"aws:TagKeys": [STATUS, GENERATION]}, "Null": {"aws:TagKeys": "false"}}
+    removed = {"ForAllValues:StringEquals": {"aws:TagKeys": [STATUS]}, "Null": {"aws:TagKeys": "false"}}
     for name, role in roles.items():
         for statement in role.statements:
             actions = set(_list(statement["Action"]))
@@ -251,18 +270,21 @@ def test_tags_are_written_only_on_session_creation_or_as_the_status_tag_of_insta
                 assert actions == {"ec2:CreateTags"} and statement["Condition"] == on_create, name
             else:
                 assert resources == [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"], name
-                assert statement["Condition"] == status_only, name
+                expected = written if actions == {"ec2:CreateTags"} else removed
+                assert actions in ({"ec2:CreateTags"}, {"ec2:DeleteTags"}), name
+                assert statement["Condition"] == expected, name
 
 
-def test_the_status_tag_iam_allows_is_the_one_the_functions_write(translated: dict[str, Any]) -> None:
+def test_the_tags_iam_allows_are_the_ones_the_functions_write(translated: dict[str, Any]) -> None:
     for resource in translated["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             variables = resource["Properties"]["Environment"]["Variables"]
             assert variables["STATUS_TAG_KEY"] == STATUS
             assert variables["MANAGED_BY"] == {"Ref": "AWS::StackName"}
+            assert variables["ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
 
 
-# -- requests, evaluated -------------------------------------------------------------------------------------------
+# -- requests, evaluated ---------------------------------------------------------------------------------------------
 @dataclass
 class Request:
     """One action on one resource, with the condition keys IAM would see."""
@@ -285,20 +307,24 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
     raise AssertionError(f"condition operator {operator} is not modelled here")
 
 
+def _applies(statement: dict[str, Any], request: Request) -> bool:
+    if not any(fnmatch.fnmatchcase(request.action, a) for a in _list(statement["Action"])):
+        return False
+    if "NotResource" in statement:
+        if any(fnmatch.fnmatchcase(request.resource, r) for r in _list(statement["NotResource"])):
+            return False
+    elif not any(fnmatch.fnmatchcase(request.resource, r) for r in _list(statement["Resource"])):
+        return False
+    return all(
+        _condition_holds(operator, key, expected, request.context)
+        for operator, keys in statement.get("Condition", {}).items()
+        for key, expected in keys.items()
+    )
+
+
 def allowed(role: Role, request: Request) -> bool:
-    for statement in role.statements + role.generated:
-        if not any(fnmatch.fnmatchcase(request.action, a) for a in _list(statement["Action"])):
-            continue
-        if not any(fnmatch.fnmatchcase(request.resource, r) for r in _list(statement["Resource"])):
-            continue
-        conditions = statement.get("Condition", {})
-        if all(
-            _condition_holds(operator, key, expected, request.context)
-            for operator, keys in conditions.items()
-            for key, expected in keys.items()
-        ):
-            return True
-    return False
+    applying = [s for s in role.statements if _applies(s, request)]
+    return any(s["Effect"] == "Allow" for s in applying) and not any(s["Effect"] == "Deny" for s in applying)
 
 
 def arn(resource: str, account: str = ACCOUNT) -> str:
@@ -307,22 +333,39 @@ def arn(resource: str, account: str = ACCOUNT) -> str:
 
 SESSION = arn("traffic-mirror-session/tms-0123456789abcdef0")
 INSTANCE = arn("instance/i-0123456789abcdef0")
+OURS = {MARKER: STACK, "mirror-instance-id": "i-0123456789abcdef0"}
 
 
-def create_session(tags: dict[str, str], target_account: str = ACCOUNT) -> list[Request]:
+def create_session(
+    tags: dict[str, str], target: str = POOL[0], filter_id: str = OWN_FILTER, target_account: str = ACCOUNT
+) -> list[Request]:
     """What IAM checks for CreateTrafficMirrorSession with TagSpecifications: every resource, and the tagging."""
     request_tags: dict[str, str | list[str]] = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
     request_tags["aws:TagKeys"] = list(tags)
     return [
         Request("ec2:CreateTrafficMirrorSession", arn("traffic-mirror-session/*"), request_tags),
         Request("ec2:CreateTrafficMirrorSession", arn("network-interface/eni-0123456789abcdef0")),
-        Request("ec2:CreateTrafficMirrorSession", arn("traffic-mirror-target/tmt-0123456789abcdef0", target_account)),
-        Request("ec2:CreateTrafficMirrorSession", arn("traffic-mirror-filter/tmf-0123456789abcdef0")),
+        Request("ec2:CreateTrafficMirrorSession", arn(f"traffic-mirror-target/{target}", target_account)),
+        Request("ec2:CreateTrafficMirrorSession", arn(f"traffic-mirror-filter/{filter_id}")),
         Request(
             "ec2:CreateTags",
             arn("traffic-mirror-session/*"),
             {"ec2:CreateAction": "CreateTrafficMirrorSession", **request_tags},
         ),
+    ]
+
+
+def move_session(target: str, target_account: str = ACCOUNT) -> list[Request]:
+    return [
+        on_session("ec2:ModifyTrafficMirrorSession", OURS),
+        Request("ec2:ModifyTrafficMirrorSession", arn(f"traffic-mirror-target/{target}", target_account)),
+    ]
+
+
+def switch_filter(filter_id: str) -> list[Request]:
+    return [
+        on_session("ec2:ModifyTrafficMirrorSession", OURS),
+        Request("ec2:ModifyTrafficMirrorSession", arn(f"traffic-mirror-filter/{filter_id}")),
     ]
 
 
@@ -334,57 +377,102 @@ def tag_instance(action: str, keys: list[str] | None) -> Request:
     return Request(action, INSTANCE, {} if keys is None else {"aws:TagKeys": keys})
 
 
-OURS = {MARKER: STACK, "mirror-instance-id": "i-0123456789abcdef0"}
-
+# Under PRODUCTION: pool POOL (shared from OTHER_ACCOUNT too), FilterId OWN_FILTER, ApprovedFilterIds APPROVED.
 ALLOWED = {
     "create a session tagged as ours": create_session(OURS),
-    "create a session to a target shared from another account": create_session(OURS, OTHER_ACCOUNT),
+    "create a session to a pool target shared from the target owner": create_session(
+        OURS, target_account=OTHER_ACCOUNT
+    ),
+    "create a session with an approved filter": create_session(OURS, POOL[1], APPROVED),
     "delete our session": [on_session("ec2:DeleteTrafficMirrorSession", OURS)],
-    "move our session to another target": [
-        on_session("ec2:ModifyTrafficMirrorSession", OURS),
-        Request("ec2:ModifyTrafficMirrorSession", arn("traffic-mirror-target/tmt-0fedcba9876543210")),
-    ],
+    "move our session to another pool target": move_session(POOL[1]),
+    "switch our session to an approved filter": switch_filter(APPROVED),
     "write the status tag": [tag_instance("ec2:CreateTags", [STATUS])],
+    "write the status and generation tags": [tag_instance("ec2:CreateTags", [STATUS, GENERATION])],
     "remove the status tag": [tag_instance("ec2:DeleteTags", [STATUS])],
-    "describe the inventory": [Request(a, "*") for a in sorted(API_CALLS["ec2"]) if not _mutating(a)],
+    "describe the inventory": [
+        Request(a, "*") for a in sorted(API_CALLS["ec2"] | API_CALLS["elbv2"]) if not _mutating(a)
+    ],
 }
 
 DENIED = {
     "create a session without our marker tag": create_session({"team": "net"})[0],
     "create a session tagged as another stack's": create_session({MARKER: "other-stack"})[0],
+    "create a session on a target outside the pool": create_session(OURS, OUTSIDE_TARGET)[2],
+    "create a session on a pool target ID in a third account": create_session(OURS, target_account="333333333333")[2],
+    "create a session with a filter nobody approved": create_session(OURS, filter_id=OUTSIDE_FILTER)[3],
+    "move our session to a target outside the pool": move_session(OUTSIDE_TARGET)[1],
+    "switch our session to a filter nobody approved": switch_filter(OUTSIDE_FILTER)[1],
     "delete a session of someone else": on_session("ec2:DeleteTrafficMirrorSession", {"team": "net"}),
     "delete a session of another stack": on_session("ec2:DeleteTrafficMirrorSession", {MARKER: "other-stack"}),
     "modify an untagged session": on_session("ec2:ModifyTrafficMirrorSession", {}),
     "take a session over by tagging it": Request("ec2:CreateTags", SESSION, {"aws:TagKeys": [MARKER]}),
     "write the mirror tag on an instance": tag_instance("ec2:CreateTags", ["mirror"]),
     "write the status tag with another tag": tag_instance("ec2:CreateTags", [STATUS, "Name"]),
+    "remove the generation tag": tag_instance("ec2:DeleteTags", [GENERATION]),
     "delete every tag of an instance": tag_instance("ec2:DeleteTags", None),
     "terminate an instance": Request("ec2:TerminateInstances", INSTANCE),
     "delete a mirror target": Request("ec2:DeleteTrafficMirrorTarget", arn("traffic-mirror-target/tmt-1")),
     "delete a mirror filter": Request("ec2:DeleteTrafficMirrorFilter", arn("traffic-mirror-filter/tmf-1")),
+    "write another function's logs": Request("logs:PutLogEvents", "arn:resource:SomeOtherLogGroup"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(ALLOWED))
-def test_what_the_functions_must_do_is_allowed(roles: dict[str, Role], case: str) -> None:
-    for name, role in roles.items():
+def test_what_the_mirroring_functions_must_do_is_allowed(production_roles: dict[str, Role], case: str) -> None:
+    for name, role in production_roles.items():
+        if name == CLEANUP_FUNCTION:
+            continue
         refused = [r for r in ALLOWED[case] if not allowed(role, r)]
         assert refused == [], (name, case)
 
 
 @pytest.mark.parametrize("case", sorted(DENIED))
-def test_what_they_must_not_do_is_denied(roles: dict[str, Role], case: str) -> None:
-    for name, role in roles.items():
+def test_what_no_function_may_do_is_denied(production_roles: dict[str, Role], case: str) -> None:
+    for name, role in production_roles.items():
         assert not allowed(role, DENIED[case]), (name, case)
 
 
-def test_only_the_lifecycle_function_completes_lifecycle_actions_and_only_in_this_account(
+def test_with_the_default_parameters_only_this_account_s_targets_and_the_stack_s_filter_serve(
     roles: dict[str, Role],
+) -> None:
+    # The default pool is empty: no target at all may be used, and the filter is the one the stack creates.
+    role = roles["InstanceStateChangeFunction"]
+    assert not allowed(role, create_session(OURS, POOL[0], STACK_FILTER)[2])
+    assert not allowed(role, create_session(OURS, POOL[0], STACK_FILTER, OTHER_ACCOUNT)[2])
+    assert allowed(role, create_session(OURS, POOL[0], STACK_FILTER)[3])
+    assert not allowed(role, create_session(OURS, POOL[0], APPROVED)[3])
+
+
+def test_a_pool_in_this_account_is_usable_without_a_target_owner(translated: dict[str, Any]) -> None:
+    role = roles_under(translated, {"TargetIds": ",".join(POOL)})["InstanceStateChangeFunction"]
+    assert all(allowed(role, request) for request in create_session(OURS, POOL[1], STACK_FILTER))
+    assert not allowed(role, create_session(OURS, POOL[1], STACK_FILTER, OTHER_ACCOUNT)[2])
+    assert not allowed(role, create_session(OURS, OUTSIDE_TARGET, STACK_FILTER)[2])
+
+
+def test_the_cleanup_function_deletes_only_our_sessions_and_reads_only_its_stack(roles: dict[str, Role]) -> None:
+    role = roles[CLEANUP_FUNCTION]
+    assert allowed(role, on_session("ec2:DeleteTrafficMirrorSession", OURS))
+    assert not allowed(role, on_session("ec2:DeleteTrafficMirrorSession", {"team": "net"}))
+    assert not allowed(role, on_session("ec2:DeleteTrafficMirrorSession", {MARKER: "other-stack"}))
+    assert allowed(role, Request("cloudformation:DescribeStacks", STACK_ID))
+    other_stack = STACK_ID.replace(f"stack/{STACK}/", "stack/other-stack/")
+    assert not allowed(role, Request("cloudformation:DescribeStacks", other_stack))
+    assert not any(allowed(role, r) for r in create_session(OURS)[:1])
+
+
+def test_only_the_lifecycle_function_completes_lifecycle_actions_and_only_for_marked_groups(
+    production_roles: dict[str, Role],
 ) -> None:
     def group(account: str) -> str:
         return f"arn:aws:autoscaling:{REGION}:{account}:autoScalingGroup:6d4f4e2a-uuid:autoScalingGroupName/web"
 
     complete = "autoscaling:CompleteLifecycleAction"
-    for name, role in roles.items():
-        assert allowed(role, Request(complete, group(ACCOUNT))) == (name == LIFECYCLE_FUNCTION), name
-        assert not allowed(role, Request(complete, group(OTHER_ACCOUNT))), name
+    marked = {"aws:ResourceTag/mirror-lifecycle-hook": STACK}
+    for name, role in production_roles.items():
+        assert allowed(role, Request(complete, group(ACCOUNT), dict(marked))) == (name == LIFECYCLE_FUNCTION), name
+        assert not allowed(role, Request(complete, group(ACCOUNT))), name
+        other_stack: dict[str, str | list[str]] = {"aws:ResourceTag/mirror-lifecycle-hook": "other-stack"}
+        assert not allowed(role, Request(complete, group(ACCOUNT), other_stack)), name
+        assert not allowed(role, Request(complete, group(OTHER_ACCOUNT), dict(marked))), name

@@ -420,6 +420,9 @@ def test_every_function_has_an_errors_and_a_throttles_alarm(
 ) -> None:
     alarms = _alarms_on(template, "AWS/Lambda", metric, "FunctionName")
     functions = _resources(template, "AWS::Serverless::Function")
+    # SessionCleanupFunction runs only while CloudFormation creates, updates or deletes the stack, and answers it:
+    # a failure shows in the stack's events, and its alarm would be deleted with the stack it reports on.
+    functions.pop("SessionCleanupFunction")
     assert sorted(alarms) == sorted(json.dumps({"Ref": name}) for name in functions)
     for name, function in functions.items():
         alarm = alarms[json.dumps({"Ref": name})]
@@ -436,15 +439,16 @@ def test_every_failure_queue_has_an_alarm_on_its_first_message(template: dict[st
         assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
 
 
-def test_every_alarm_notifies_the_optional_topic_and_points_at_its_runbook(template: dict[str, Any]) -> None:
+def test_every_alarm_notifies_the_alarm_topic_and_points_at_its_runbook(template: dict[str, Any]) -> None:
     headings = {line.lstrip("#").strip() for line in ALARMS_DOC.read_text().splitlines() if line.startswith("#")}
     alarms = _resources(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) >= 13
+    assert len(alarms) >= 17
     for name, alarm in alarms.items():
         properties = alarm["Properties"]
-        assert properties["AlarmActions"] == {
-            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
-        }, name
+        # The stack's own topic unless AlarmTopicArn names one (tests/integration/test_template.py resolves both)
+        assert properties["AlarmActions"] == [
+            {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+        ], name
         assert properties["TreatMissingData"] == "notBreaching", name
         runbook = re.search(r'docs/alarms\.md, "([^"]+)"', properties["AlarmDescription"])
         assert runbook is not None and runbook.group(1) in headings, name
@@ -491,6 +495,32 @@ def test_safety_valve_alarm_watches_the_metric_the_reconciler_emits(
     assert alarm["Namespace"] == {"Ref": "MetricsNamespace"}
     dimensions = tuple((d["Name"], d["Value"]) for d in alarm["Dimensions"])
     assert (namespace, "SafetyValveTriggered", dimensions) in emitted
+
+
+def test_the_alarms_on_targets_and_instances_watch_what_the_runs_emit(
+    stack: Stack, pool: dict[str, str], template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given runs that leave instances needing attention, a pool target that does not exist, and a dead target whose
+    # sessions must go for want of a live one
+    capsys.readouterr()
+    outside = stack.account.launch(tags={"mirror": "true", "mirror-target": "tmt-0123456789abcdef0"})
+    launched(stack, outside)
+    stack.configure(TARGET_IDS=f"{pool['nlb']},tmt-0fedcba9876543210")
+    on_nlb = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, on_nlb)
+    stack.account.kill_target(pool["nlb"])
+    scheduled(event("scheduled-event.json", "i-0123456789abcdef0"), LambdaContext(), runtime=stack.runtime)
+    emitted = _emitted_metrics(_emitted(capsys.readouterr().out))
+    # Then each alarm watches a metric really emitted, in its namespace with its dimensions, above 0
+    alarms = {
+        a["Properties"]["MetricName"]: a["Properties"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+    }
+    for metric in ("InstancesNeedingAttention", "DeadTargets", "PoolTargetsMissing", "Deleted.target-dead"):
+        alarm = alarms[metric]
+        assert alarm["Namespace"] == {"Ref": "MetricsNamespace"}, metric
+        dimensions = tuple((d["Name"], d["Value"]) for d in alarm["Dimensions"])
+        assert ("TrafficMirroringTests", metric, dimensions) in emitted, metric
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold"), metric
 
 
 def _dashboard(template: dict[str, Any], lifecycle_hook_mode: bool) -> dict[str, Any]:
@@ -560,7 +590,7 @@ def test_dashboard_graphs_every_metric_a_run_emits(
     scheduled(event("scheduled-event.json", "i-0123456789abcdef0"), LambdaContext(), runtime=stack.runtime)
     emitted = _emitted_metrics(_emitted(capsys.readouterr().out))
     names = {name for _, name, _ in emitted}
-    skips = {"Skipped.unsupported-instance-type", "Skipped.target-override-not-found", "Skipped.eni-session-limit"}
+    skips = {"Skipped.unsupported-instance-type", "Skipped.target-not-approved", "Skipped.eni-session-limit"}
     assert skips <= names
     assert {"Deleted.tag-removed", "Rollbacks", "EstimatedMonthlyCost", "MonthlyCostAvoided"} <= names
     # Then each of them is on the dashboard, in the same namespace with the same dimensions

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from simulation.eventbridge import Rule, load_rules, load_template, matching_rules
+from tests.integration.transformed_template import Resolver, transformed
 from traffic_mirroring.events import (
     InstanceTrigger,
     LifecycleAction,
@@ -34,6 +36,7 @@ TAG_CHANGE = "InstanceTagChangeFunction"
 ASG_LAUNCH = "AutoScalingLaunchFunction"
 ASG_LIFECYCLE = "AutoScalingLifecycleFunction"
 RECONCILER = "ScheduledReconcilerFunction"
+CLEANUP = "SessionCleanupFunction"
 
 # Which function each sample event must reach through an EventBridgeRule, with the default parameters. None: no rule
 # may match it (the schedule invokes the reconciler through its own Schedule rule; lifecycle actions reach a function
@@ -59,7 +62,18 @@ PARSER_OF_SAMPLE: dict[str, Callable[[Any], InstanceTrigger | LifecycleAction]] 
     "autoscaling-launch-lifecycle-action.json": parse_lifecycle_action,
 }
 
-REQUIRED_ENVIRONMENT = ("TARGET_IDS", "FILTER_ID", "MIRROR_TAG_KEY", "MIRROR_TAG_VALUE", "MANAGED_BY")
+REQUIRED_ENVIRONMENT = (
+    "TARGET_IDS",
+    "FILTER_ID",
+    "MIRROR_TAG_KEY",
+    "MIRROR_TAG_VALUE",
+    "MANAGED_BY",
+    "ACCOUNT_ID",
+    "APPROVED_FILTER_IDS",
+    "PROBE_UNLISTED_TYPES",
+    "TARGET_SOURCE_LIMITS",
+    "TARGET_CACHE_SECONDS",
+)
 
 
 def _sample(name: str) -> dict[str, Any]:
@@ -222,7 +236,7 @@ def test_pending_state_reaches_no_function(rules: list[Rule]) -> None:
 def test_every_function_runs_app_handler_from_functions_with_the_layer(template: dict[str, Any]) -> None:
     functions = _functions(template)
 
-    assert sorted(functions) == sorted([STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, ASG_LIFECYCLE, RECONCILER])
+    assert sorted(functions) == sorted([STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, ASG_LIFECYCLE, RECONCILER, CLEANUP])
     for logical_id, properties in functions.items():
         assert properties["Handler"] == "app.handler", logical_id
         code_uri = properties["CodeUri"]
@@ -238,7 +252,11 @@ def test_every_function_gets_the_settings_the_code_requires(template: dict[str, 
         missing = [name for name in REQUIRED_ENVIRONMENT if name not in variables]
         assert missing == [], logical_id
         assert variables["MANAGED_BY"] == {"Ref": "AWS::StackName"}
+        assert variables["ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
         assert variables["STATUS_TAG_KEY"] == "mirror-status"
+        assert variables["PROBE_UNLISTED_TYPES"] == {"Ref": "ProbeUnlistedInstanceTypes"}
+        assert variables["APPROVED_FILTER_IDS"] == {"Fn::Join": [",", {"Ref": "ApprovedFilterIds"}]}
+        assert variables["TARGET_SOURCE_LIMITS"] == {"Fn::Join": [",", {"Ref": "TargetSourceLimits"}]}
 
 
 def test_layer_is_built_by_its_makefile_for_arm64(template: dict[str, Any]) -> None:
@@ -275,3 +293,194 @@ def test_the_reconciler_runs_on_the_configured_schedule(template: dict[str, Any]
     assert [event["Properties"]["Schedule"] for event in events.values() if event["Type"] == "Schedule"] == [
         {"Ref": "ReconcileSchedule"}
     ]
+
+
+# -- (f) deployable as is, removable cleanly: the template CloudFormation receives (SAM-expanded), default parameters --
+@pytest.fixture(scope="module")
+def deployed() -> dict[str, Any]:
+    return transformed()
+
+
+def _present(template: dict[str, Any], resolver: Resolver) -> dict[str, dict[str, Any]]:
+    """The resources CloudFormation creates under these parameters."""
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if "Condition" not in resource or resolver.condition(resource["Condition"])
+    }
+
+
+def _references(node: Any, names: set[str]) -> set[str]:
+    """The resources a node refers to (Ref, Fn::GetAtt, ${Name} or ${Name.Attribute} in Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= _references(item, names)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and value in names:
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)} & names
+                if isinstance(value, list):
+                    found |= _references(value[1], names)
+            else:
+                found |= _references(value, names)
+    return found
+
+
+def _depends_on(template: dict[str, Any], resolver: Resolver) -> dict[str, set[str]]:
+    """Every resource's dependencies, direct and indirect, as CloudFormation orders creation (and, reversed,
+    deletion): references and DependsOn."""
+    present = _present(template, resolver)
+    names = set(present)
+    direct = {
+        name: (_references(resource.get("Properties", {}), names) | set(_as_list(resource.get("DependsOn", []))))
+        & names
+        for name, resource in present.items()
+    }
+    closure: dict[str, set[str]] = {}
+
+    def reach(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        if name not in closure:
+            assert name not in seen, f"dependency cycle through {name}"
+            found = set(direct[name])
+            for child in direct[name]:
+                found |= reach(child, seen | {name})
+            closure[name] = found
+        return closure[name]
+
+    return {name: reach(name) for name in present}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_stack_deletion_removes_every_session_creator_before_the_cleanup_and_the_filter_after_it(
+    deployed: dict[str, Any],
+) -> None:
+    resolver = Resolver(deployed, {})
+    depends = _depends_on(deployed, resolver)
+    present = _present(deployed, resolver)
+    cleanup = deployed["Resources"]["SessionCleanup"]
+    assert cleanup["Type"] == "Custom::SessionCleanup"
+    assert cleanup["Properties"]["ServiceToken"] == {"Fn::GetAtt": [CLEANUP, "Arn"]}
+    # What could create a session (functions, their roles, rules, schedule, permissions) is deleted before the
+    # cleanup runs: each depends on it, so CloudFormation deletes it first.
+    creators = [
+        name
+        for name, resource in present.items()
+        if resource["Type"]
+        in ("AWS::Lambda::Function", "AWS::IAM::Role", "AWS::Events::Rule", "AWS::Lambda::Permission")
+        and not name.startswith("SessionCleanup")
+    ]
+    assert len(creators) >= 4 * 4  # function, role, rule, permission of each mirroring function
+    assert [name for name in creators if "SessionCleanup" not in depends[name]] == []
+    # The filter and its rules are deleted after it: it depends on them, so they still exist while it runs.
+    filter_parts = [name for name, r in present.items() if r["Type"].startswith("AWS::EC2::TrafficMirrorFilter")]
+    assert len(filter_parts) == 5
+    assert set(filter_parts) <= depends["SessionCleanup"]
+
+
+def test_with_a_filter_of_one_s_own_the_cleanup_still_runs_first(deployed: dict[str, Any]) -> None:
+    resolver = Resolver(deployed, {"FilterId": "tmf-0123456789abcdef0"})
+    depends = _depends_on(deployed, resolver)
+    assert "SessionCleanup" in depends[STATE_CHANGE] and "SessionCleanup" in depends[f"{STATE_CHANGE}StateChange"]
+
+
+def test_default_parameters_reserve_no_concurrency(deployed: dict[str, Any]) -> None:
+    # A new account's Lambda quota can be 10, and Lambda keeps 100 (or all of a smaller quota) unreserved.
+    resolver = Resolver(deployed, {})
+    for name, resource in _present(deployed, resolver).items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            properties = resolver.resolve(resource["Properties"])
+            assert "ReservedConcurrentExecutions" not in properties, name
+
+
+def test_reserved_concurrency_when_asked_bounds_each_event_function_and_the_reconciler_to_one(
+    deployed: dict[str, Any],
+) -> None:
+    resolver = Resolver(deployed, {"ReservedConcurrency": "10"})
+    reserved = {
+        name: resolver.resolve(resource["Properties"]).get("ReservedConcurrentExecutions")
+        for name, resource in _present(deployed, resolver).items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+    assert reserved == {STATE_CHANGE: "10", TAG_CHANGE: "10", ASG_LAUNCH: "10", RECONCILER: 1, CLEANUP: None}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "topic"),
+    [
+        ({}, "ref:AlarmTopic"),
+        ({"AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops"}, "arn:aws:sns:us-east-1:123456789012:ops"),
+    ],
+    ids=["defaults", "existing-topic"],
+)
+def test_every_alarm_has_an_action(deployed: dict[str, Any], parameters: dict[str, str], topic: str) -> None:
+    resolver = Resolver(deployed, parameters)
+    present = _present(deployed, resolver)
+    alarms = {n: r for n, r in present.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert len(alarms) >= 15
+    for name, alarm in alarms.items():
+        assert resolver.resolve(alarm["Properties"])["AlarmActions"] == [topic], name
+    assert ("AlarmTopic" in present) == (not parameters)
+
+
+def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(deployed: dict[str, Any]) -> None:
+    topic = deployed["Resources"]["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = deployed["Resources"]["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    publishers = [s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert publishers and set(publishers[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+
+
+def test_an_alarm_email_subscribes_to_the_topic_the_alarms_notify(deployed: dict[str, Any]) -> None:
+    resolver = Resolver(deployed, {"AlarmEmail": "ops@example.com"})
+    subscription = _present(deployed, resolver)["AlarmEmailSubscription"]
+    assert resolver.resolve(subscription["Properties"]) == {
+        "TopicArn": "ref:AlarmTopic",
+        "Protocol": "email",
+        "Endpoint": "ops@example.com",
+    }
+    assert "AlarmEmailSubscription" not in _present(deployed, Resolver(deployed, {}))
+
+
+def test_every_queue_refuses_plain_http(deployed: dict[str, Any]) -> None:
+    queues = {n for n, r in deployed["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    guarded = set()
+    for resource in deployed["Resources"].values():
+        if resource["Type"] != "AWS::SQS::QueuePolicy":
+            continue
+        [queue] = resource["Properties"]["Queues"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == {
+                "Bool": {"aws:SecureTransport": "false"}
+            }:
+                assert statement["Principal"] == "*" and statement["Action"] == "sqs:*"
+                guarded.add(queue["Ref"])
+    assert guarded == queues
+
+
+ID_PARAMETERS = {
+    "TargetIds": (["tmt-0123456789abcdef0", ""], ["eni-0123456789abcdef0", " tmt-0123456789abcdef0", "tmt-XYZ"]),
+    "FilterId": (["tmf-0123456789abcdef0", ""], ["tmt-0123456789abcdef0", "tmf-0123 "]),
+    "ApprovedFilterIds": (["tmf-0123456789abcdef0", ""], ["tmt-0123456789abcdef0", "tmf-0123,"]),
+    "TargetSourceLimits": (["tmt-0abc=100", ""], ["tmt-0abc", "tmt-0abc=0", "tmt-0abc=ten"]),
+    "TargetOwnerAccountId": (["210987654321", ""], ["21098765432", "arn:aws:iam::210987654321:root"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ID_PARAMETERS))
+def test_ids_are_checked_at_deploy_time(template: dict[str, Any], name: str) -> None:
+    # CloudFormation matches AllowedPattern against the whole value, and against each value of a CommaDelimitedList.
+    pattern = template["Parameters"][name]["AllowedPattern"]
+    good, bad = ID_PARAMETERS[name]
+    assert [value for value in good if not re.fullmatch(pattern, value)] == []
+    assert [value for value in bad if re.fullmatch(pattern, value)] == []
+    assert re.fullmatch(pattern, str(template["Parameters"][name]["Default"]))

@@ -1,0 +1,87 @@
+"""CloudFormation custom resource SessionCleanup → when the stack is deleted, delete every session it manages.
+
+Create and Update change nothing. Whatever happens, CloudFormation gets an answer at the ResponseURL: the result, a
+FAILED with the error, or, if the work outlasts the function, a FAILED from the watchdog just before the timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from traffic_mirroring.cleanup import (
+    FAILED,
+    NEVER_CREATED,
+    Answer,
+    CustomResourceRequest,
+    Responder,
+    answer_request,
+    physical_id,
+    put_response,
+    stack_status_reader,
+)
+from traffic_mirroring.errors import EventValidationError
+from traffic_mirroring.observability import logger, tracer
+from traffic_mirroring.runtime import Runtime
+
+WATCHDOG_MARGIN_MS = 15_000  # answer FAILED this long before the timeout if the work is not done
+DEADLINE_MARGIN_MS = 60_000  # start no deletion this long before the timeout (a call can take ~25 s with retries)
+
+
+@cache
+def _cloudformation() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=10)
+    return boto3.client("cloudformation", config=config)
+
+
+def _stack_status(stack_id: str) -> str | None:
+    return stack_status_reader(_cloudformation())(stack_id)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(
+    event: dict[str, Any],
+    context: Any,
+    runtime: Runtime | None = None,
+    stack_status: Callable[[str], str | None] = _stack_status,
+    send: Callable[[str, bytes], bool] = put_response,
+) -> dict[str, str]:
+    try:
+        request = CustomResourceRequest.parse(event)
+    except EventValidationError as error:
+        logger.error("not a custom resource request: there is nowhere to answer", extra={"error": str(error)})
+        return {"Status": FAILED, "Reason": str(error)}
+    logger.append_keys(request_type=request.request_type, stack_id=request.stack_id)
+    where = f"log group {getattr(context, 'log_group_name', '?')}, stream {getattr(context, 'log_stream_name', '?')}"
+
+    def failed(reason: str) -> Answer:
+        # A failed Create created nothing: the Delete that CloudFormation then sends must not clean up.
+        resource_id = NEVER_CREATED if request.request_type == "Create" else physical_id(request)
+        return Answer(FAILED, f"{reason} (details: {where})", resource_id)
+
+    remaining = context.get_remaining_time_in_millis
+    responder = Responder(request, send)
+    watchdog = responder.watchdog(
+        (remaining() - WATCHDOG_MARGIN_MS) / 1000,
+        lambda: failed("ran out of time before every session was deleted; delete the stack again to continue"),
+    )
+    try:
+        answer = answer_request(
+            request,
+            settings=lambda: (runtime or Runtime.current()).settings,
+            gateway=lambda: (runtime or Runtime.current()).gateway,
+            stack_status=stack_status,
+            keep_going=lambda: remaining() > DEADLINE_MARGIN_MS,
+        )
+    except Exception as error:  # every failure is an answer: CloudFormation would otherwise wait for ServiceTimeout
+        logger.exception("custom resource request failed")
+        answer = failed(f"{type(error).__name__}: {error}")
+    responder.respond(answer)
+    watchdog.cancel()
+    sent = responder.answer or answer
+    return {"Status": sent.status, "Reason": sent.reason, "PhysicalResourceId": sent.physical_resource_id}

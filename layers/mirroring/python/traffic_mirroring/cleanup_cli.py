@@ -1,0 +1,189 @@
+"""`mirror-cleanup`: delete the sessions of a stack that is gone but whose sessions are not (a stack deleted before
+it deleted its sessions itself, or a session created while it was being deleted).
+
+A dry run by default: it lists the sessions it would delete (session, source ENI, instance, target) and what they
+cost, through AWS clients that refuse any call but the three reads it needs. ``--apply`` deletes them. A session is
+the stack's exactly when the stack's own cleanup would say so (``Settings.owns``): the tag
+``mirror-managed-by=<stack name>`` and this account as its owner.
+
+Exit codes: 0 done (a dry run, or every session deleted), 1 some sessions could not be deleted (named on stderr),
+2 an error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+from traffic_mirroring.cleanup import delete_sessions, stack_sessions
+from traffic_mirroring.config import Settings
+from traffic_mirroring.ec2_gateway import Ec2Gateway
+from traffic_mirroring.errors import AwsApiError, aws_error
+from traffic_mirroring.model import MirrorSession
+
+EXIT_OK = 0
+EXIT_NOT_ALL_DELETED = 1
+EXIT_ERROR = 2
+
+HOURS_PER_MONTH = 730
+
+# The only calls a dry run may make; every other one is refused before a request is built.
+DRY_RUN_OPERATIONS: Mapping[str, frozenset[str]] = {
+    "ec2": frozenset({"DescribeTrafficMirrorSessions"}),
+    "sts": frozenset({"GetCallerIdentity"}),
+    "cloudformation": frozenset({"DescribeStacks"}),
+}
+
+
+class CleanupError(Exception):
+    """A problem the user can fix; the message is the one line printed."""
+
+
+@dataclass(frozen=True)
+class Clients:
+    ec2: Any
+    sts: Any
+    cloudformation: Any
+
+
+def clients(region: str | None, profile: str | None, endpoint_url: str | None, *, dry_run: bool) -> Clients:
+    import boto3
+    from botocore.config import Config
+
+    from traffic_mirroring.audit import ReadOnlyGuard
+
+    session = boto3.session.Session(profile_name=profile, region_name=region)
+    config = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=30)
+    made = {
+        name: session.client(name, endpoint_url=endpoint_url, config=config)
+        for name in ("ec2", "sts", "cloudformation")
+    }
+    if dry_run:
+        guard = ReadOnlyGuard(DRY_RUN_OPERATIONS)
+        made = {name: guard.protect(client) for name, client in made.items()}
+    return Clients(**made)
+
+
+def _call(operation: str, fn: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        raise aws_error(operation, details.get("Code", "Unknown"), details.get("Message", "")) from error
+
+
+def stack_still_there(cloudformation: Any, stack_name: str) -> str | None:
+    """The stack's status if a stack of that name exists (not deleted), else None."""
+    try:
+        stacks = _call("DescribeStacks", cloudformation.describe_stacks, StackName=stack_name)["Stacks"]
+    except AwsApiError as error:
+        if error.code == "ValidationError" and "does not exist" in error.aws_message:
+            return None
+        raise
+    live = [s["StackStatus"] for s in stacks if s.get("StackStatus") != "DELETE_COMPLETE"]
+    return str(live[0]) if live else None
+
+
+def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out)
+
+
+def _rows(sessions: Sequence[MirrorSession], settings: Settings) -> list[list[str]]:
+    header = ["session", "source ENI", "instance", "target"]
+    return [header] + [
+        [s.session_id, s.eni_id, s.tags.get(settings.instance_tag_key) or "-", s.target_id] for s in sessions
+    ]
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    where = clients(args.region, args.profile, args.endpoint_url, dry_run=not args.apply)
+    identity = _call("GetCallerIdentity", where.sts.get_caller_identity)
+    account, region = str(identity["Account"]), where.ec2.meta.region_name
+    status = stack_still_there(where.cloudformation, args.stack_name)
+    if status is not None:
+        message = (
+            f"stack {args.stack_name} still exists ({status}): its functions would create the sessions again. "
+            "Delete the stack instead (it deletes its sessions), or pass --force"
+        )
+        if args.apply and not args.force:
+            raise CleanupError(message)
+        print(f"mirror-cleanup: warning: {message}", file=err)
+    settings = Settings(target_ids=(), filter_id="", managed_by=args.stack_name, account_id=account)
+    gateway = Ec2Gateway(where.ec2, target_cache_seconds=0, account_id=account)
+    tagged = gateway.sessions_tagged(settings.managed_by_tag_key, [settings.managed_by])
+    sessions = stack_sessions(gateway, settings)
+    print(
+        f"Account {account}, region {region}: {len(sessions)} session(s) of stack {args.stack_name} "
+        f"(tag {settings.managed_by_tag_key}={args.stack_name})",
+        file=out,
+    )
+    others = len(tagged) - len(sessions)
+    if others:
+        print(f"  ({others} other session(s) carry the tag but belong to other accounts: left alone)", file=out)
+    if not sessions:
+        return EXIT_OK
+    _table(_rows(sessions, settings), out)
+    monthly = len(sessions) * settings.session_hourly_price * HOURS_PER_MONTH
+    print(f"They cost about ${monthly:,.2f} a month (${settings.session_hourly_price:g} per session-hour).", file=out)
+    if not args.apply:
+        print(f"Dry run: nothing deleted. Run again with --apply to delete these {len(sessions)} session(s).", file=out)
+        return EXIT_OK
+    outcome = delete_sessions(gateway, sessions)
+    gone = len(outcome.deleted) + len(outcome.already_gone)
+    print(f"Deleted {gone} of {len(sessions)} session(s).", file=out)
+    for session_id, code in sorted(outcome.failed.items()):
+        print(f"mirror-cleanup: not deleted: {session_id} ({code})", file=err)
+    return EXIT_OK if outcome.complete else EXIT_NOT_ALL_DELETED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mirror-cleanup",
+        description=(
+            "Delete the Traffic Mirroring sessions a deleted stack left behind: those tagged "
+            "mirror-managed-by=<stack name> in this account. A dry run unless --apply. "
+            "Exit code: 0 done, 1 some sessions not deleted, 2 error."
+        ),
+    )
+    parser.add_argument("--stack-name", required=True, help="name of the deleted stack (its sessions carry it)")
+    parser.add_argument("--region", help="Region (default: AWS_REGION / AWS_DEFAULT_REGION / the profile's)")
+    parser.add_argument("--profile", help="named profile (default: the standard credential chain)")
+    parser.add_argument("--endpoint-url", help="send every request here instead (e.g. a moto server)")
+    parser.add_argument("--apply", action="store_true", help="delete the sessions (default: only list them)")
+    parser.add_argument("--force", action="store_true", help="with --apply: even if the stack still exists")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a bad flag (argparse printed why)
+        return EXIT_OK if exit_.code in (0, None) else EXIT_ERROR
+    try:
+        return run(args, out, err)
+    except CleanupError as error:
+        message = str(error)
+    except AwsApiError as error:
+        message = f"{error.operation} failed ({error.code}): {error.aws_message or error}"
+    except NoRegionError:
+        message = "no region: pass --region, or set AWS_REGION or a region in the profile"
+    except BotoCoreError as error:  # no credentials, unknown profile, unreachable or malformed endpoint
+        message = str(error)
+    except BrokenPipeError:
+        message = "output closed before the end"
+    except Exception as error:  # e.g. a refused call in a dry run: still one line, never a traceback
+        message = f"{type(error).__name__}: {error}"
+    print(f"mirror-cleanup: {message}", file=err)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""Stack deletion deletes every session the stack manages, and only those: the custom resource SessionCleanup
+(functions/session_cleanup) answering CloudFormation at a local ResponseURL, and ``mirror-cleanup`` for a stack
+deleted before that existed. Against moto plus the strict layer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.instance_state_change.app import handler as state_change
+from functions.session_cleanup.app import handler as session_cleanup
+from simulation.account import SimulatedAccount
+from simulation.strict_aws import StrictAws
+from tests.integration.stack import ACCOUNT_ID, MANAGED_BY, LambdaContext, Stack, event, make_stack
+from traffic_mirroring import cleanup_cli
+
+STACK_ID = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{MANAGED_BY}/5b3b0e10-0000-0000-0000-000000000000"
+MARKER = "mirror-managed-by"
+
+
+# -- a CloudFormation stand-in: the pre-signed ResponseURL, served locally ------------------------------------------
+class ResponseUrl:
+    """Captures what is PUT to it: one answer per custom resource request."""
+
+    def __init__(self) -> None:
+        self.answers: list[dict[str, Any]] = []
+        answers = self.answers
+
+        class Capture(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                answers.append(
+                    {"path": self.path, "content_type": self.headers.get("Content-Type"), "body": json.loads(body)}
+                )
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:  # keep the test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cfn-response?X-Amz-Signature=test"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def only_answer(self) -> dict[str, Any]:
+        [answer] = self.answers
+        assert answer["path"] == "/cfn-response?X-Amz-Signature=test"
+        assert answer["content_type"] == ""  # the pre-signed URL is signed for an empty Content-Type
+        body: dict[str, Any] = answer["body"]
+        return body
+
+
+@pytest.fixture
+def response_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponseUrl]:
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    served = ResponseUrl()
+    served.thread.start()
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
+
+
+def request(kind: str, url: str, physical_id: str | None = "session-cleanup-mirror-stack") -> dict[str, Any]:
+    """A custom resource request as CloudFormation sends it."""
+    sent: dict[str, Any] = {
+        "RequestType": kind,
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:mirror-stack-SessionCleanupFunction",
+        "ResponseURL": url,
+        "StackId": STACK_ID,
+        "RequestId": f"{kind.lower()}-5b3b0e10",
+        "LogicalResourceId": "SessionCleanup",
+        "ResourceType": "Custom::SessionCleanup",
+        "ResourceProperties": {"ServiceToken": "arn:aws:lambda:…", "ManagedBy": MANAGED_BY},
+    }
+    if kind != "Create" and physical_id:
+        sent["PhysicalResourceId"] = physical_id
+    if kind == "Update":
+        sent["OldResourceProperties"] = dict(sent["ResourceProperties"])
+    return sent
+
+
+def status(value: str | None) -> Any:
+    return lambda stack_id: value if stack_id == STACK_ID else "UNKNOWN_STACK"
+
+
+# -- the account: 3 instances we mirror, and sessions that are not ours ---------------------------------------------
+@pytest.fixture
+def pool(account: SimulatedAccount) -> dict[str, str]:
+    return {"nlb": account.nlb_target(), "filter": account.mirror_filter()}
+
+
+@pytest.fixture
+def stack(account: SimulatedAccount, pool: dict[str, str]) -> Stack:
+    return make_stack(account, [pool["nlb"]], pool["filter"])
+
+
+@pytest.fixture
+def mirrored(stack: Stack) -> list[str]:
+    instances = [stack.account.launch(tags={"mirror": "true"}) for _ in range(3)]
+    for instance in instances:
+        state_change(event("ec2-instance-running.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert len(stack.our_sessions()) == 3
+    return instances
+
+
+@pytest.fixture
+def not_ours(stack: Stack, strict: StrictAws, pool: dict[str, str]) -> set[str]:
+    """Another team's session (no marker tag), and a session of another account carrying our marker (we own the
+    target it mirrors to, so we see it; only its owner may delete it)."""
+    other_team = stack.account.launch()
+    foreign = stack.account.foreign_session(stack.account.enis_of(other_team)[0], pool["nlb"], pool["filter"], 1)
+    other_account = strict.add_foreign_account_session(pool["nlb"], pool["filter"], tags={MARKER: MANAGED_BY})
+    return {foreign, other_account}
+
+
+def session_ids(account: SimulatedAccount) -> set[str]:
+    return {s["TrafficMirrorSessionId"] for s in account.sessions()}
+
+
+# -- Delete, Create, Update -------------------------------------------------------------------------------------------
+def test_stack_deletion_deletes_every_session_of_ours_and_no_other(
+    stack: Stack, mirrored: list[str], not_ours: set[str], response_url: ResponseUrl
+) -> None:
+    # Given 3 mirrored instances, another team's session and another account's session with our marker
+    assert len(session_ids(stack.account)) == 5
+    # When CloudFormation deletes the stack
+    returned = session_cleanup(
+        request("Delete", response_url.url),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("DELETE_IN_PROGRESS"),
+    )
+    # Then only the sessions that are not ours are left, and CloudFormation hears SUCCESS
+    assert session_ids(stack.account) == not_ours
+    answer = response_url.only_answer()
+    assert answer["Status"] == "SUCCESS" == returned["Status"]
+    assert answer["Reason"].startswith("deleted 3 session(s) of stack mirror-stack")
+    assert answer["PhysicalResourceId"] == "session-cleanup-mirror-stack"
+    assert answer["StackId"] == STACK_ID
+    assert answer["RequestId"] == "delete-5b3b0e10"
+    assert answer["LogicalResourceId"] == "SessionCleanup"
+    assert answer["Data"] == {"Deleted": "3", "AlreadyGone": "0", "Left": "0"}
+
+
+@pytest.mark.parametrize("kind", ["Create", "Update"])
+def test_create_and_update_touch_nothing(
+    stack: Stack, mirrored: list[str], not_ours: set[str], response_url: ResponseUrl, kind: str
+) -> None:
+    before = session_ids(stack.account)
+    stack.calls.reset()
+
+    session_cleanup(
+        request(kind, response_url.url), LambdaContext(), runtime=stack.runtime, stack_status=status("UNREACHED")
+    )
+
+    assert stack.calls.log == []  # not even a read
+    assert session_ids(stack.account) == before
+    answer = response_url.only_answer()
+    assert answer["Status"] == "SUCCESS"
+    # The same physical ID on Update: a new one would make CloudFormation delete the old resource, i.e. clean up.
+    assert answer["PhysicalResourceId"] == "session-cleanup-mirror-stack"
+
+
+def test_a_delete_aws_refuses_fails_the_answer_and_names_that_session(
+    stack: Stack, mirrored: list[str], not_ours: set[str], response_url: ResponseUrl
+) -> None:
+    # Given AWS refuses one of the deletions
+    stack.calls.fail_operation("DeleteTrafficMirrorSession", "UnauthorizedOperation")
+    # When the stack is deleted
+    session_cleanup(
+        request("Delete", response_url.url),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("DELETE_IN_PROGRESS"),
+    )
+    # Then the other two are deleted, and the answer is FAILED, naming the one left with AWS's error code
+    [left] = session_ids(stack.account) - not_ours
+    answer = response_url.only_answer()
+    assert answer["Status"] == "FAILED"
+    assert f"{left} (UnauthorizedOperation)" in answer["Reason"]
+    assert "mirror-cleanup --stack-name mirror-stack --apply" in answer["Reason"]
+    assert answer["Data"] == {"Deleted": "2", "AlreadyGone": "0", "Left": "1"}
+
+
+def test_delete_of_a_stack_that_stays_touches_nothing(
+    stack: Stack, mirrored: list[str], response_url: ResponseUrl
+) -> None:
+    # An update that added the resource was rolled back: CloudFormation deletes it, but the stack and its functions stay
+    before = session_ids(stack.account)
+
+    session_cleanup(
+        request("Delete", response_url.url),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"),
+    )
+
+    assert session_ids(stack.account) == before
+    answer = response_url.only_answer()
+    assert answer["Status"] == "SUCCESS"
+    assert "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS" in answer["Reason"]
+
+
+def test_a_rolled_back_stack_creation_cleans_up_too(
+    stack: Stack, mirrored: list[str], response_url: ResponseUrl
+) -> None:
+    session_cleanup(
+        request("Delete", response_url.url),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("ROLLBACK_IN_PROGRESS"),
+    )
+
+    assert stack.our_sessions() == []
+    assert response_url.only_answer()["Status"] == "SUCCESS"
+
+
+def test_a_stack_status_read_from_cloudformation(stack: Stack, mirrored: list[str], response_url: ResponseUrl) -> None:
+    # The default status reader asks CloudFormation; a stack it does not know reads as unknown, and unknown cleans up
+    # (sessions billing with nobody left to notice cost more than a gap a live stack's reconciler repairs).
+    session_cleanup(request("Delete", response_url.url), LambdaContext(), runtime=stack.runtime)
+
+    assert stack.our_sessions() == []
+    assert response_url.only_answer()["Status"] == "SUCCESS"
+
+
+# -- mirror-cleanup ---------------------------------------------------------------------------------------------------
+def cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cleanup_cli.main(["--stack-name", MANAGED_BY, "--region", "us-east-1", *args], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_mirror_cleanup_is_a_dry_run_by_default(stack: Stack, mirrored: list[str], not_ours: set[str]) -> None:
+    before = session_ids(stack.account)
+
+    code, out, err = cli()
+
+    assert (code, err) == (0, "")
+    assert session_ids(stack.account) == before
+    ours = [s for s in stack.our_sessions() if s["OwnerId"] == ACCOUNT_ID]
+    assert len(ours) == 3
+    for session in ours:
+        row = next(line for line in out.splitlines() if session["TrafficMirrorSessionId"] in line)
+        assert session["NetworkInterfaceId"] in row
+        instance = {t["Key"]: t["Value"] for t in session["Tags"]}["mirror-instance-id"]
+        assert instance in row
+    assert not any(s in out for s in not_ours)
+    assert "3 session(s) of stack mirror-stack" in out
+    assert "1 other session(s) carry the tag but belong to other accounts" in out
+    assert "Dry run: nothing deleted. Run again with --apply" in out
+
+
+def test_mirror_cleanup_apply_deletes_exactly_ours(stack: Stack, mirrored: list[str], not_ours: set[str]) -> None:
+    code, out, err = cli("--apply")
+
+    assert (code, err) == (0, "")
+    assert session_ids(stack.account) == not_ours
+    assert "Deleted 3 of 3 session(s)." in out
+
+
+def test_mirror_cleanup_names_what_it_could_not_delete(
+    stack: Stack, mirrored: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = cleanup_cli.clients
+
+    def clients_with_a_refusal(*args: Any, **kwargs: Any) -> cleanup_cli.Clients:
+        made = built(*args, **kwargs)
+        stack.calls.attach(made.ec2)
+        return made
+
+    monkeypatch.setattr(cleanup_cli, "clients", clients_with_a_refusal)
+    stack.calls.fail_operation("DeleteTrafficMirrorSession", "UnauthorizedOperation")
+
+    code, out, err = cli("--apply")
+
+    [left] = [s["TrafficMirrorSessionId"] for s in stack.our_sessions()]
+    assert code == 1
+    assert err == f"mirror-cleanup: not deleted: {left} (UnauthorizedOperation)\n"
+    assert "Deleted 2 of 3 session(s)." in out
+
+
+def test_mirror_cleanup_refuses_to_apply_while_the_stack_exists(stack: Stack, mirrored: list[str]) -> None:
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName=MANAGED_BY,
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+    )
+
+    code, out, err = cli("--apply")
+
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "stack mirror-stack still exists (CREATE_COMPLETE)" in err
+    assert len(stack.our_sessions()) == 3
+
+
+def test_mirror_cleanup_without_a_region_says_so_in_one_line(
+    stack: Stack, mirrored: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    out, err = io.StringIO(), io.StringIO()
+
+    code = cleanup_cli.main(["--stack-name", MANAGED_BY], out, err)
+
+    assert code == 2
+    assert err.getvalue() == "mirror-cleanup: no region: pass --region, or set AWS_REGION or a region in the profile\n"
