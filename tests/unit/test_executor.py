@@ -15,7 +15,13 @@ from traffic_mirroring import executor as executor_module
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import client_token
 from traffic_mirroring.eligibility import Verdict
-from traffic_mirroring.errors import AccountAwsError, MirroringFailed, RollbackIncomplete, TransientAwsError
+from traffic_mirroring.errors import (
+    AccountAwsError,
+    MirroringFailed,
+    RollbackIncomplete,
+    SourceNotSupported,
+    TransientAwsError,
+)
 from traffic_mirroring.executor import STATUS_FLUSH_SECONDS, STATUS_FLUSH_SUBJECTS, Executor, Outcome
 from traffic_mirroring.model import (
     AttachedEni,
@@ -871,3 +877,226 @@ def test_a_planned_duplicate_deletion_moves_the_generation_into_the_new_token() 
         STATUS: Reason.MIRRORED,
         GENERATION: next_generation([kept_gone_filter.session_id]),
     }
+
+
+# -- details a user would notice (each kills a mutant bench/mutation.py found alive) -------------------------------
+def test_a_rollback_starts_a_new_generation_so_a_retry_gets_new_tokens() -> None:
+    # Given an instance whose second create is throttled after its first succeeded
+    fake = world().fail(CREATE, "RequestLimitExceeded", when=lambda p: p["eni_id"] == "eni-2")
+    # When the event path applies it
+    with pytest.raises(MirroringFailed):
+        Executor(fake, SETTINGS).apply(plan(subject(creates=[create("eni-1"), create("eni-2")])))
+    # Then the rolled-back session's ID starts the next generation: a retry is not answered with the deleted session
+    (rolled_back,) = [c for c in fake.calls if c.operation == DELETE]
+    assert fake.instance_tags["i-1"] == {
+        STATUS: "error:RequestLimitExceeded",
+        GENERATION: next_generation([rolled_back.params["session_id"]]),
+    }
+
+
+def test_a_refusal_after_a_creation_also_starts_a_new_generation() -> None:
+    fake = world().eni("eni-2", supported=False)
+    stale = ours(fake, "eni-3", number=1)
+    Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], creates=[create("eni-1"), create("eni-2")])))
+    (_, rolled_back) = [c.params["session_id"] for c in fake.calls if c.operation == DELETE]
+    assert fake.instance_tags["i-1"][GENERATION] == next_generation([stale.session_id, rolled_back])
+    assert fake.instance_tags["i-1"][STATUS] == Reason.UNSUPPORTED_INSTANCE_TYPE
+
+
+def test_a_failure_before_any_creation_keeps_the_generation() -> None:
+    fake = world().fail(CREATE, "IncorrectState", times=3)
+    Executor(fake, SETTINGS).apply(plan(subject(creates=[create()], generation="g1")))
+    assert fake.instance_tags["i-1"] == {STATUS: "error:IncorrectState"}
+
+
+def test_each_attempt_of_a_create_has_its_own_token() -> None:
+    fake = world().target("tmt-a", limit=0).target("tmt-b", limit=0).target("tmt-c")
+    c = create(targets=("tmt-a", "tmt-b", "tmt-c"), generation="g1")
+    Executor(fake, SETTINGS).apply(plan(subject(creates=[c])))
+    assert [call.params["token"] for call in fake.calls if call.operation == CREATE] == [
+        token(c, attempt=0),
+        token(c, attempt=1),
+        token(c, attempt=2),
+    ]
+
+
+def test_a_quiet_stretch_does_not_delay_the_next_flush() -> None:
+    # Given a first instance with nothing to write, applied after the flush interval has passed
+    fake = world()
+    clock = Clock()
+    times = iter([STATUS_FLUSH_SECONDS, STATUS_FLUSH_SECONDS + 1, STATUS_FLUSH_SECONDS + 2])
+
+    def tick() -> bool:
+        clock.now = next(times)
+        return True
+
+    Executor(fake, SETTINGS, account_wide=True, clock=clock).apply(
+        plan(subject("i-1", current=Reason.MIRRORED), subject("i-2"), subject("i-3")), keep_going=tick
+    )
+    # Then the next status is written at once (the interval runs from the last write, not from a write of nothing)
+    assert [c.params["instance_ids"] for c in fake.tag_calls()] == [["i-2"], ["i-3"]]
+
+
+def test_flushes_by_count_go_on_after_the_first() -> None:
+    fake = world()
+    subjects = [subject(f"i-{n}") for n in range(2 * STATUS_FLUSH_SUBJECTS + 1)]
+    Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(plan(*subjects))
+    assert [len(c.params["instance_ids"]) for c in fake.tag_calls()] == [
+        STATUS_FLUSH_SUBJECTS,
+        STATUS_FLUSH_SUBJECTS,
+        1,
+    ]
+
+
+def test_counts_add_up_over_sessions_and_instances() -> None:
+    # Given two instances refused by AWS after a creation each, two duplicates to delete, two moves, and two ENIs
+    # without room
+    fake = world().eni("eni-5", "eni-6", supported=False).target("tmt-full", limit=0).filter("tmf-2")
+    dup1, dup2 = ours(fake, "eni-7", number=2), ours(fake, "eni-8", number=2)
+    kept1, kept2 = ours(fake, "eni-7"), ours(fake, "eni-8")
+    moves = [UpdateSession("i-3", s, (), "tmf-2", Reason.FILTER_CHANGED) for s in (kept1, kept2)]
+    stuck = [UpdateSession("i-4", s, ("tmt-full",), None, Reason.TARGET_DEAD) for s in (kept1, kept2)]
+    skips = [Skip("i-4", "eni-9", Reason.ENI_IS_MIRROR_TARGET), Skip("i-4", None, Reason.TARGET_NOT_APPROVED)]
+    outcome = Executor(fake, SETTINGS).apply(
+        plan(
+            subject("i-1", creates=[create("eni-1", "i-1"), create("eni-5", "i-1")]),
+            subject("i-2", creates=[create("eni-2", "i-2"), create("eni-6", "i-2")]),
+            subject("i-3", deletes=[dup1, dup2], updates=moves),
+            subject("i-4", updates=stuck, skips=skips, creates=[create("eni-3", "i-4", targets=("tmt-full",))] * 2),
+        )
+    )
+    assert outcome.rolled_back == 2
+    assert outcome.deleted == {Reason.DUPLICATE_SESSION: 2}
+    assert outcome.updated == 2
+    assert outcome.skipped == {
+        Reason.UNSUPPORTED_INSTANCE_TYPE: 2,
+        Reason.NO_TARGET_CAPACITY: 4,
+        Reason.ENI_IS_MIRROR_TARGET: 1,
+        Reason.TARGET_NOT_APPROVED: 1,
+    }
+
+
+def test_a_partial_rollback_counts_what_it_deleted_and_names_the_rest() -> None:
+    fake = world().fail(CREATE, "RequestLimitExceeded", when=lambda p: p["eni_id"] == "eni-3")
+    fake.fail(DELETE, "RequestLimitExceeded", when=lambda p: p["session_id"] == "tms-00000000000000002")
+    outcome = Outcome()
+    with pytest.raises(RollbackIncomplete) as raised:
+        Executor(fake, SETTINGS).apply(
+            plan(subject("i-7", creates=[create("eni-1", "i-7"), create("eni-2", "i-7"), create("eni-3", "i-7")])),
+            outcome,
+        )
+    assert outcome.rolled_back == 1
+    assert raised.value.instance_id == "i-7"
+    assert raised.value.remaining == ["tms-00000000000000002"]
+    assert isinstance(raised.value.cause, TransientAwsError)
+
+
+def test_a_refusal_whose_rollback_fails_names_the_instance_and_the_refusal() -> None:
+    fake = world().eni("eni-2", supported=False).fail(DELETE, "RequestLimitExceeded")
+    with pytest.raises(RollbackIncomplete) as raised:
+        Executor(fake, SETTINGS).apply(plan(subject("i-7", creates=[create("eni-1", "i-7"), create("eni-2", "i-7")])))
+    assert raised.value.instance_id == "i-7"
+    assert isinstance(raised.value.cause, SourceNotSupported)
+
+
+def test_a_generation_already_written_is_not_written_again() -> None:
+    # Given a deletion a lagging describe shows again: the instance already carries the generation it leads to
+    fake = world()
+    stale = ours(fake, "eni-1", number=2)
+    Executor(fake, SETTINGS).apply(
+        plan(subject(deletes=[stale], current=Reason.MIRRORED, generation=next_generation([stale.session_id])))
+    )
+    assert fake.tag_calls() == []
+
+
+def test_a_new_generation_alone_is_written_without_the_status() -> None:
+    fake = world()
+    stale = ours(fake, "eni-1", number=2)
+    outcome = Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], current=Reason.MIRRORED)))
+    assert [c.params["tags"] for c in fake.tag_calls()] == [{GENERATION: next_generation([stale.session_id])}]
+    assert outcome.statuses == {}
+
+
+def test_a_new_status_alone_is_written_without_the_generation() -> None:
+    fake = world()
+    stale = ours(fake, "eni-1", number=2)
+    Executor(fake, SETTINGS).apply(
+        plan(subject(deletes=[stale], current=None, generation=next_generation([stale.session_id])))
+    )
+    assert [c.params["tags"] for c in fake.tag_calls()] == [{STATUS: Reason.MIRRORED}]
+
+
+def test_a_terminated_instance_keeps_its_tags() -> None:
+    fake = world()
+    stale = ours(fake, "eni-1")
+    Executor(fake, SETTINGS).apply(
+        plan(subject(deletes=[stale], status=CLEAR_STATUS, current=Reason.MIRRORED, is_instance=False))
+    )
+    assert fake.operations() == [DELETE]
+
+
+def test_in_an_account_wide_run_instances_that_only_lose_sessions_share_one_generation() -> None:
+    # Given two instances that only lose a session, and one that also gets a new one
+    fake = world()
+    s1, s2, s3 = ours(fake, "eni-1", instance="i-1"), ours(fake, "eni-2", instance="i-2"), ours(fake, "eni-3")
+    the_plan = plan(
+        subject("i-1", deletes=[s1], current=Reason.MIRRORED),
+        subject("i-2", deletes=[s2], current=Reason.MIRRORED),
+        subject("i-3", deletes=[s3], current=Reason.MIRRORED, creates=[create("eni-3", "i-3")]),
+    )
+    # When the reconciler applies them
+    Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(the_plan)
+    # Then the first two share the run's generation (one tag call); the third has its own (its creates used it)
+    run = next_generation([s1.session_id, s2.session_id, s3.session_id])
+    assert sorted((tuple(c.params["instance_ids"]), c.params["tags"][GENERATION]) for c in fake.tag_calls()) == [
+        (("i-1", "i-2"), run),
+        (("i-3",), next_generation([s3.session_id])),
+    ]
+
+
+def test_in_the_event_path_an_instance_that_only_loses_sessions_has_its_own_generation() -> None:
+    fake = world()
+    s1 = ours(fake, "eni-1")
+    Executor(fake, SETTINGS).apply(plan(subject("i-1", deletes=[s1], current=Reason.MIRRORED)))
+    assert fake.instance_tags["i-1"] == {GENERATION: next_generation([s1.session_id])}
+
+
+def test_an_account_wide_error_status_is_written_at_once() -> None:
+    # Given a reconciler run killed (no finally) right after an instance failed
+    fake = world().fail(CREATE, "IncorrectState", times=3)
+    written_at_kill: dict[str, dict[str, str]] = {}
+    calls = iter(range(10))
+
+    def killed_before_the_second() -> bool:
+        if next(calls) == 1:
+            written_at_kill.update({i: dict(t) for i, t in fake.instance_tags.items()})
+        return True
+
+    Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(
+        plan(subject("i-1", creates=[create()]), subject("i-2")), keep_going=killed_before_the_second
+    )
+    assert written_at_kill == {"i-1": {STATUS: "error:IncorrectState"}}
+
+
+def test_problems_and_tag_failures_are_logged_with_the_instance() -> None:
+    fake = world().fail(DELETE, "IncorrectState").fail(CREATE_TAGS, "RequestLimitExceeded", times=5)
+    stale = ours(fake, "eni-1", number=2)
+    logs: list[tuple[str, dict[str, object]]] = []
+    Executor(fake, SETTINGS, log=lambda message, **extra: logs.append((message, extra))).apply(
+        plan(subject("i-1", deletes=[stale]), subject("i-2", creates=[create("eni-2", "i-2", probe="m8g.large")]))
+    )
+    fields = [extra for _, extra in logs]
+    (attention,) = [f for f in fields if "status" in f]
+    assert (attention["instance_id"], attention["status"]) == ("i-1", "error:IncorrectState")
+    assert "IncorrectState" in str(attention["error"])
+    assert any(f.get("instances") == ["i-1"] and "RequestLimitExceeded" in str(f.get("error")) for f in fields)
+    assert {"instance_type": "m8g.large", "verdict": "supported"} in fields
+
+
+def test_an_unconfirmed_creation_is_logged_with_its_instance_and_id() -> None:
+    fake = world(describe_lag=1)
+    logs: list[dict[str, object]] = []
+    outcome = Executor(
+        fake, SETTINGS, account_wide=True, clock=Clock(), log=lambda message, **extra: logs.append(extra)
+    ).apply(plan(subject(creates=[create()])))
+    assert {"instance_id": "i-1", "ids": outcome.unconfirmed} in logs

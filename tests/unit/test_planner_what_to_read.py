@@ -1,0 +1,76 @@
+"""What the planner tells the inventory to read: the candidate targets, which instances are judged by their type, and
+whether target facts are worth reading at all (the event path skips them when nothing could be placed)."""
+
+from __future__ import annotations
+
+from traffic_mirroring.config import Settings
+from traffic_mirroring.eligibility import Verdict
+from traffic_mirroring.model import AttachedEni, Instance, MirrorSession
+from traffic_mirroring.planner import candidate_targets, is_judged, needs_placement
+
+SETTINGS = Settings(target_ids=("tmt-a", "tmt-b"), filter_id="tmf-1", managed_by="stack")
+SUPPORTED = {"m5.large": Verdict.SUPPORTED}
+
+
+def instance(
+    state: str = "running", tags: dict[str, str] | None = None, enis: tuple[AttachedEni, ...] = (AttachedEni("eni-1"),)
+) -> Instance:
+    return Instance("i-1", state, "m5.large", "zone-a", {"mirror": "true"} if tags is None else tags, enis)
+
+
+def ours(eni: str, target: str = "tmt-a") -> MirrorSession:
+    return MirrorSession(f"tms-{eni}-{target}", eni, target, "tmf-1", 1, {"mirror-managed-by": "stack"})
+
+
+def test_the_pool_is_the_candidates_unless_an_approved_override_names_one() -> None:
+    assert candidate_targets(instance(), SETTINGS) == ("tmt-a", "tmt-b")
+    assert candidate_targets(instance(tags={"mirror": "true", "mirror-target": "tmt-b"}), SETTINGS) == ("tmt-b",)
+    assert candidate_targets(instance(tags={"mirror": "true", "mirror-target": "tmt-evil"}), SETTINGS) == ()
+
+
+def test_only_a_running_tagged_instance_is_judged() -> None:
+    assert is_judged(instance(), SETTINGS)
+    assert not is_judged(instance(state="stopped"), SETTINGS)
+    assert not is_judged(instance(tags={}), SETTINGS)
+
+
+def test_an_unmirrored_eni_needs_placement() -> None:
+    assert needs_placement(instance(), [], SETTINGS, SUPPORTED)
+
+
+def test_an_eni_mirrored_to_a_candidate_needs_none() -> None:
+    assert not needs_placement(instance(), [ours("eni-1")], SETTINGS, SUPPORTED)
+
+
+def test_an_eni_mirrored_to_a_target_out_of_the_pool_needs_placement() -> None:
+    assert needs_placement(instance(), [ours("eni-1", "tmt-retired")], SETTINGS, SUPPORTED)
+
+
+def test_a_session_not_ours_does_not_count_as_mirrored() -> None:
+    theirs = MirrorSession("tms-x", "eni-1", "tmt-a", "tmf-1", 1, {"team": "net"})
+    assert needs_placement(instance(), [theirs], SETTINGS, SUPPORTED)
+
+
+def test_one_unmirrored_eni_of_several_needs_placement() -> None:
+    two = instance(enis=(AttachedEni("eni-1"), AttachedEni("eni-2")))
+    assert needs_placement(two, [ours("eni-1")], SETTINGS, SUPPORTED)
+    assert not needs_placement(two, [ours("eni-1"), ours("eni-2", "tmt-b")], SETTINGS, SUPPORTED)
+
+
+def test_an_override_target_decides_what_counts_as_mirrored() -> None:
+    pinned = instance(tags={"mirror": "true", "mirror-target": "tmt-b"})
+    assert needs_placement(pinned, [ours("eni-1", "tmt-a")], SETTINGS, SUPPORTED)
+    assert not needs_placement(pinned, [ours("eni-1", "tmt-b")], SETTINGS, SUPPORTED)
+
+
+def test_interfaces_that_cannot_be_sources_need_none() -> None:
+    efa_only = instance(enis=(AttachedEni("eni-1", interface_type="efa-only"),))
+    assert not needs_placement(efa_only, [], SETTINGS, SUPPORTED)
+
+
+def test_instances_not_judged_or_of_a_refused_type_need_none() -> None:
+    assert not needs_placement(instance(state="stopped"), [], SETTINGS, SUPPORTED)
+    assert not needs_placement(instance(tags={}), [], SETTINGS, SUPPORTED)
+    assert not needs_placement(instance(), [], SETTINGS, {"m5.large": Verdict.UNSUPPORTED})
+    assert needs_placement(instance(), [], SETTINGS, {"m5.large": Verdict.ASK_AWS})
+    assert needs_placement(instance(), [], SETTINGS, {})
