@@ -6,13 +6,20 @@ matters: no mutating request ever reached the server.
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,6 +32,7 @@ from simulation.account import REGION, SimulatedAccount
 from simulation.strict_aws import StrictAws
 from traffic_mirroring import audit
 from traffic_mirroring.audit import READ_ONLY_OPERATIONS, AwsTarget, MutatingCallRefused, ReadOnlyGuard
+from traffic_mirroring.ec2_gateway import Ec2Gateway
 
 STACK = "audited-stack"
 HOURS_PER_MONTH = 730
@@ -108,8 +116,8 @@ def managed_session(account: SimulatedAccount, eni: str, target: str, filter_id:
     return session_id
 
 
-def mirrored(account: SimulatedAccount, target: str, filter_id: str, **launch: Any) -> tuple[str, str]:
-    instance = account.launch(tags={"mirror": "true"}, **launch)
+def mirrored(account: SimulatedAccount, target: str, filter_id: str, name: str = "", **launch: Any) -> tuple[str, str]:
+    instance = account.launch(tags={"mirror": "true", **({"Name": name} if name else {})}, **launch)
     return instance, managed_session(account, account.enis_of(instance)[0], target, filter_id, instance)
 
 
@@ -153,19 +161,23 @@ def drift(remote: SimulatedAccount) -> Drift:
     account = remote
     pool, retired = account.eni_target("us-east-1a"), account.eni_target("us-east-1b")
     filter_id = account.mirror_filter()
-    clean, _ = mirrored(account, pool, filter_id)
+    clean, _ = mirrored(account, pool, filter_id, "web-clean")
+    account.tag(clean, **{"mirror-status": "mirrored"})
     foreign = account.foreign_session(account.enis_of(clean)[0], retired, filter_id, 2)
     # A tagged instance without a session (its launch event was lost)
-    missing = account.launch(tags={"mirror": "true"})
+    missing = account.launch(tags={"mirror": "true", "Name": "web new"})
     # Orphans: an instance whose tag was removed, and a terminated one whose secondary ENI kept its session
-    untagged, untagged_session = mirrored(account, pool, filter_id)
+    untagged, untagged_session = mirrored(account, pool, filter_id, "web-untagged")
+    account.tag(untagged, **{"mirror-status": "mirrored"})
     account.untag(untagged, "mirror")
-    terminated = account.launch(tags={"mirror": "true"}, extra_enis=1)
+    terminated = account.launch(tags={"mirror": "true", "Name": "batch-1"}, extra_enis=1)
     orphan_eni = account.enis_of(terminated)[1]
     orphan_session = managed_session(account, orphan_eni, pool, filter_id, terminated)
     account.terminate(terminated)
     # A session on a target the stack no longer lists
-    on_retired, on_retired_session = mirrored(account, retired, filter_id, zone="us-east-1b")
+    on_retired, on_retired_session = mirrored(
+        account, retired, filter_id, "db-1", instance_type="c5.xlarge", zone="us-east-1b"
+    )
     return Drift(
         pool=pool,
         retired=retired,
@@ -210,15 +222,20 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
         "moves",
         "skips",
         "status_tags",
+        "instance_type_verdicts",
         "sessions",
         "cost",
         "drift",
     }
     assert report["drift"] is True
     assert (report["account"], report["region"], report["managed_by"]) == ("123456789012", REGION, STACK)
+    # Each row names its instance: Name tag and instance type, next to the ID
     assert report["creates"] == [
         {
             "instance_id": drift.missing,
+            "name": "web new",
+            "instance_type": "m5.large",
+            "probe_type": None,
             "eni_id": remote.enis_of(drift.missing)[0],
             "target_id": drift.pool,
             "session_number": 1,
@@ -226,19 +243,31 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
             "reason": "missing-session",
         }
     ]
-    assert sorted((d["subject"], d["session_id"], d["eni_id"], d["reason"]) for d in report["deletes"]) == sorted(
+    assert sorted(
+        (d["subject"], d["name"], d["instance_type"], d["session_id"], d["eni_id"], d["reason"])
+        for d in report["deletes"]
+    ) == sorted(
         [
-            (drift.untagged, drift.untagged_session, remote.enis_of(drift.untagged)[0], "tag-removed"),
-            (drift.terminated, drift.orphan_session, drift.orphan_eni, "instance-terminated"),
+            (
+                drift.untagged,
+                "web-untagged",
+                "m5.large",
+                drift.untagged_session,
+                remote.enis_of(drift.untagged)[0],
+                "tag-removed",
+            ),
+            (drift.terminated, "batch-1", "m5.large", drift.orphan_session, drift.orphan_eni, "instance-terminated"),
         ]
     )
     assert all(
-        set(d) == {"subject", "session_id", "eni_id", "target_id", "session_number", "reason"}
+        set(d) == {"subject", "name", "instance_type", "session_id", "eni_id", "target_id", "session_number", "reason"}
         for d in report["deletes"]
     )
     assert report["moves"] == [
         {
             "instance_id": drift.on_retired,
+            "name": "db-1",
+            "instance_type": "c5.xlarge",
             "session_id": drift.on_retired_session,
             "eni_id": remote.enis_of(drift.on_retired)[0],
             "from_target_id": drift.retired,
@@ -248,8 +277,35 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
             "reason": "target-retired",
         }
     ]
+    # The instances whose mirror-status tag would change, by ID (the clean one is already "mirrored")
+    assert report["status_tags"] == sorted(
+        [
+            {
+                "instance_id": drift.missing,
+                "name": "web new",
+                "instance_type": "m5.large",
+                "current": None,
+                "desired": "mirrored",
+            },
+            {
+                "instance_id": drift.untagged,
+                "name": "web-untagged",
+                "instance_type": "m5.large",
+                "current": "mirrored",
+                "desired": None,
+            },
+            {
+                "instance_id": drift.on_retired,
+                "name": "db-1",
+                "instance_type": "c5.xlarge",
+                "current": None,
+                "desired": "mirrored",
+            },
+        ],
+        key=lambda row: str(row["instance_id"]),
+    )
     assert report["skips"] == []
-    assert report["sessions"] == {"managed_now": 4, "managed_after": 3}
+    assert report["sessions"] == {"managed_now": 4, "managed_after": 3, "asking_aws": 0}
     assert report["cost"] == {
         "hourly_price": 0.015,
         "monthly_now": round(4 * 0.015 * HOURS_PER_MONTH, 2),
@@ -262,10 +318,23 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
     assert snapshot(remote) == before
 
 
-def test_prints_each_change_with_its_reason_and_the_monthly_cost(
+def blocks(lines: list[str]) -> list[str]:
+    """The rows of a text report, each joined from its first line and its continuation lines."""
+    rows: list[str] = []
+    for line in lines:
+        starts_row = not line.startswith("   ") or not rows
+        if starts_row:
+            rows.append(line)
+        else:
+            rows[-1] += " " + line.strip()
+    return rows
+
+
+def test_prints_each_change_with_its_instance_name_type_and_reason_and_the_cost(
     server: Server, remote: SimulatedAccount, drift: Drift, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = run_audit(server, [drift.pool], drift.filter_id, "--price", "0.02")
+    # With --width 0, one line per row: what grep needs
+    code = run_audit(server, [drift.pool], drift.filter_id, "--price", "0.02", "--width", "0")
     out = capsys.readouterr().out
     assert code == 1
     lines = out.splitlines()
@@ -276,13 +345,58 @@ def test_prints_each_change_with_its_reason_and_the_monthly_cost(
         return found[0]
 
     assert "Would create 1 session" in lines and "Would delete 2 sessions" in lines and "Would move 1 session" in lines
-    line_with(drift.missing, drift.pool, "missing-session")
-    line_with(drift.untagged_session, "tag-removed")
-    line_with(drift.orphan_session, drift.orphan_eni, "instance-terminated")
-    line_with(drift.on_retired_session, drift.retired, drift.pool, "target-retired")
+    line_with(drift.missing, "web new (m5.large)", remote.enis_of(drift.missing)[0], drift.pool, "missing-session")
+    line_with(drift.untagged, "web-untagged (m5.large)", drift.untagged_session, "tag-removed")
+    line_with(drift.terminated, "batch-1 (m5.large)", drift.orphan_session, drift.orphan_eni, "instance-terminated")
+    line_with(drift.on_retired, "db-1 (c5.xlarge)", drift.on_retired_session, drift.retired, drift.pool)
     assert drift.foreign not in out
-    line_with("$58.40 now (4 sessions)", "$43.80 after the plan (3 sessions)")
+    # The instances whose mirror-status tag would change, each with its current and desired value
+    assert "Would write the mirror-status tag of 3 instances" in lines
+    line_with(drift.missing, "web new (m5.large)", "(none)", "mirrored")
+    line_with(drift.untagged, "web-untagged (m5.large)", "mirrored", "(removed)")
+    line_with(drift.on_retired, "db-1 (c5.xlarge)", "(none)", "mirrored")
+    assert drift.clean not in out
+    # Cost lines that add up: now - deleted + created = after
+    assert line_with("now", "4").split()[1:] == ["4", "$58.40"]
+    assert line_with("deleted", "-2").split()[1:] == ["-2", "-$29.20"]
+    assert line_with("created", "+1").split()[1:] == ["+1", "+$14.60"]
+    assert line_with("after the plan").split()[3:] == ["3", "$43.80"]
     assert lines[-1].startswith("Drift: yes")
+
+
+@pytest.mark.parametrize("width", ["--width=80", "COLUMNS=80"])
+def test_the_text_report_fits_80_columns_without_cutting_an_id(
+    server: Server,
+    remote: SimulatedAccount,
+    drift: Drift,
+    width: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if width.startswith("COLUMNS"):  # the default width: the terminal's, which COLUMNS overrides
+        monkeypatch.setenv("COLUMNS", "80")
+        extra: tuple[str, ...] = ()
+    else:
+        extra = (width,)
+    code = run_audit(server, [drift.pool], drift.filter_id, *extra)
+    out = capsys.readouterr().out
+    assert code == 1
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80, "\n".join(line for line in lines if len(line) > 80)
+    assert "…" not in out
+    rows = blocks(lines)
+
+    def row_with(*words: str) -> str:
+        found = [row for row in rows if all(w in row.split() for w in words)]
+        assert len(found) == 1, f"no single row with {words} in:\n{out}"
+        return found[0]
+
+    # Every ID whole, and each row still holds its instance's name, type, session, ENI, target and reason
+    row_with(drift.missing, "web", "new", "(m5.large)", remote.enis_of(drift.missing)[0], drift.pool, "missing-session")
+    row_with(drift.untagged, "web-untagged", "(m5.large)", drift.untagged_session, "tag-removed")
+    row_with(drift.terminated, "batch-1", "(m5.large)", drift.orphan_session, drift.orphan_eni, "instance-terminated")
+    row_with(drift.on_retired, "db-1", "(c5.xlarge)", drift.on_retired_session, drift.retired, drift.pool)
+    row_with(drift.untagged, "web-untagged", "(m5.large)", "mirrored", "(removed)")
 
 
 def test_a_clean_account_exits_0(server: Server, remote: SimulatedAccount, capsys: pytest.CaptureFixture[str]) -> None:
@@ -299,9 +413,18 @@ def test_a_clean_account_exits_0(server: Server, remote: SimulatedAccount, capsy
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert report["drift"] is False
-    assert (report["creates"], report["deletes"], report["moves"]) == ([], [], [])
-    assert [s["reason"] for s in report["skips"]] == ["unsupported-instance-type"]
+    assert (report["deletes"], report["moves"]) == ([], [])
+    # The t2.micro is no drift: either skipped by the list, or a create that asks AWS (which AWS decides)
+    assert all(c["probe_type"] == "t2.micro" for c in report["creates"])
+    assert {s["reason"] for s in report["skips"]} <= {"unsupported-instance-type"}
+    assert len(report["creates"]) + len(report["skips"]) == 1
     assert report["cost"]["monthly_now"] == report["cost"]["monthly_after"] == round(0.015 * HOURS_PER_MONTH, 2)
+
+    assert run_audit(server, [pool], filter_id, "--width", "80") == 0
+    text = capsys.readouterr().out
+    assert "Would create 0 sessions" in text.splitlines()
+    if report["creates"]:
+        assert "Would ask AWS with 1 create whether an instance type not on its list" in text
 
 
 def test_the_guard_refuses_every_mutating_call_before_it_is_sent(server: Server, remote: SimulatedAccount) -> None:
@@ -338,17 +461,23 @@ def test_a_write_anywhere_in_the_audit_path_fails_it_with_exit_code_2(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import traffic_mirroring.reconcile as reconcile
+    import traffic_mirroring.planner as planner
     from traffic_mirroring.executor import Executor
-    from traffic_mirroring.inventory import read_account_inventory
-    from traffic_mirroring.planner import plan_mirroring
 
-    def plan_and_apply(gateway: Any, settings: Any) -> Any:
-        plan = plan_mirroring(read_account_inventory(gateway, settings), settings)
-        Executor(gateway, settings).apply(plan)  # what a careless change to the audit could do
+    plan_mirroring = planner.plan_mirroring
+    gateways: list[Any] = []
+
+    def remembered_gateway(*args: Any, **kwargs: Any) -> Any:
+        gateways.append(Ec2Gateway(*args, **kwargs))
+        return gateways[-1]
+
+    def plan_and_apply(inventory: Any, settings: Any) -> Any:
+        plan = plan_mirroring(inventory, settings)
+        Executor(gateways[-1], settings).apply(plan)  # what a careless change to the audit could do
         return plan
 
-    monkeypatch.setattr(reconcile, "plan_account", plan_and_apply)
+    monkeypatch.setattr(audit, "Ec2Gateway", remembered_gateway)
+    monkeypatch.setattr(planner, "plan_mirroring", plan_and_apply)
     before = snapshot(remote)
     server.requests.taken()
 
@@ -381,7 +510,14 @@ def _closed_port() -> int:
     return port
 
 
-def test_errors_exit_2_with_a_message_on_stderr(
+def one_line(err: str) -> str:
+    """stderr holds exactly one line, the reason: no traceback, no usage block."""
+    assert err.endswith("\n") and err.count("\n") == 1, f"not one line:\n{err}"
+    assert "Traceback" not in err
+    return err.rstrip("\n")
+
+
+def test_errors_exit_2_with_a_one_line_reason(
     aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
@@ -389,34 +525,205 @@ def test_errors_exit_2_with_a_message_on_stderr(
         monkeypatch.delenv(name, raising=False)
     unreachable = f"http://127.0.0.1:{_closed_port()}"
 
-    assert audit.main(["--endpoint-url", unreachable, "--filter-id", "tmf-1", "--targets", "tmt-1"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("mirror-audit: GetCallerIdentity failed (EndpointConnectionError)"), err
+    def fails(*argv: str) -> str:
+        assert audit.main(list(argv)) == 2
+        return one_line(capsys.readouterr().err)
 
-    assert audit.main(["--endpoint-url", unreachable, "--targets", "tmt-1"]) == 2
-    assert "--filter-id (or FILTER_ID) is required" in capsys.readouterr().err
-
-    assert audit.main(["--filter-id", "tmf-1", "--price", "lots"]) == 2
-    assert "argument --price: invalid float value: 'lots'" in capsys.readouterr().err
-
-    assert audit.main(["--filter-id", "tmf-1", "--price", "-1"]) == 2
-    assert "SESSION_HOURLY_PRICE='-1.0' must be between 0 and 100" in capsys.readouterr().err
-
-    assert audit.main(["--no-such-flag"]) == 2
-    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
-
-    assert audit.main(["--filter-id", "tmf-1", "--profile", "no-such-profile"]) == 2
-    assert "no-such-profile" in capsys.readouterr().err
+    reason = fails("--endpoint-url", unreachable, "--filter-id", "tmf-1", "--targets", "tmt-1")
+    assert reason == (
+        f"mirror-audit: cannot reach {unreachable} (EndpointConnectionError on GetCallerIdentity): is a server "
+        "listening there?"
+    )
+    assert "is not a URL" in fails("--endpoint-url", "localhost:4566", "--filter-id", "tmf-1")
+    assert "--filter-id (or FILTER_ID) is required" in fails("--endpoint-url", unreachable, "--targets", "tmt-1")
+    assert "argument --price: invalid float value: 'lots'" in fails("--filter-id", "tmf-1", "--price", "lots")
+    assert "SESSION_HOURLY_PRICE='-1.0' must be between 0 and 100" in fails("--filter-id", "tmf-1", "--price", "-1")
+    assert fails("--no-such-flag") == ("mirror-audit: unrecognized arguments: --no-such-flag (see mirror-audit --help)")
+    assert "no-such-profile" in fails("--filter-id", "tmf-1", "--profile", "no-such-profile")
 
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
-    assert audit.main(["--filter-id", "tmf-1"]) == 2
-    assert "mirror-audit: no region: pass --region" in capsys.readouterr().err
+    assert fails("--filter-id", "tmf-1") == (
+        "mirror-audit: no region: pass --region (e.g. --region us-east-1) or set AWS_REGION"
+    )
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    assert audit.main(["--endpoint-url", unreachable, "--region", REGION, "--filter-id", "tmf-1"]) == 2
-    assert "GetCallerIdentity failed (NoCredentialsError): Unable to locate credentials" in capsys.readouterr().err
+    # Against a local endpoint: say that fake credentials are needed, and how to set them
+    assert fails("--endpoint-url", unreachable, "--region", REGION, "--filter-id", "tmf-1") == (
+        "mirror-audit: no credentials (NoCredentialsError): a local endpoint still needs fake ones, e.g. export "
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+    )
+
+
+def test_an_interrupt_or_an_unexpected_error_exits_2_with_one_line(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug\nover two lines")
+
+    monkeypatch.setattr(audit, "audit", interrupted)
+    assert audit.main(["--filter-id", "tmf-1"]) == 2
+    assert one_line(capsys.readouterr().err) == "mirror-audit: interrupted"
+
+    monkeypatch.setattr(audit, "audit", broken)
+    assert audit.main(["--filter-id", "tmf-1"]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        "mirror-audit: unexpected error: RuntimeError: a bug over two lines (run with --debug for the traceback)"
+    )
+    with pytest.raises(RuntimeError, match="a bug"):
+        audit.main(["--filter-id", "tmf-1", "--debug"])
+
+
+# -- a local endpoint that answers like AWS refusing --------------------------------------------------------------
+STS_IDENTITY = (
+    '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
+    "<Arn>arn:aws:iam::123456789012:user/auditor</Arn><UserId>AIDAEXAMPLE</UserId><Account>123456789012</Account>"
+    "</GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
+    "</GetCallerIdentityResponse>"
+)
+STS_REJECTED = (
+    '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+    "<Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message>"
+    "</Error><RequestId>1</RequestId></ErrorResponse>"
+)
+EC2_DENIED = (
+    "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this "
+    "operation.</Message></Error></Errors><RequestID>1</RequestID></Response>"
+)
+
+
+@contextmanager
+def refusing_endpoint(answer: Callable[[str], tuple[int, str]]) -> Iterator[str]:
+    """An HTTP endpoint that answers every request by its Action with ``answer(action)``: (status, XML body)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            status, xml = answer(parse_qs(body).get("Action", [""])[0])
+            payload = xml.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_credentials_a_local_endpoint_rejects_are_named_with_what_to_set(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with refusing_endpoint(lambda action: (403, STS_REJECTED)) as url:
+        code = audit.main(["--endpoint-url", url, "--filter-id", "tmf-1"])
+    assert code == 2
+    assert one_line(capsys.readouterr().err) == (
+        f"mirror-audit: {url} rejected the credentials (InvalidClientTokenId: The security token included in the "
+        "request is invalid.): set the fake credentials it accepts (moto accepts any, e.g. "
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing)"
+    )
+
+
+def test_access_denied_names_the_operation_and_the_read_only_permissions_needed(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with refusing_endpoint(
+        lambda action: (200, STS_IDENTITY) if action == "GetCallerIdentity" else (403, EC2_DENIED)
+    ) as url:
+        code = audit.main(["--endpoint-url", url, "--filter-id", "tmf-1"])
+    assert code == 2
+    reason = one_line(capsys.readouterr().err)
+    assert re.fullmatch(r"mirror-audit: Describe\w+ was denied \(UnauthorizedOperation\): .*", reason), reason
+    assert "ec2:DescribeTrafficMirrorSessions" in reason and "elasticloadbalancing:DescribeLoadBalancers" in reason
+
+
+# -- the real command, in its own process ------------------------------------------------------------------------
+def run_command(*argv: str, env: dict[str, str], close_stdout: bool = False) -> tuple[int, str]:
+    """``python -m traffic_mirroring.audit`` (what the mirror-audit console script runs); returns (code, stderr).
+
+    ``close_stdout``: the reader of stdout goes away at once, as ``mirror-audit | head -1`` does.
+    """
+    layer = str(Path(audit.__file__).resolve().parents[1])
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TARGET_IDS", "FILTER_ID", "MANAGED_BY"))}
+    clean |= {
+        "PYTHONPATH": layer,
+        "AWS_CONFIG_FILE": "/nonexistent/config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "COLUMNS": "80",
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "traffic_mirroring.audit", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean,
+        text=True,
+    )
+    if close_stdout:
+        assert process.stdout is not None
+        process.stdout.close()
+        _, err = process.communicate(timeout=120)
+    else:
+        _, err = process.communicate(timeout=120)
+    return process.returncode, err
+
+
+FAKE = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def test_the_command_exits_2_with_one_line_when_nothing_listens_at_the_endpoint() -> None:
+    unreachable = f"http://127.0.0.1:{_closed_port()}"
+    code, err = run_command(
+        "--endpoint-url", unreachable, "--region", REGION, "--filter-id", "tmf-1", env={**FAKE, "AWS_MAX_ATTEMPTS": "2"}
+    )
+    assert code == 2
+    assert one_line(err).startswith(f"mirror-audit: cannot reach {unreachable} ")
+
+
+def test_the_command_exits_2_with_one_line_when_no_region_is_set() -> None:
+    code, err = run_command("--filter-id", "tmf-1", env=FAKE)
+    assert code == 2
+    assert one_line(err) == "mirror-audit: no region: pass --region (e.g. --region us-east-1) or set AWS_REGION"
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_the_command_exits_2_with_one_line_when_its_reader_closes_the_pipe(
+    server: Server, remote: SimulatedAccount, drift: Drift, output: str
+) -> None:
+    flags = ["--json"] if output == "json" else []
+    code, err = run_command(
+        "--endpoint-url",
+        server.url,
+        "--region",
+        REGION,
+        "--targets",
+        drift.pool,
+        "--filter-id",
+        drift.filter_id,
+        "--managed-by",
+        STACK,
+        *flags,
+        env=FAKE,
+        close_stdout=True,
+    )
+    assert code == 2  # the reader got part of the report at most: neither "no drift" nor "drift" was delivered
+    assert one_line(err) == "mirror-audit: the output was closed before the report was complete (broken pipe)"

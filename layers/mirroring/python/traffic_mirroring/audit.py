@@ -6,7 +6,9 @@ after the plan. It never applies the plan: there is no Executor here, and every 
 a request is even built, any operation outside a short read-only allow-list (``ReadOnlyGuard``). So the audit is
 safe to run with credentials that could change things.
 
-Exit codes: 0 no drift, 1 drift (the reconciler would create, delete or move a session), 2 error.
+Exit codes: 0 no drift, 1 drift (the reconciler would create, delete or move a session), 2 error (one line on
+stderr, never a traceback). The text report wraps to the terminal's width (80 columns in a pipe) without cutting an
+ID; ``--width 0`` keeps one line per row for grep, ``--json`` gives the same report as data.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, ProfileNotFound
 
+from traffic_mirroring import inventory as inventory_reader
+from traffic_mirroring import planner
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
-from traffic_mirroring.errors import AwsApiError, ConfigurationError
-from traffic_mirroring.model import Plan
+from traffic_mirroring.errors import AwsApiError, ConfigurationError, MirroringError
+from traffic_mirroring.model import Inventory, Plan
 
 EXIT_NO_DRIFT = 0
 EXIT_DRIFT = 1
@@ -43,9 +48,10 @@ READ_ONLY_OPERATIONS: Mapping[str, frozenset[str]] = {
             "DescribeTrafficMirrorSessions",
             "DescribeTrafficMirrorTargets",
             "DescribeTrafficMirrorFilters",
+            "DescribeVpcEndpoints",  # whether a Gateway Load Balancer endpoint target still exists
         }
     ),
-    "elbv2": frozenset({"DescribeLoadBalancers"}),
+    "elbv2": frozenset({"DescribeLoadBalancers", "DescribeListeners"}),  # an NLB target needs a UDP 4789 listener
     "sts": frozenset({"GetCallerIdentity"}),
 }
 READ_ONLY_PREFIXES = ("Describe", "List", "Get")
@@ -104,17 +110,161 @@ def read_only_clients(where: AwsTarget, guard: ReadOnlyGuard | None = None) -> t
     return ec2, elbv2, sts
 
 
+# -- text that fits the terminal -------------------------------------------------------------------------------
+Cell = str | Sequence[str] | None
+"""A table cell. None prints "-"; a str may wrap at its spaces; a sequence's items never break (an ID, "→ tmt-…"),
+though the cell may wrap between them."""
+
+GAP = "  "
+HANGING = 2  # continuation lines of a table's first column are indented: a row starts where its first column does
+
+
+def terminal_width() -> int:
+    """The terminal's width (COLUMNS wins); 80 when stdout is not a terminal (a pipe, a file, CI)."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+class _Items(list[str]):
+    """The atoms of a sequence cell: when the cell wraps, its first item (an ID) keeps a line of its own."""
+
+
+def _atoms(cell: Cell) -> list[str]:
+    if cell is None:
+        return ["-"]
+    if isinstance(cell, str):
+        return cell.split() or [""]
+    return _Items(atom for atom in cell if atom) or ["-"]
+
+
+def _wrap(atoms: Sequence[str], width: int | None, hanging: int = 0) -> list[str]:
+    """Greedy fill; an atom is never broken, so a line may only exceed ``width`` by an atom longer than it."""
+    lead_alone = isinstance(atoms, _Items) and width is not None and len(" ".join(atoms)) > width
+    lines: list[str] = []
+    for index, atom in enumerate(atoms):
+        fits = width is None or len(lines[-1] if lines else "") + 1 + len(atom) <= width
+        if lines and fits and not (lead_alone and index == 1):
+            lines[-1] += " " + atom
+        else:
+            lines.append((" " * hanging if lines else "") + atom)
+    return lines or [""]
+
+
+def _narrowest(atoms: Sequence[str], hanging: int) -> int:
+    """The narrowest width a cell wraps to: its longest atom (plus the indent of a continuation line)."""
+    return max([len(atoms[0]), *(len(atom) + hanging for atom in atoms[1:])])
+
+
+def wrap_text(text: str, width: int | None, *, indent: int = 0, hanging: int = 2) -> list[str]:
+    """A line of prose, wrapped at its spaces (never inside an ID); continuation lines indented by ``hanging``."""
+    room = None if not width else max(width - indent, 1)
+    return [" " * indent + line for line in _wrap(text.split(), room, hanging)]
+
+
+def fit_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+    width: int | None,
+    *,
+    indent: int = 2,
+    align: str = "",
+    underline: bool = False,
+) -> list[str]:
+    """Rows as aligned text no wider than ``width`` (None or 0: no limit), cutting nothing.
+
+    Every column starts at its natural width (one line per cell). While the table is too wide, the widest column
+    that can still wrap is narrowed (cells wrap between words, never inside one). If even that is too wide, each row
+    is printed as a block of ``column: value`` lines instead. ``align`` has one character per column, ``>`` for
+    right-aligned (numbers); anything else is left-aligned.
+    """
+    heads = [title.split() or [""] for title in columns]
+    cells = [[_atoms(cell) for cell in row] for row in rows]
+    table = [heads, *cells]
+    count = len(columns)
+    hang = [HANGING if i == 0 else 0 for i in range(count)]
+
+    def longest(i: int, limit: int | None) -> int:
+        return max(len(line) for row in table for line in _wrap(row[i], limit, hang[i]))
+
+    def total(widths: Sequence[int]) -> int:
+        return indent + sum(widths) + len(GAP) * (count - 1)
+
+    widths = [longest(i, None) for i in range(count)]
+    if width:
+        floor = [max(_narrowest(row[i], hang[i]) for row in table) for i in range(count)]
+        while total(widths) > width:
+            narrower = [i for i in range(count) if widths[i] > floor[i]]
+            if not narrower:
+                return _blocks(columns, cells, width, indent)
+            i = max(narrower, key=lambda k: widths[k])
+            widths[i] = longest(i, widths[i] - 1)
+    lines: list[str] = []
+    for number, row in enumerate(table):
+        wrapped = [_wrap(row[i], widths[i], hang[i]) for i in range(count)]
+        for k in range(max(len(w) for w in wrapped)):
+            parts = [w[k] if k < len(w) else "" for w in wrapped]
+            text = GAP.join(
+                part.rjust(w) if align[i : i + 1] == ">" else part.ljust(w)
+                for i, (part, w) in enumerate(zip(parts, widths, strict=True))
+            )
+            lines.append((" " * indent + text).rstrip())
+        if number == 0 and underline:
+            lines.append(" " * indent + GAP.join("-" * w for w in widths))
+    return lines
+
+
+def _blocks(columns: Sequence[str], cells: Sequence[Sequence[list[str]]], width: int, indent: int) -> list[str]:
+    """The fallback of a table too wide for ``width``: each row as its first cell, then ``column: value`` lines."""
+    lines: list[str] = []
+    for row in cells:
+        lines += [" " * indent + line for line in _wrap(row[0], width - indent, HANGING)]
+        for title, atoms in zip(columns[1:], row[1:], strict=True):
+            lines += [" " * (indent + 4) + line for line in _wrap([f"{title}:", *atoms], width - indent - 4, HANGING)]
+    return lines
+
+
 # -- the report --------------------------------------------------------------------------------------------------
-def plan_report(plan: Plan, settings: Settings, *, account: str, region: str) -> dict[str, Any]:
-    """The plan as plain data with a stable shape (the --json output). Lists are sorted, keys always present."""
+def instance_facts(inventory: Inventory) -> dict[str, tuple[str | None, str]]:
+    """Instance ID → (its Name tag, its instance type), for every instance the inventory read."""
+    return {iid: (i.tags.get("Name"), i.instance_type) for iid, i in inventory.instances.items()}
+
+
+def plan_report(
+    plan: Plan,
+    settings: Settings,
+    *,
+    account: str,
+    region: str,
+    instances: Mapping[str, tuple[str | None, str]] | None = None,
+) -> dict[str, Any]:
+    """The plan as plain data with a stable shape (the --json output). Lists are sorted, keys always present.
+
+    Each row whose subject is an instance carries its ``name`` (Name tag) and ``instance_type`` (null when the
+    subject is an ENI or an instance no longer described); ``status_tags`` lists every instance whose
+    ``mirror-status`` tag would change. A create whose ``probe_type`` is set asks AWS whether that unlisted
+    instance type can be a source: AWS decides, so it is not drift (a type AWS refuses is asked again by every new
+    reconciler container, and would otherwise read as drift for ever) and not counted in ``managed_after``.
+    """
     from traffic_mirroring.observability import monthly_cost
     from traffic_mirroring.reconcile import plan_actions
 
+    facts = instances or {}
+
+    def described(row: dict[str, Any], subject_key: str) -> dict[str, Any]:
+        name, instance_type = facts.get(str(row[subject_key]), (None, None))
+        return {**row, "name": name, "instance_type": instance_type}
+
     price = settings.session_hourly_price
     actions = plan_actions(plan)
-    creates, deletes, moves, skips = (actions[kind] for kind in ("creates", "deletes", "moves", "skips"))
-    status_tags = actions["status_tags"]
-    managed_after = plan.managed_sessions + len(creates) - len(deletes)
+    subject_keys = {"creates": "instance_id", "deletes": "subject", "moves": "instance_id", "skips": "subject"}
+    rows = {kind: [described(row, key) for row in actions[kind]] for kind, key in subject_keys.items()}
+    status_tags = [described(row, "instance_id") for row in actions["status_tags"]]
+    probes = {(c.instance_id, c.eni_id): getattr(c, "probe_type", None) for c in plan.creates}
+    creates = [{**row, "probe_type": probes.get((row["instance_id"], row["eni_id"]))} for row in rows["creates"]]
+    deletes, moves = rows["deletes"], rows["moves"]
+    certain = [row for row in creates if not row["probe_type"]]
+    managed_after = plan.managed_sessions + len(certain) - len(deletes)
+    verdicts = {row["probe_type"]: "ask-aws" for row in creates if row["probe_type"]}
+    verdicts.update(getattr(plan, "type_verdicts", {}))
     return {
         "account": account,
         "region": region,
@@ -124,86 +274,166 @@ def plan_report(plan: Plan, settings: Settings, *, account: str, region: str) ->
         "creates": creates,
         "deletes": deletes,
         "moves": moves,
-        "skips": skips,
+        "skips": rows["skips"],
         "status_tags": status_tags,
-        "sessions": {"managed_now": plan.managed_sessions, "managed_after": managed_after},
+        # Unlisted instance types: what AWS answered, or "ask-aws" (the reconciler's first create will ask).
+        "instance_type_verdicts": dict(sorted(verdicts.items())),
+        "sessions": {
+            "managed_now": plan.managed_sessions,
+            "managed_after": managed_after,
+            "asking_aws": len(creates) - len(certain),
+        },
         "cost": {
             "hourly_price": price,
             "monthly_now": monthly_cost(plan.managed_sessions, price),
             "monthly_after": monthly_cost(managed_after, price),
         },
-        "drift": bool(creates or deletes or moves),
+        "drift": bool(certain or deletes or moves),
     }
 
 
-def _table(columns: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO) -> None:
-    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    print("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), file=out)
-    for row in cells:
-        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
+def _who(row: Mapping[str, Any], subject_key: str) -> list[str]:
+    """An instance ID (or ENI ID), then its Name and (type) when known."""
+    type_ = [f"({row['instance_type']})"] if row.get("instance_type") else []
+    return [str(row[subject_key]), *str(row.get("name") or "").split(), *type_]
 
 
-def _cell(row: Mapping[str, Any], name: str) -> object:
-    if name == "to_filter_id" and row[name] == row["from_filter_id"]:
-        return None  # the filter stays
-    return row[name]
+def _move(row: Mapping[str, Any]) -> list[str]:
+    atoms = [row["session_id"], f"on {row['eni_id']}"]
+    if row["to_target_id"] != row["from_target_id"]:
+        atoms += [row["from_target_id"], f"→ {row['to_target_id']}"]
+    if row["to_filter_id"] != row["from_filter_id"]:
+        atoms += ["filter", row["from_filter_id"], f"→ {row['to_filter_id']}"]
+    return atoms
 
 
-def print_report(report: Mapping[str, Any], out: TextIO) -> None:
-    print(
-        f"Account {report['account']}, region {report['region']}, sessions marked mirror-managed-by="
-        f"{report['managed_by']}",
-        file=out,
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = None) -> None:
+    """The report as text that fits ``width`` columns (None or 0: one line per row, for grep)."""
+
+    def say(text: str = "", indent: int = 0) -> None:
+        for line in wrap_text(text, width, indent=indent) if text else [""]:
+            print(line, file=out)
+
+    def table(columns: Sequence[str], rows: Sequence[Sequence[Cell]], align: str = "") -> None:
+        for line in fit_table(columns, rows, width, align=align):
+            print(line, file=out)
+
+    say(
+        f"Account {report['account']}, region {report['region']}: "
+        f"sessions tagged mirror-managed-by={report['managed_by']}"
     )
     pool = ", ".join(report["target_ids"]) or "(empty: nothing can be placed)"
-    print(f"Target pool: {pool}; filter {report['filter_id']}", file=out)
-    sections: list[tuple[str, str, list[str], list[str]]] = [
-        (
-            "create",
-            "creates",
-            ["instance", "ENI", "target", "session #", "reason"],
-            ["instance_id", "eni_id", "target_id", "session_number", "reason"],
-        ),
-        (
-            "delete",
-            "deletes",
-            ["instance or ENI", "session", "ENI", "target", "reason"],
-            ["subject", "session_id", "eni_id", "target_id", "reason"],
-        ),
-        (
-            "move",
-            "moves",
-            ["instance", "session", "ENI", "from target", "to target", "new filter", "reason"],
-            ["instance_id", "session_id", "eni_id", "from_target_id", "to_target_id", "to_filter_id", "reason"],
-        ),
-    ]
-    for verb, key, columns, fields in sections:
-        rows = report[key]
-        print(f"\nWould {verb} {len(rows)} session{'' if len(rows) == 1 else 's'}", file=out)
-        if rows:
-            _table(columns, [[_cell(row, f) for f in fields] for row in rows], out)
+    say(f"Target pool: {pool}; filter of new sessions: {report['filter_id']}")
+
+    deletes, moves = report["deletes"], report["moves"]
+    creates = [r for r in report["creates"] if not r.get("probe_type")]
+    probes = [r for r in report["creates"] if r.get("probe_type")]
+    say()
+    say(f"Would create {_plural(len(creates), 'session')}")
+    if creates:
+        table(
+            ["instance", "ENI → target, session #", "reason"],
+            [
+                [_who(r, "instance_id"), [r["eni_id"], f"→ {r['target_id']}", f"#{r['session_number']}"], r["reason"]]
+                for r in creates
+            ],
+        )
+    if probes:
+        say()
+        say(
+            f"Would ask AWS with {_plural(len(probes), 'create')} whether an instance type not on its list can be a "
+            "source (AWS decides: not drift, not in the cost below)"
+        )
+        table(
+            ["instance", "ENI → target, session #", "type asked"],
+            [
+                [
+                    _who(r, "instance_id"),
+                    [r["eni_id"], f"→ {r['target_id']}", f"#{r['session_number']}"],
+                    r["probe_type"],
+                ]
+                for r in probes
+            ],
+        )
+    say()
+    say(f"Would delete {_plural(len(deletes), 'session')}")
+    if deletes:
+        table(
+            ["instance or ENI", "session on ENI → target", "reason"],
+            [
+                [_who(r, "subject"), [r["session_id"], f"on {r['eni_id']}", f"→ {r['target_id']}"], r["reason"]]
+                for r in deletes
+            ],
+        )
+    say()
+    say(f"Would move {_plural(len(moves), 'session')}")
+    if moves:
+        table(
+            ["instance", "session on ENI: change", "reason"],
+            [[_who(r, "instance_id"), _move(r), r["reason"]] for r in moves],
+        )
     if report["skips"]:
-        print(f"\nSkipped: nothing the reconciler can do about these ({len(report['skips'])})", file=out)
-        _table(["instance", "ENI", "reason"], [[s["subject"], s["eni_id"], s["reason"]] for s in report["skips"]], out)
+        say()
+        say(f"Skipped: nothing the reconciler can do about these ({len(report['skips'])})")
+        table(
+            ["instance or ENI", "ENI", "reason"],
+            [[_who(s, "subject"), s["eni_id"], s["reason"]] for s in report["skips"]],
+        )
     if report["status_tags"]:
-        print(f"\nWould write the mirror-status tag of {len(report['status_tags'])} instance(s)", file=out)
+        say()
+        say(f"Would write the mirror-status tag of {_plural(len(report['status_tags']), 'instance')}")
+        asking = {r["instance_id"] for r in probes}
+
+        def would_be(row: Mapping[str, Any]) -> str:
+            desired = str(row["desired"] or "(removed)")
+            return f"{desired} if AWS accepts its type" if row["instance_id"] in asking else desired
+
+        table(
+            ["instance", "mirror-status now", "would be"],
+            [[_who(t, "instance_id"), t["current"] or "(none)", would_be(t)] for t in report["status_tags"]],
+        )
+    verdicts = report.get("instance_type_verdicts") or {}
+    if verdicts:
+        say()
+        say("Instance types not on AWS's list of supported sources (ask-aws: the reconciler's first create asks):")
+        table(["instance type", "verdict"], [[name, verdict] for name, verdict in sorted(verdicts.items())])
+
+    from traffic_mirroring.observability import monthly_cost
+
     cost, sessions = report["cost"], report["sessions"]
-    print(
-        f"\nMonthly cost of our sessions at ${cost['hourly_price']:g} per session-hour: "
-        f"${cost['monthly_now']:,.2f} now ({sessions['managed_now']} sessions), "
-        f"${cost['monthly_after']:,.2f} after the plan ({sessions['managed_after']} sessions)",
-        file=out,
+    now, after, price = sessions["managed_now"], sessions["managed_after"], cost["hourly_price"]
+    say()
+    say(
+        f"Monthly cost of our sessions at ${cost['hourly_price']:g} per session-hour (AWS bills each session every "
+        "hour until it is deleted; a move keeps its session):"
     )
-    print(
-        "Drift: yes, the reconciler would change the sessions above" if report["drift"] else "Drift: none",
-        file=out,
-    )
+    money_rows = [["now", str(now), f"${cost['monthly_now']:,.2f}"]]
+    if deletes:
+        money_rows.append(["deleted", f"-{len(deletes)}", f"-${monthly_cost(len(deletes), price):,.2f}"])
+    if creates:
+        money_rows.append(["created", f"+{len(creates)}", f"+${monthly_cost(len(creates), price):,.2f}"])
+    money_rows.append(["after the plan", str(after), f"${cost['monthly_after']:,.2f}"])
+    table(["", "sessions", "a month"], money_rows, align="<>>")
+    say()
+    say("Drift: yes, the reconciler would change the sessions above" if report["drift"] else "Drift: none")
 
 
 # -- the command -------------------------------------------------------------------------------------------------
+class UsageError(Exception):
+    """A bad command line (argparse's message)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line instead of argparse's usage block
+        raise UsageError(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mirror-audit",
         description=(
             "Show what the Traffic Mirroring reconciler would create, delete and move in an account, and what it "
@@ -213,7 +443,11 @@ def _parser() -> argparse.ArgumentParser:
     aws = parser.add_argument_group("AWS")
     aws.add_argument("--profile", help="named profile (default: the standard credential chain)")
     aws.add_argument("--region", help="region to audit (default: AWS_REGION / AWS_DEFAULT_REGION / the profile's)")
-    aws.add_argument("--endpoint-url", help="send every request here instead (e.g. a moto server)")
+    aws.add_argument(
+        "--endpoint-url",
+        help="send every request here instead (e.g. a moto server; it needs fake credentials, e.g. "
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing)",
+    )
     stack = parser.add_argument_group("the stack's settings (flags win over the environment variables)")
     stack.add_argument("--targets", help="comma-separated pool of target IDs (env TARGET_IDS; the stack's TargetIds)")
     stack.add_argument("--filter-id", help="filter of new sessions (env FILTER_ID; the stack's MirrorFilterId output)")
@@ -235,7 +469,14 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help=f"USD per session-hour (env SESSION_HOURLY_PRICE; default {DEFAULT_PRICE}, us-east-1)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    output.add_argument(
+        "--width",
+        type=int,
+        help="wrap the text report at this many columns (default: the terminal's, 80 in a pipe; 0: one line per row)",
+    )
+    output.add_argument("--debug", action="store_true", help="on an unexpected error, show its traceback")
     return parser
 
 
@@ -266,40 +507,58 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: exit 0 no drift, 1 drift, 2 on any error, always with one line on stderr, no traceback."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # inside the try: a reader that went away is noticed here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # https://docs.python.org/3/library/signal.html#note-on-sigpipe: point stdout at devnull so the flush at exit
+        # cannot fail again. Exit 2, not 0/1: the reader got part of the report only, so no verdict was delivered.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return _fail("the output was closed before the report was complete (broken pipe)")
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
         args = _parser().parse_args(argv)
-    except SystemExit as exit_:  # --help, or a bad flag (argparse printed why)
+    except UsageError as error:
+        return _fail(f"{error} (see mirror-audit --help)")
+    except SystemExit as exit_:  # --help (argparse printed it)
         return EXIT_NO_DRIFT if exit_.code in (0, None) else EXIT_ERROR
+    region = args.region or os.environ.get("AWS_REGION") or None  # botocore itself reads AWS_DEFAULT_REGION only
+    where = AwsTarget(region, args.profile, args.endpoint_url)
     try:
         settings = settings_from(args, os.environ)
-        region = args.region or os.environ.get("AWS_REGION") or None  # botocore itself reads AWS_DEFAULT_REGION only
-        report = audit(settings, AwsTarget(region, args.profile, args.endpoint_url))
-    except ConfigurationError as error:
-        return _fail(f"invalid settings: {error}")
-    except AwsApiError as error:
-        return _fail(f"{error.operation} failed ({error.code}): {error.aws_message or error}")
-    except MutatingCallRefused as error:
-        return _fail(str(error))
-    except NoRegionError:
-        return _fail("no region: pass --region, or set AWS_REGION or a region in the profile")
-    except BotoCoreError as error:  # raised while building clients: no region, unknown profile, bad endpoint URL
-        return _fail(str(error))
+        report = audit(settings, where)
+    except Exception as error:
+        if args.debug and not isinstance(error, (MirroringError, BotoCoreError, MutatingCallRefused)):
+            raise
+        return _fail(explain(error, where, debug_hint=not args.debug))
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
-        print_report(report, sys.stdout)
+        print_report(report, sys.stdout, terminal_width() if args.width is None else args.width)
     return EXIT_DRIFT if report["drift"] else EXIT_NO_DRIFT
 
 
 def audit(settings: Settings, where: AwsTarget, guard: ReadOnlyGuard | None = None) -> dict[str, Any]:
-    """Read the account through guarded clients and plan; returns the report. Never applies anything."""
-    from traffic_mirroring.reconcile import plan_account
+    """Read the account through guarded clients and plan, as the reconciler does; returns the report.
 
+    The inventory is read here (not through ``reconcile.plan_account``) because the report also names each
+    instance and its type. Nothing is ever applied.
+    """
     ec2, elbv2, sts = read_only_clients(where, guard)
     gateway = Ec2Gateway(ec2, elbv2, target_cache_seconds=0)
     account = caller_account(sts)  # first: a credentials problem then reads as one, not as a failed describe
-    plan = plan_account(gateway, settings)
-    return plan_report(plan, settings, account=account, region=ec2.meta.region_name)
+    inventory = inventory_reader.read_account_inventory(gateway, settings)
+    plan = planner.plan_mirroring(inventory, settings)
+    return plan_report(
+        plan, settings, account=account, region=ec2.meta.region_name, instances=instance_facts(inventory)
+    )
 
 
 def caller_account(sts: Any) -> str:
@@ -312,8 +571,110 @@ def caller_account(sts: Any) -> str:
         raise AwsApiError("GetCallerIdentity", type(error).__name__, str(error)) from error
 
 
+# -- one line for every failure --------------------------------------------------------------------------------
+FAKE_CREDENTIALS = "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+_UNREACHABLE = frozenset(
+    {
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+        "ProxyConnectionError",
+        "ConnectionError",
+        "HTTPClientError",
+    }
+)
+_NO_CREDENTIALS = frozenset(
+    {
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "SSOTokenLoadError",
+        "TokenRetrievalError",
+        "UnauthorizedSSOTokenError",
+        "NoAuthTokenError",
+        "LoginTokenLoadError",
+    }
+)
+_CREDENTIALS_REJECTED = frozenset(
+    {
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "AuthFailure",
+        "InvalidAccessKeyId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "IncompleteSignature",
+        "InvalidSignatureException",
+        "MissingAuthenticationToken",
+    }
+)
+_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess"})
+_IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
+
+
+def needed_permissions() -> str:
+    return ", ".join(
+        f"{_IAM_PREFIX.get(service, service)}:{operation}"
+        for service, operations in READ_ONLY_OPERATIONS.items()
+        for operation in sorted(operations)
+    )
+
+
+def explain(error: BaseException, where: AwsTarget, *, debug_hint: bool = True) -> str:
+    """The one-line reason mirror-audit prints for ``error``, with what to do about it where that is known."""
+    endpoint = where.endpoint_url
+    if isinstance(error, MutatingCallRefused):
+        return str(error)
+    if isinstance(error, ConfigurationError):
+        return f"invalid settings: {error}"
+    if isinstance(error, NoRegionError):
+        return "no region: pass --region (e.g. --region us-east-1) or set AWS_REGION"
+    if isinstance(error, ProfileNotFound):
+        return f"{error}: pass an existing --profile, or unset AWS_PROFILE to use the standard credential chain"
+    if isinstance(error, ValueError) and str(error).startswith("Invalid endpoint"):
+        return f"--endpoint-url {endpoint!r} is not a URL: give one like http://127.0.0.1:5000"
+    if isinstance(error, AwsApiError):
+        code, operation = error.code, error.operation
+        if code in _UNREACHABLE:
+            if endpoint:
+                return f"cannot reach {endpoint} ({code} on {operation}): is a server listening there?"
+            region = where.region or "the configured region"
+            return f"cannot reach AWS in {region} ({code} on {operation}): {error.aws_message}"
+        if code in _NO_CREDENTIALS:
+            if endpoint:
+                return (
+                    f"no credentials ({code}): a local endpoint still needs fake ones, e.g. export {FAKE_CREDENTIALS}"
+                )
+            return (
+                f"no credentials ({code}): pass --profile or set AWS_PROFILE, or set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY"
+            )
+        if code in _CREDENTIALS_REJECTED:
+            if endpoint:
+                return (
+                    f"{endpoint} rejected the credentials ({code}: {error.aws_message}): set the fake credentials it "
+                    f"accepts (moto accepts any, e.g. {FAKE_CREDENTIALS})"
+                )
+            return (
+                f"AWS rejected the credentials ({code}: {error.aws_message}): check the profile or keys, or renew an "
+                "expired session (e.g. aws sso login)"
+            )
+        if code in _DENIED:
+            return (
+                f"{operation} was denied ({code}): the audit needs these read-only permissions: {needed_permissions()}"
+            )
+        return f"{operation} failed ({code}): {error.aws_message or error}"
+    if isinstance(error, (MirroringError, BotoCoreError)):
+        return str(error)
+    hint = " (run with --debug for the traceback)" if debug_hint else ""
+    return f"unexpected error: {type(error).__name__}: {error}{hint}"
+
+
 def _fail(message: str) -> int:
-    print(f"mirror-audit: {message}", file=sys.stderr)
+    print(f"mirror-audit: {' '.join(message.split())}", file=sys.stderr)
     return EXIT_ERROR
 
 
