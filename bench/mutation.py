@@ -37,7 +37,9 @@ pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist"]
 use_git_change_detection = false
 
 [tool.pytest.ini_options]
-pythonpath = ["."]
+# The copy first (its tests, the mutated package), then the work tree for what unit tests import besides
+# (functions/, simulation/).
+pythonpath = [".", "{root}"]
 testpaths = ["tests"]
 addopts = "-q"
 """
@@ -68,7 +70,7 @@ def prepare() -> None:
     with (SCRATCH / "tests" / "conftest.py").open("a") as conftest:
         conftest.write(PYTEST9_SHIM)
     only = ", ".join(f'"src/traffic_mirroring/{module}.py"' for module in MODULES)
-    (SCRATCH / "pyproject.toml").write_text(PYPROJECT.format(only=only))
+    (SCRATCH / "pyproject.toml").write_text(PYPROJECT.format(only=only, root=ROOT.as_posix()))
 
 
 def run_mutmut(max_children: int) -> None:

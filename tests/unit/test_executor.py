@@ -1100,3 +1100,14 @@ def test_an_unconfirmed_creation_is_logged_with_its_instance_and_id() -> None:
         fake, SETTINGS, account_wide=True, clock=Clock(), log=lambda message, **extra: logs.append(extra)
     ).apply(plan(subject(creates=[create()])))
     assert {"instance_id": "i-1", "ids": outcome.unconfirmed} in logs
+
+
+def test_a_failure_after_deletions_but_before_any_creation_keeps_the_deletions_generation() -> None:
+    fake = world().fail(CREATE, "RequestLimitExceeded")
+    stale = ours(fake, "eni-1", number=2)
+    with pytest.raises(MirroringFailed):
+        Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], creates=[create("eni-2")])))
+    assert fake.instance_tags["i-1"] == {
+        STATUS: "error:RequestLimitExceeded",
+        GENERATION: next_generation([stale.session_id]),
+    }

@@ -153,20 +153,20 @@ def test_a_dead_target_with_no_room_elsewhere_loses_its_session_and_says_so() ->
 
 
 def test_moves_fill_the_pool_one_by_one() -> None:
-    s1, s2 = ours("s1", "eni-1", "tmt-dead"), ours("s2", "eni-2", "tmt-dead")
+    moving = [ours(f"s{n}", f"eni-{n}", "tmt-dead") for n in (1, 2, 3)]
     targets = {
         "tmt-dead": MirrorTarget("tmt-dead", "network-interface", 10, live=False, problem="gone"),
-        "tmt-a": MirrorTarget("tmt-a", "network-interface", 1),
-        "tmt-b": MirrorTarget("tmt-b", "network-interface", 1),
+        "tmt-a": MirrorTarget("tmt-a", "network-interface", 2),
+        "tmt-b": MirrorTarget("tmt-b", "network-interface", 2),
     }
-    plan = plan_mirroring(
-        inventory(instance("i-1", AttachedEni("eni-1"), AttachedEni("eni-2")), sessions=(s1, s2), targets=targets),
-        SETTINGS,
-    )
-    assert [(u.session.session_id, u.target_ids) for u in plan.updates] == [
-        ("s1", ("tmt-a", "tmt-b")),
-        ("s2", ("tmt-b",)),
-    ]
+    enis = tuple(AttachedEni(f"eni-{n}") for n in (1, 2, 3))
+    plan = plan_mirroring(inventory(instance("i-1", *enis), sessions=tuple(moving), targets=targets), SETTINGS)
+    assert [u.target_ids for u in plan.updates] == [("tmt-a", "tmt-b"), ("tmt-b", "tmt-a"), ("tmt-a", "tmt-b")]
+    # A fourth would find tmt-a full
+    enis += (AttachedEni("eni-4"),)
+    moving.append(ours("s4", "eni-4", "tmt-dead"))
+    plan = plan_mirroring(inventory(instance("i-1", *enis), sessions=tuple(moving), targets=targets), SETTINGS)
+    assert plan.updates[-1].target_ids == ("tmt-b",)
 
 
 def test_moves_and_creates_prefer_the_instances_zone() -> None:
@@ -326,3 +326,38 @@ def test_a_type_aws_accepted_or_a_new_unlisted_type_keeps_its_sessions() -> None
         SETTINGS,
     )
     assert new.deletes == []
+
+
+def test_every_eni_of_an_instance_no_longer_tagged_loses_its_session() -> None:
+    s1, s2 = ours("s1", "eni-1"), ours("s2", "eni-2")
+    untagged = instance("i-1", AttachedEni("eni-1"), AttachedEni("eni-2"), tags={"mirror-status": "mirrored"})
+    plan = plan_mirroring(inventory(untagged, sessions=(s1, s2)), SETTINGS)
+    assert plan.deletes == [DeleteSession("i-1", s, Reason.TAG_REMOVED) for s in (s1, s2)]
+
+
+def test_an_unapproved_override_still_cleans_interfaces_that_cannot_be_sources() -> None:
+    efa_session = ours("s-efa", "eni-2")
+    tags = {"mirror": "true", "mirror-target": "tmt-evil"}
+    plan = plan_mirroring(
+        inventory(
+            instance("i-1", AttachedEni("eni-1"), AttachedEni("eni-2", "efa"), tags=tags), sessions=(efa_session,)
+        ),
+        SETTINGS,
+    )
+    assert plan.deletes == [DeleteSession("i-1", efa_session, Reason.UNSUPPORTED_INTERFACE_TYPE)]
+    assert plan.skips == [Skip("i-1", None, Reason.TARGET_NOT_APPROVED)]
+    assert plan.creates == []
+
+
+def test_instance_wide_skips_name_the_instance() -> None:
+    waiting = (instance("i-1", itype="m9z.large"), instance("i-2", AttachedEni("eni-2"), itype="m9z.large"))
+    plan = plan_mirroring(inventory(*waiting, verdicts={"m9z.large": Verdict.ASK_AWS}), SETTINGS)
+    assert plan.subjects["i-2"].skips == [Skip("i-2", None, Reason.AWAITING_VERDICT)]
+    refused = plan_mirroring(inventory(instance(), verdicts={"m5.large": Verdict.UNSUPPORTED}), SETTINGS)
+    assert refused.skips == [Skip("i-1", None, Reason.UNSUPPORTED_INSTANCE_TYPE)]
+
+
+def test_without_target_facts_a_mirrored_instance_is_left_as_it_is() -> None:
+    plan = plan_mirroring(inventory(instance(), sessions=(ours("s1"),), targets=None), SETTINGS)
+    assert (plan.updates, plan.skips, plan.deletes) == ([], [], [])
+    assert plan.subjects["i-1"].status == Reason.MIRRORED
