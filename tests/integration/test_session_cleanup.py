@@ -49,7 +49,7 @@ class ResponseUrl:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cfn-response?X-Amz-Signature=test"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def only_answer(self) -> dict[str, Any]:
         [answer] = self.answers
