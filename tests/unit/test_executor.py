@@ -1111,3 +1111,13 @@ def test_a_failure_after_deletions_but_before_any_creation_keeps_the_deletions_g
         STATUS: "error:RequestLimitExceeded",
         GENERATION: next_generation([stale.session_id]),
     }
+
+
+def test_a_refusal_after_deletions_but_before_any_creation_keeps_the_deletions_generation() -> None:
+    fake = world()
+    stale = ours(fake, "eni-1", number=2)
+    Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], creates=[create("eni-2", filter_id="tmf-typo")])))
+    assert fake.instance_tags["i-1"] == {
+        STATUS: Reason.FILTER_NOT_FOUND,
+        GENERATION: next_generation([stale.session_id]),
+    }
