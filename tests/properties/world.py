@@ -19,7 +19,7 @@ from simulation.strict_aws import source_limit
 from tests.integration.stack import MANAGED_BY
 
 SUPPORTED_TYPES = ("m5.large", "c5.xlarge", "c4.large", "t3.micro")
-UNSUPPORTED_TYPES = ("t2.micro", "m6i.large")
+UNSUPPORTED_TYPES = ("t2.micro", "r3.large", "c6i.metal")
 SESSIONS_PER_ENI = 3
 MANAGED_BY_KEY = "mirror-managed-by"
 INSTANCE_KEY = "mirror-instance-id"

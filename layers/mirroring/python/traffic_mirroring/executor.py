@@ -50,7 +50,7 @@ from traffic_mirroring.model import (
     UpdateSession,
 )
 from traffic_mirroring.placement import lowest_free_session_number
-from traffic_mirroring.planner import CLEAR_STATUS, next_generation
+from traffic_mirroring.planner import CLEAR_STATUS, UNCONFIRMED_MARK, next_generation
 from traffic_mirroring.ports import MirroringPort
 
 TAG_RESOURCES_PER_CALL = 1000  # CreateTags/DeleteTags accept up to 1,000 resource IDs
@@ -106,6 +106,8 @@ class Executor:
         self._pending_count = 0
         self._last_flush = clock()
         self._generations: dict[str, str] = {}  # instance → its generation as this run knows it
+        self._unconfirmed: dict[str, str] = {}  # instance → digest its last run could not confirm
+        self._bases: dict[str, str] = {}  # instance → its generation when planned
         self._run_generation = ""
 
     def apply(
@@ -155,8 +157,8 @@ class Executor:
             generation = own if plan.creates or not self.account_wide else self._run_generation
         try:
             for delete in plan.deletes:
-                self.port.delete_session(delete.session.session_id)
-                outcome.deleted[delete.reason] += 1
+                if self.port.delete_session(delete.session.session_id):  # False: already gone
+                    outcome.deleted[delete.reason] += 1
             for update in plan.updates:
                 self._update(update, outcome)
             for create in plan.creates:
@@ -197,6 +199,8 @@ class Executor:
             return
         outcome.created.extend(created)
         self._created.extend((plan.subject, s) for s in created)
+        self._unconfirmed[plan.subject] = plan.unconfirmed
+        self._bases[plan.subject] = plan.generation
         if status == Reason.FILTER_NOT_FOUND:
             outcome.problems[plan.subject] = status
         self._write_status(plan, status, generation, outcome)
@@ -320,10 +324,20 @@ class Executor:
         lost = {s.session_id for ids in unseen.values() for s in outcome.created if s.session_id in ids}
         outcome.created = [s for s in outcome.created if s.session_id not in lost]
         for instance_id, ids in unseen.items():
-            self.log("creation not confirmed: a new generation for the next run", instance_id=instance_id, ids=ids)
-            generation = next_generation(ids)
-            self._generations[instance_id] = generation
-            self._queue({self.settings.generation_tag_key: generation}, False, instance_id)
+            digest = next_generation(ids)
+            if self._unconfirmed.get(instance_id) == digest:
+                # Missed by two runs a period apart: not a lagging read but a token answered with a deleted
+                # session. A new generation gives the next run a token never used.
+                self.log("creation not confirmed twice: a new generation", instance_id=instance_id, ids=ids)
+                self._generations[instance_id] = digest
+                value = digest
+            else:
+                # Maybe only lagging: keep the generation (the next run's create replays the same answer, so no
+                # duplicate) and mark it, so a second miss of the same creations starts a new one.
+                self.log("creation not confirmed: marked for the next run", instance_id=instance_id, ids=ids)
+                base = self._generations.get(instance_id, self._bases.get(instance_id, ""))
+                value = f"{base}{UNCONFIRMED_MARK}{digest}"
+            self._queue({self.settings.generation_tag_key: value}, False, instance_id)
         self._created.clear()
         self._elsewhere.clear()
 

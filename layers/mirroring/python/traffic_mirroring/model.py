@@ -194,6 +194,7 @@ class SubjectPlan:
     instance_type: str = ""
     is_instance: bool = False  # an existing, not terminated instance (it carries status and generation tags)
     generation: str = ""  # the instance's current mirror generation (tag), "" when none
+    unconfirmed: str = ""  # digest of the creations the last run could not confirm (tag, after "~"), "" when none
 
     @property
     def changes(self) -> int:

@@ -31,6 +31,7 @@ from traffic_mirroring.model import (
 )
 from traffic_mirroring.placement import TargetUsage, lowest_free_session_number, rank_targets
 
+UNCONFIRMED_MARK = "~"  # generation tag "G~D": generation G, creations with digest D not confirmed by the last run
 CLEAR_STATUS = ""  # remove the status tag: the instance is not asking to be mirrored
 STOPPED_STATES = frozenset({"stopping", "stopped"})
 TERMINATED_STATES = frozenset({"shutting-down", "terminated"})
@@ -118,7 +119,8 @@ class _Planner:
         plan.current_status = instance.tags.get(self.settings.status_tag_key)
         plan.instance_type = instance.instance_type
         plan.is_instance = instance.state not in TERMINATED_STATES
-        plan.generation = instance.tags.get(self.settings.generation_tag_key, "")
+        tag = instance.tags.get(self.settings.generation_tag_key, "")
+        plan.generation, _, plan.unconfirmed = tag.partition(UNCONFIRMED_MARK)
         tagged = self.settings.wants_mirroring(instance.tags)
         verdict = self._verdict(instance) if is_judged(instance, self.settings) else Verdict.SUPPORTED
 
