@@ -1,7 +1,9 @@
 """CloudFormation custom resource SessionCleanup → when the stack is deleted, delete every session it manages.
 
 Create and Update change nothing. Whatever happens, CloudFormation gets an answer at the ResponseURL: the result, a
-FAILED with the error, or, if the work outlasts the function, a FAILED from the watchdog just before the timeout.
+FAILED with the error, or, if the work outlasts the function, a FAILED from the watchdog just before the timeout. An
+event that is no custom resource request has nowhere to be answered: it is raised (EventValidationError), so it
+reaches the invocation failure queue and its alarm.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from traffic_mirroring.cleanup import (
     put_response,
     stack_status_reader,
 )
-from traffic_mirroring.errors import EventValidationError
 from traffic_mirroring.observability import logger, tracer
 from traffic_mirroring.runtime import Runtime
 
@@ -51,11 +52,7 @@ def handler(
     stack_status: Callable[[str], str | None] = _stack_status,
     send: Callable[[str, bytes], bool] = put_response,
 ) -> dict[str, str]:
-    try:
-        request = CustomResourceRequest.parse(event)
-    except EventValidationError as error:
-        logger.error("not a custom resource request: there is nowhere to answer", extra={"error": str(error)})
-        return {"Status": FAILED, "Reason": str(error)}
+    request = CustomResourceRequest.parse(event)  # EventValidationError: nowhere to answer, so it is raised
     logger.append_keys(request_type=request.request_type, stack_id=request.stack_id)
     where = f"log group {getattr(context, 'log_group_name', '?')}, stream {getattr(context, 'log_stream_name', '?')}"
 

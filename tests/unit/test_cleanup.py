@@ -280,10 +280,17 @@ def test_a_failed_create_answers_an_id_whose_delete_cleans_nothing(monkeypatch: 
     assert body["Status"] == FAILED and body["PhysicalResourceId"] == NEVER_CREATED
 
 
-def test_a_malformed_request_has_nowhere_to_be_answered_and_says_why() -> None:
-    result = handler({"RequestType": "Delete"}, LambdaContext(), send=lambda *_: pytest.fail("nowhere to send"))
-
-    assert result["Status"] == FAILED and "ResponseURL" in result["Reason"]
+@pytest.mark.parametrize(
+    ("event", "named"),
+    [
+        ({"RequestType": "Delete"}, "ResponseURL"),
+        ([], "event must be a JSON object"),
+        ({"detail-type": "EC2 Instance State-change Notification"}, "detail-type"),
+    ],
+)
+def test_a_malformed_request_has_nowhere_to_be_answered_so_it_is_raised(event: Any, named: str) -> None:
+    with pytest.raises(EventValidationError, match=named):
+        handler(event, LambdaContext(), send=lambda *_: pytest.fail("nowhere to send"))
 
 
 def test_the_watchdog_answers_failed_before_the_timeout_and_the_late_answer_is_dropped() -> None:

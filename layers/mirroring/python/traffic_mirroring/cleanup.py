@@ -125,7 +125,12 @@ class CustomResourceRequest:
     @classmethod
     def parse(cls, event: Any) -> CustomResourceRequest:
         if not isinstance(event, Mapping):
-            raise EventValidationError("a custom resource request must be a JSON object")
+            raise EventValidationError("the event must be a JSON object: a CloudFormation custom resource request")
+        if "detail-type" in event:  # a rule wired to the wrong function
+            raise EventValidationError(
+                f"an EventBridge event (detail-type {str(event['detail-type'])[:80]!r}) is not a CloudFormation "
+                "custom resource request"
+            )
         fields = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")
         missing = [name for name in fields if not isinstance(event.get(name), str) or not event[name]]
         if missing:
