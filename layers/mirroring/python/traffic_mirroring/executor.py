@@ -177,20 +177,22 @@ class Executor:
             outcome.skipped.update(skip.reason for skip in plan.skips)
         except (SourceNotSupported, FilterNotFound) as refusal:
             generation = self._after_rollback(plan, created, generation)
-            self._undo(plan, created, outcome, refusal)
-            created = []
             if isinstance(refusal, SourceNotSupported):
                 # AWS's word is final, even for a listed type: every instance of the type learns it.
                 self._learn(plan.instance_type, False, outcome)
                 status = Reason.UNSUPPORTED_INSTANCE_TYPE
             else:
                 status = Reason.FILTER_NOT_FOUND
+            self._undo_then_tag(plan, created, outcome, refusal, status, generation)
             outcome.skipped[status] += 1
+            if status == Reason.FILTER_NOT_FOUND:
+                outcome.problems[plan.subject] = status
+            outcome.applied.append(plan.subject)
+            return
         except AwsApiError as error:
             generation = self._after_rollback(plan, created, generation)
-            self._undo(plan, created, outcome, error)
             status = f"{ERROR_STATUS_PREFIX}{error.code}"
-            self._write_status(plan, status, generation, outcome, now=True)
+            self._undo_then_tag(plan, created, outcome, error, status, generation)
             if error.retryable:
                 raise MirroringFailed(plan.subject, error) from error
             # This instance's problem (its tags, its ENI, its target): its status says so; the run goes on.
@@ -201,8 +203,6 @@ class Executor:
         self._created.extend((plan.subject, s) for s in created)
         self._unconfirmed[plan.subject] = plan.unconfirmed
         self._bases[plan.subject] = plan.generation
-        if status == Reason.FILTER_NOT_FOUND:
-            outcome.problems[plan.subject] = status
         self._write_status(plan, status, generation, outcome)
         outcome.applied.append(plan.subject)
 
@@ -291,6 +291,24 @@ class Executor:
         if not created:
             return generation
         return next_generation([*(d.session.session_id for d in plan.deletes), *(s.session_id for s in created)])
+
+    def _undo_then_tag(
+        self,
+        plan: SubjectPlan,
+        created: list[MirrorSession],
+        outcome: Outcome,
+        cause: Exception,
+        status: str,
+        generation: str | None,
+    ) -> None:
+        """Roll back, then write the status and the new generation at once, also when the rollback left sessions:
+        the next run must not be answered with a session the rollback deleted."""
+        try:
+            self._undo(plan, created, outcome, cause)
+        except RollbackIncomplete:
+            self._write_status(plan, f"{ERROR_STATUS_PREFIX}RollbackIncomplete", generation, outcome, now=True)
+            raise
+        self._write_status(plan, status, generation, outcome, now=True)
 
     def _undo(self, plan: SubjectPlan, created: list[MirrorSession], outcome: Outcome, cause: Exception) -> None:
         """Roll back this instance's own creations, newest first; raises RollbackIncomplete if any is left."""
