@@ -24,7 +24,7 @@ $(BIN)/.installed: requirements-dev.txt pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/python -m simulation.demo
 
-# About 3–4 minutes on 2 cores.
+# About 7 minutes on 2 cores, most of it integration (~3 min) and properties (~2 min).
 test: lint typecheck unit integration properties validate build checkov bench-check
 
 lint: $(BIN)/.installed
