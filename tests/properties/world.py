@@ -207,7 +207,14 @@ def instance_problems(
     elif kept:
         expected = (status,)  # left alone
     elif tagged and state == "running":
-        expected = ("unsupported-instance-type",)
+        # AWS is asked about a type its page does not list by trying a create: where no ENI can get one (full
+        # ENIs, a full pool) nothing was asked yet, and the status is the placement's.
+        blocked = all(len(snap.on_eni(e)) >= SESSIONS_PER_ENI or snap.pool_is_full_for(e, pool) for e in view.enis)
+        expected = (
+            ("unsupported-instance-type", "no-target-capacity", "eni-session-limit")
+            if blocked
+            else ("unsupported-instance-type",)
+        )
     elif tagged and state == "stopped":
         expected = ("instance-stopped",)
     else:
