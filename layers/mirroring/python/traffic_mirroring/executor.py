@@ -235,8 +235,11 @@ class Executor:
                         raise
                     if refused_numbers >= SESSIONS_PER_ENI - 1:
                         raise
-                    # AWS refused the number (its code is undocumented): it may be held by a session this account
-                    # cannot see (shared VPC). At most 3 sessions share an ENI, so a few tries settle it.
+                    # AWS refused the number (its code is undocumented). A concurrent invocation may hold it with
+                    # a session of ours: then this ENI is done. Otherwise it is held by a session this account
+                    # cannot see (shared VPC): try the next free one; at most 3 sessions share an ENI.
+                    if any(self.settings.owns(s) for s in self.port.sessions_on_enis([create.eni_id])):
+                        return _Result(elsewhere=token)
                     refused_numbers += 1
                     taken.add(number)
                     next_number = lowest_free_session_number(taken)
