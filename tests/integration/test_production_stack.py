@@ -22,7 +22,7 @@ from functions.scheduled_reconciler.app import handler as scheduled
 from simulation.account import AMI, ApiCalls, SimulatedAccount
 from simulation.eventbridge import PSEUDO_PARAMETERS, load_rules, load_template, matching_rules
 from simulation.strict_aws import CompletedLifecycleAction, StrictAws
-from tests.integration.stack import MANAGED_BY, LambdaContext, Stack, event, make_stack
+from tests.integration.stack import ACCOUNT_ID, MANAGED_BY, LambdaContext, Stack, event, make_stack
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import ConfigurationError, MirroringFailed
 from traffic_mirroring.lifecycle import ABANDON, CONTINUE, LifecycleSettings, load_lifecycle_settings
@@ -75,6 +75,8 @@ def test_stopped_instance_whose_sessions_are_deleted_says_so(stack: Stack) -> No
 
 
 def test_target_override_that_does_not_exist_is_visible(stack: Stack) -> None:
+    # An approved (pool) target that does not exist: its own status, not no-target-capacity
+    stack.configure(TARGET_IDS=f"{','.join(stack.settings.target_ids)},tmt-0123456789abcdef0")
     instance = stack.account.launch(tags={"mirror": "true", "mirror-target": "tmt-0123456789abcdef0"})
     summary = launched(stack, instance)
     assert stack.our_sessions(instance) == []
@@ -100,7 +102,7 @@ def test_status_tag_writes_never_reach_a_function(stack: Stack) -> None:
     # Given the functions' own EC2 client, whose tag writes are recorded with the instance's tags after each
     functions_ec2 = stack.account.session.client("ec2")
     calls = ApiCalls().attach(functions_ec2)
-    runtime = Runtime(stack.settings, Ec2Gateway(functions_ec2, stack.account.elbv2))
+    runtime = Runtime(stack.settings, Ec2Gateway(functions_ec2, stack.account.elbv2, account_id=ACCOUNT_ID))
     writes: list[tuple[str, dict[str, Any], dict[str, str]]] = []
 
     def request(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -127,7 +129,7 @@ def test_status_tag_writes_never_reach_a_function(stack: Stack) -> None:
     state_change(event("ec2-instance-stopped.json", mirrored), LambdaContext(), runtime=runtime)
     stack.account.untag(skipped, "mirror")
     launched(stack, skipped, runtime)
-    assert sorted({tag["Key"] for _, params, _ in writes for tag in params["Tags"]}) == [STATUS]
+    assert sorted({tag["Key"] for _, params, _ in writes for tag in params["Tags"]}) == ["mirror-generation", STATUS]
     assert sorted({operation for operation, _, _ in writes}) == ["CreateTags", "DeleteTags"]
     # When each write is delivered as AWS reports it (the changed keys; the tag set after the change)
     rules = load_rules(TEMPLATE) + load_rules(TEMPLATE, parameter_overrides={"LifecycleHookMode": "true"})
