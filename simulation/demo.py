@@ -569,10 +569,11 @@ def run(
         out.table(PLAN_COLUMNS, plan_rows(plan, names, all_targets, eni_order))
         summary = bus.schedule()
         after_first = account.sessions()
-        # An hour later the schedule fires again: what the first run left to do (if anything) is done now.
+        # The schedule fires twice more: what the first run left to do (if anything) is done then.
+        summary_second = bus.schedule()
         summary_next = bus.schedule()
         sessions_after = account.sessions()
-        out.heading("After the reconciler (two scheduled runs)")
+        out.heading("After the reconciler (three scheduled runs)")
         out.table(INSTANCE_COLUMNS, instance_rows(account, names, all_targets))
         cost_after = _cost(account, settings)
         out.line(f"First run: {_run_line(summary)}")
@@ -583,12 +584,14 @@ def run(
                 "(ask-aws: its new container has not needed to ask yet)"
             )
         created_next = _owners(_new_sessions(after_first, sessions_after), names)
-        out.line(f"Next run, an hour later: {_run_line(summary_next)}")
+        out.line(f"Second run: {_run_line(summary_second)}")
+        out.line(f"Third run: {_run_line(summary_next)}")
         if created_next:
             out.line(
-                f"Created by the next run: {', '.join(created_next)}. AWS remembers the token of a session deleted "
-                "by hand and may answer it with that session, so the first run only started a new generation; the "
-                "next one creates with a token never used before (never a duplicate)."
+                f"Created by a later run: {', '.join(created_next)}. AWS remembers the token of a session deleted "
+                "by hand and may answer it with that session. The first run's describe cannot tell that from a read "
+                "that lags, so it only marks the instance; the second miss starts a new generation, and the third "
+                "run creates with a token never used before (never a duplicate)."
             )
         price = settings.session_hourly_price
         out.line("")

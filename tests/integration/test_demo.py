@@ -235,7 +235,7 @@ def test_the_plan_is_printed_in_the_same_order_whatever_the_ids(demo_env: None, 
     # With random IDs, on a terminal 100 columns wide (rich draws the headings)
     _, other = run_demo(width=100, rich=True, seed=None)
     assert_fits(other, 100)
-    assert "── After the reconciler (two scheduled runs) ──" in other
+    assert "── After the reconciler (three scheduled runs) ──" in other
     rows = plan_rows(output)
     assert rows, "no plan rows found"
     assert plan_rows(other) == rows
