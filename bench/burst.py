@@ -82,7 +82,12 @@ def _once(launches: int, rate: float, workers: int) -> dict[str, Any]:
     with moto_server() as direct:
         account = SimulatedAccount(endpoint_url=direct)
         targets = [account.eni_target(ZONE), account.nlb_target()]
-        env = {"TARGET_IDS": ",".join(targets), "FILTER_ID": account.mirror_filter(), "MANAGED_BY": MANAGED_BY}
+        env = {
+            "TARGET_IDS": ",".join(targets),
+            "FILTER_ID": account.mirror_filter(),
+            "MANAGED_BY": MANAGED_BY,
+            "ACCOUNT_ID": "123456789012",
+        }
         reservation = account.ec2.run_instances(
             ImageId=AMI,
             MinCount=launches,
