@@ -346,3 +346,31 @@ def test_a_run_cut_by_the_deadline_keeps_the_status_tags_it_set(stack: Stack) ->
     done = [i for i in instances if stack.our_sessions(i)]
     assert len(done) == 3
     assert all(status(stack, i) == "mirrored" for i in done)
+
+
+# -- issue 10 and 12: a pool as the operator really writes it --------------------------------------------------
+def test_an_appliance_shared_from_another_account_counts_10_unless_the_operator_says_otherwise(
+    stack: Stack, strict: StrictAws
+) -> None:
+    hub = strict.add_shared_target("network-interface", host_instance_type="c5.18xlarge")
+    assert len(fill(stack, hub, 11)) == 10  # we cannot see its appliance: 10, the safe count
+    stack.configure(TARGET_IDS=hub, TARGET_SOURCE_LIMITS=f"{hub}=100")
+    more = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, more)
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(more)] == [hub]
+
+
+def test_a_pool_target_that_does_not_exist_has_its_own_status_not_no_capacity(stack: Stack) -> None:
+    stack.configure(TARGET_IDS="tmt-0123456789abcdef0")
+    instance = stack.account.launch(tags={"mirror": "true"})
+    summary = reconcile(stack)
+    assert status(stack, instance) == "pool-target-not-found"
+    assert summary["missing_pool_targets"] == ["tmt-0123456789abcdef0"]
+    assert summary["instances_needing_attention"] == {instance: "pool-target-not-found"}
+
+
+def test_an_empty_pool_is_a_visible_idle_state(stack: Stack) -> None:
+    stack.configure(TARGET_IDS="")
+    instance = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, instance)
+    assert stack.our_sessions(instance) == [] and status(stack, instance) == "pool-empty"
