@@ -14,20 +14,10 @@ from functions.scheduled_reconciler.app import handler as scheduled
 from simulation.account import SimulatedAccount
 from simulation.strict_aws import StrictAws
 from tests.integration.stack import MANAGED_BY, LambdaContext, Stack, event, make_stack
+from tests.integration.test_scheduled_reconciler import SCHEDULE
 
 ZONE_A, ZONE_B = "us-east-1a", "us-east-1b"
 CREATE = "CreateTrafficMirrorSession"
-SCHEDULE = {
-    "version": "0",
-    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": "123456789012",
-    "time": "2026-11-30T10:00:00Z",
-    "region": "us-east-1",
-    "resources": ["arn:aws:events:us-east-1:123456789012:rule/reconcile"],
-    "detail": {},
-}
 
 
 @pytest.fixture
