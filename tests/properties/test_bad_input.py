@@ -283,3 +283,21 @@ def test_any_json_gets_a_deliberate_outcome(stack: Stack, case: tuple[str, Any])
     for handler_name in (name, *sorted(set(INSTANCE_HANDLERS) - {name})):
         got = outcome(handler_of(handler_name), copy.deepcopy(delivered), stack)  # raises anything unexpected
         assert got.split(":", 1)[0] in ("error", "ignored", "processed")
+
+
+def test_the_lifecycle_handler_ignores_another_regions_action_too(stack: Stack) -> None:
+    from traffic_mirroring.lifecycle import LifecycleSettings
+
+    delivered = event(
+        "autoscaling-launch-lifecycle-action.json",
+        INSTANCE,
+        AutoScalingGroupName="web-asg",
+        LifecycleHookName="mirror-hook",
+        LifecycleActionToken="0e7c1b4a-1111-2222-3333-444455556666",
+    )
+    delivered["region"] = "eu-west-1"
+    stack.calls.reset()
+    result = handler_of("autoscaling_lifecycle")(
+        delivered, LambdaContext(), runtime=stack.runtime, lifecycle=LifecycleSettings()
+    )
+    assert "ignored" in result and stack.calls.total == 0
