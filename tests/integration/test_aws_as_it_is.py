@@ -364,3 +364,21 @@ def test_an_empty_pool_is_a_visible_idle_state(stack: Stack) -> None:
     instance = stack.account.launch(tags={"mirror": "true"})
     launched(stack, instance)
     assert stack.our_sessions(instance) == [] and status(stack, instance) == "pool-empty"
+
+
+def test_a_gateway_load_balancer_endpoint_has_its_zone_and_is_left_when_it_goes(
+    stack: Stack, account: SimulatedAccount
+) -> None:
+    # Given a pool of an NLB in zone A only and a Gateway Load Balancer endpoint in zone B
+    nlb_a = account.nlb_target([ZONE_A], name="nlb-a")
+    endpoint_b = account.gwlb_endpoint_target(ZONE_B)
+    stack.configure(TARGET_IDS=f"{nlb_a},{endpoint_b}")
+    # When an instance in zone B is mirrored, its session goes to the endpoint of its zone (no inter-AZ charge)
+    instance = stack.account.launch(tags={"mirror": "true"}, zone=ZONE_B)
+    launched(stack, instance)
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [endpoint_b]
+    # And when the endpoint is deleted, the reconciler moves the session to the live NLB
+    account.kill_target(endpoint_b)
+    summary = reconcile(stack)
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [nlb_a]
+    assert list(summary["dead_targets"]) == [endpoint_b]

@@ -369,17 +369,29 @@ class Ec2Gateway:
         """Endpoint ID → (state, subnets, network interfaces). Absent: the endpoint does not exist."""
         found: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
         for batch in _batches(sorted(set(endpoint_ids)), FILTER_VALUES_PER_CALL):
-            for raw in self._pages(
-                "DescribeVpcEndpoints",
-                "VpcEndpoints",
-                Filters=[{"Name": "vpc-endpoint-id", "Values": list(batch)}],
-            ):
+            try:
+                raws = self._describe_vpc_endpoints(batch)
+            except AwsApiError as error:
+                if not error.code.startswith("InvalidVpcEndpointId"):
+                    raise
+                # One deleted endpoint fails the whole call: ask one by one, so it hides no other.
+                raws = []
+                for endpoint_id in batch:
+                    try:
+                        raws.extend(self._describe_vpc_endpoints([endpoint_id]))
+                    except AwsApiError as single:
+                        if not single.code.startswith("InvalidVpcEndpointId"):
+                            raise
+            for raw in raws:
                 found[raw["VpcEndpointId"]] = (
                     str(raw.get("State", "")),
                     tuple(raw.get("SubnetIds") or ()),
                     tuple(raw.get("NetworkInterfaceIds") or ()),
                 )
         return found
+
+    def _describe_vpc_endpoints(self, endpoint_ids: Sequence[str]) -> list[Mapping[str, Any]]:
+        return list(self._pages("DescribeVpcEndpoints", "VpcEndpoints", VpcEndpointIds=list(endpoint_ids)))
 
     # -- instance tags (status, generation) --------------------------------------------------------------------
     def set_instance_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> None:
