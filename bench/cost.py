@@ -35,6 +35,7 @@ PLATFORM_LOG_BYTES = 420  # Lambda's START, END and REPORT lines (with the X-Ray
 PLATFORM_LOG_LINES = 3
 CUSTOM_METRIC_MONTH = 0.30  # first 10,000 metrics
 ALARM_MONTH = 0.10  # standard resolution
+KMS_KEY_MONTH = 1.00  # a customer managed key (the alarm topic's, created unless AlarmTopicArn is given)
 XRAY_TRACE = 5.00 / 1_000_000  # traces recorded (after the free tier)
 
 
@@ -88,16 +89,20 @@ def schedule_per_day() -> float:
     return 24 * 60 / every
 
 
-def alarms_deployed() -> int:
-    """Alarms the template creates with its default parameters."""
+def deployed(resource_type: str) -> int:
+    """Resources of this type the template creates with its default parameters."""
     template = load_template(ROOT / "template.yaml")
     values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
     return sum(
         1
         for resource in template["Resources"].values()
-        if resource.get("Type") == "AWS::CloudWatch::Alarm"
+        if resource.get("Type") == resource_type
         and ("Condition" not in resource or condition_holds(template, resource["Condition"], values))
     )
+
+
+def alarms_deployed() -> int:
+    return deployed("AWS::CloudWatch::Alarm")
 
 
 def lambda_seconds(client_seconds: float, moto_seconds: float, calls: int) -> float:
@@ -165,8 +170,10 @@ def estimate(
     xray = requests_month * XRAY_TRACE
     metrics = len(names) * CUSTOM_METRIC_MONTH
     alarm_cost = alarms * ALARM_MONTH
+    kms_keys = deployed("AWS::KMS::Key")
+    kms_cost = kms_keys * KMS_KEY_MONTH
     usage_total = lambda_compute + lambda_requests + logs
-    fixed_total = metrics + alarm_cost + xray
+    fixed_total = metrics + alarm_cost + kms_cost + xray
     mirroring = FLEET * SESSION_HOUR_PRICE * HOURS_PER_MONTH
     return {
         "fleet": FLEET,
@@ -195,6 +202,7 @@ def estimate(
             "usage_total": round(usage_total, 4),
             "custom_metrics": round(metrics, 2),
             "alarms": round(alarm_cost, 2),
+            "kms_keys": round(kms_cost, 2),
             "xray_traces": round(xray, 4),
             "fixed_total": round(fixed_total, 2),
             "stack_total": round(usage_total + fixed_total, 2),
@@ -212,6 +220,7 @@ def estimate(
             "price_log_ingestion_gb": LOG_INGESTION_PER_GB,
             "price_custom_metric_month": CUSTOM_METRIC_MONTH,
             "price_alarm_month": ALARM_MONTH,
+            "price_kms_key_month": KMS_KEY_MONTH,
             "price_xray_trace": XRAY_TRACE,
             "price_session_hour": SESSION_HOUR_PRICE,
             "days_per_month": round(DAYS_PER_MONTH, 2),

@@ -624,6 +624,10 @@ def _cost(cost: Mapping[str, Any]) -> list[str]:
                     f"alarms deployed by default ({cost['alarms']} {TIMES} ${a['price_alarm_month']})",
                     _money(m["alarms"]),
                 ],
+                [
+                    f"alarm topic KMS key (${a.get('price_kms_key_month', 1.0)}; none with AlarmTopicArn)",
+                    _money(m.get("kms_keys", 0.0)),
+                ],
                 ["X-Ray traces (Tracing: Active; after the free tier)", _money(m["xray_traces"])],
                 ["**stack total**", f"**{_money(m['stack_total'])}**"],
                 [
@@ -634,7 +638,7 @@ def _cost(cost: Mapping[str, Any]) -> list[str]:
         ),
         "",
         f"The stack costs {cost['stack_share_of_mirroring']:.3%} of the sessions it manages; its fixed part "
-        "(metrics and alarms) outweighs its usage. One orphaned session left for a month "
+        "(metrics, alarms, the alarm topic's key) outweighs its usage. One orphaned session left for a month "
         f"(${a['price_session_hour'] * 730:.2f}) costs more than the stack's usage. Custom metrics seen: "
         f"{', '.join(cost['custom_metrics'])} (others appear only when their case happens: skips by reason, "
         "safety valve, lifecycle results).",

@@ -1126,3 +1126,23 @@ def test_a_refusal_after_deletions_but_before_any_creation_keeps_the_deletions_g
         STATUS: Reason.FILTER_NOT_FOUND,
         GENERATION: next_generation([stale.session_id]),
     }
+
+
+def test_a_rollback_that_leaves_sessions_writes_its_status_and_next_generation_at_once() -> None:
+    # Given an account-wide run in which the first instance's rollback cannot delete what it created
+    fake = world().fail(CREATE, "RequestLimitExceeded", when=lambda p: p["eni_id"] == "eni-2")
+    fake.fail(DELETE, "RequestLimitExceeded")
+    created_before = {"eni-1"}
+    with pytest.raises(RollbackIncomplete) as raised:
+        Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(
+            plan(
+                subject("i-1", creates=[create("eni-1", "i-1"), create("eni-2", "i-1")]),
+                subject("i-2", creates=[create("eni-3", "i-2")]),
+            )
+        )
+    # Then the instance says so, with the generation a retry must use, written before the next instance started
+    left = raised.value.remaining
+    assert {fake.sessions[s].eni_id for s in left} == created_before
+    assert fake.instance_tags["i-1"] == {STATUS: "error:RollbackIncomplete", GENERATION: next_generation(left)}
+    first_tag_write = fake.operations().index(CREATE_TAGS)
+    assert fake.operations()[first_tag_write:].count(CREATE) == 1  # i-2's create came after the write

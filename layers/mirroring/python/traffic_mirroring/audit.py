@@ -43,7 +43,6 @@ READ_ONLY_OPERATIONS: Mapping[str, frozenset[str]] = {
     "ec2": frozenset(
         {
             "DescribeInstances",
-            "DescribeInstanceTypes",
             "DescribeNetworkInterfaces",
             "DescribeTrafficMirrorSessions",
             "DescribeTrafficMirrorTargets",

@@ -147,7 +147,6 @@ class Executor:
 
     def apply_subject(self, plan: SubjectPlan, outcome: Outcome) -> None:
         created: list[MirrorSession] = []
-        probe_types: set[str] = set()
         status = plan.status
         generation: str | None = None
         if plan.deletes:
@@ -163,8 +162,6 @@ class Executor:
                 self._update(update, outcome)
             for create in plan.creates:
                 result = self._create(create)
-                if create.probe_type:
-                    probe_types.add(create.probe_type)
                 if result.session is not None:
                     created.append(result.session)
                     self._learn(create.probe_type, True, outcome)
