@@ -4,6 +4,7 @@ published lists, AWS's own verdicts, dead targets, other accounts, lagging reads
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from simulation.account import SimulatedAccount
 from simulation.strict_aws import StrictAws
 from tests.integration.stack import MANAGED_BY, LambdaContext, Stack, event, make_stack
 from tests.integration.test_scheduled_reconciler import SCHEDULE
+from traffic_mirroring import executor as executor_module
 
 ZONE_A, ZONE_B = "us-east-1a", "us-east-1b"
 CREATE = "CreateTrafficMirrorSession"
@@ -301,40 +303,51 @@ def test_the_second_pass_respects_the_safety_valve(stack: Stack, account: Simula
     waiting = stack.account.launch(tags={"mirror": "true"})
     launched(stack, waiting)
     stack.account.untag(mirrored[0], "mirror")  # frees a slot: the run deletes one, then places the waiting one
-    # And the second pass reads an account where every instance seems gone (an injected bad describe)
-    stack.calls.fault_operations["DescribeInstances"] = []
+    # And the second pass reads an account where no instance seems tagged any more (an injected bad describe)
     original = stack.runtime.gateway.describe_instances_with_tag_key
     reads = {"n": 0}
 
-    def second_read_is_empty(*keys: str) -> Any:
+    def second_read_lost_the_tags(*keys: str) -> Any:
         reads["n"] += 1
-        return original(*keys) if reads["n"] == 1 else {}
+        found = original(*keys)
+        return found if reads["n"] == 1 else {i: replace(x, tags={}) for i, x in found.items()}
 
-    stack.runtime.gateway.describe_instances_with_tag_key = second_read_is_empty  # type: ignore[method-assign]
+    stack.runtime.gateway.describe_instances_with_tag_key = second_read_lost_the_tags  # type: ignore[method-assign]
     summary = reconcile(stack)
     # Then only the untagged instance lost its session: nothing the second pass planned was deleted
     assert summary["sessions_deleted"] == {"tag-removed": 1}
     assert all(stack.our_sessions(i) for i in mirrored[1:])
 
 
-def test_a_run_cut_by_the_deadline_keeps_the_status_tags_it_set(stack: Stack) -> None:
+def test_a_run_cut_by_the_deadline_keeps_the_status_tags_it_set(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a reconcile that writes its status tags every 2 instances (in production: every 200, or 5 seconds)
+    monkeypatch.setattr(executor_module, "STATUS_FLUSH_SUBJECTS", 2)
     instances = [stack.account.launch(tags={"mirror": "true"}) for _ in range(6)]
+    killed = {"now": False}
+
+    def dead_process_makes_no_call(**_: Any) -> None:
+        if killed["now"]:
+            raise TimeoutError("the process is gone")
+
+    stack.account.ec2.meta.events.register("before-call.ec2.CreateTags", dead_process_makes_no_call)
 
     class Dying(LambdaContext):
-        """Time runs out after three instances: Lambda stops the run there (raises, as a kill would)."""
+        """Lambda's timeout kills the run after four instances: nothing runs after that, not even a last flush."""
 
         checks = 0
 
         def get_remaining_time_in_millis(self) -> int:
             Dying.checks += 1
-            if Dying.checks > 3:
+            if Dying.checks > 4:
+                killed["now"] = True
                 raise TimeoutError("Task timed out")
             return 600_000
 
     with pytest.raises(TimeoutError):
         reconcile(stack, Dying())
+    # Then the instances it mirrored before it died say so
     done = [i for i in instances if stack.our_sessions(i)]
-    assert len(done) == 3
+    assert len(done) == 4
     assert all(status(stack, i) == "mirrored" for i in done)
 
 
