@@ -89,7 +89,7 @@ def schedule_per_day() -> float:
     return 24 * 60 / every
 
 
-def deployed(resource_type: str) -> int:
+def deployed_count(resource_type: str) -> int:
     """Resources of this type the template creates with its default parameters."""
     template = load_template(ROOT / "template.yaml")
     values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
@@ -102,7 +102,7 @@ def deployed(resource_type: str) -> int:
 
 
 def alarms_deployed() -> int:
-    return deployed("AWS::CloudWatch::Alarm")
+    return deployed_count("AWS::CloudWatch::Alarm")
 
 
 def lambda_seconds(client_seconds: float, moto_seconds: float, calls: int) -> float:
@@ -170,7 +170,7 @@ def estimate(
     xray = requests_month * XRAY_TRACE
     metrics = len(names) * CUSTOM_METRIC_MONTH
     alarm_cost = alarms * ALARM_MONTH
-    kms_keys = deployed("AWS::KMS::Key")
+    kms_keys = deployed_count("AWS::KMS::Key")
     kms_cost = kms_keys * KMS_KEY_MONTH
     usage_total = lambda_compute + lambda_requests + logs
     fixed_total = metrics + alarm_cost + kms_cost + xray
