@@ -1,6 +1,8 @@
 """All AWS access. Reads in bulk (largest pages, ID batches, every page followed) and wraps SDK errors.
 
-botocore's EC2 model has no exception classes: every failure is a ClientError whose code we carry in AwsApiError.
+botocore's EC2 model has no exception classes: every failure is a ClientError, which ``errors.aws_error`` turns into
+the domain error its code means (``TargetFull``, ``SourceNotSupported``, ...), with its scope (transient, account,
+request). This class implements ``ports.MirroringPort``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from traffic_mirroring.model import (
 
 PAGE_SIZE = 1000  # the largest MaxResults DescribeTrafficMirror* and DescribeInstances accept
 FILTER_VALUES_PER_CALL = 200  # EC2 caps the values of one filter
-INSTANCE_TYPES_PER_CALL = 100
 LOAD_BALANCERS_PER_CALL = 20
 LISTENERS_PAGE_SIZE = 400
 
@@ -401,9 +402,6 @@ class Ec2Gateway:
             Resources=list(instance_ids),
             Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
         )
-
-    def set_instance_tag(self, instance_ids: Sequence[str], key: str, value: str) -> None:
-        self.set_instance_tags(instance_ids, {key: value})
 
     def delete_instance_tag(self, instance_ids: Sequence[str], key: str) -> None:
         self._call("DeleteTags", self.ec2.delete_tags, Resources=list(instance_ids), Tags=[{"Key": key}])
