@@ -106,8 +106,7 @@ class Executor:
         self._pending_count = 0
         self._last_flush = clock()
         self._generations: dict[str, str] = {}  # instance → its generation as this run knows it
-        self._unconfirmed: dict[str, str] = {}  # instance → digest its last run could not confirm
-        self._bases: dict[str, str] = {}  # instance → its generation when planned
+        self._plans: dict[str, SubjectPlan] = {}  # instance → its plan, for the confirm (generation, last miss)
         self._run_generation = ""
 
     def apply(
@@ -198,8 +197,7 @@ class Executor:
             return
         outcome.created.extend(created)
         self._created.extend((plan.subject, s) for s in created)
-        self._unconfirmed[plan.subject] = plan.unconfirmed
-        self._bases[plan.subject] = plan.generation
+        self._plans[plan.subject] = plan
         self._write_status(plan, status, generation, outcome)
         outcome.applied.append(plan.subject)
 
@@ -343,7 +341,8 @@ class Executor:
         outcome.created = [s for s in outcome.created if s.session_id not in lost]
         for instance_id, ids in unseen.items():
             digest = next_generation(ids)
-            if self._unconfirmed.get(instance_id) == digest:
+            planned = self._plans.get(instance_id)
+            if planned is not None and planned.unconfirmed == digest:
                 # Missed by two runs a period apart: not a lagging read but a token answered with a deleted
                 # session. A new generation gives the next run a token never used.
                 self.log("creation not confirmed twice: a new generation", instance_id=instance_id, ids=ids)
@@ -353,7 +352,7 @@ class Executor:
                 # Maybe only lagging: keep the generation (the next run's create replays the same answer, so no
                 # duplicate) and mark it, so a second miss of the same creations starts a new one.
                 self.log("creation not confirmed: marked for the next run", instance_id=instance_id, ids=ids)
-                base = self._generations.get(instance_id, self._bases.get(instance_id, ""))
+                base = self._generations.get(instance_id, planned.generation if planned else "")
                 value = f"{base}{UNCONFIRMED_MARK}{digest}"
             self._queue({self.settings.generation_tag_key: value}, False, instance_id)
         self._created.clear()
