@@ -329,20 +329,7 @@ class Ec2Gateway:
         found: dict[str, tuple[str, frozenset[str], bool]] = {}
         if not arns or self.elbv2 is None:
             return found
-        described: list[Mapping[str, Any]] = []
-        for batch in _batches(sorted(set(arns)), LOAD_BALANCERS_PER_CALL):
-            try:
-                described.extend(self._describe_load_balancers(batch))
-            except AwsApiError as error:
-                if error.code != "LoadBalancerNotFound":
-                    raise
-                # One missing ARN fails the whole batch: ask one by one, so it hides no other.
-                for arn in batch:
-                    try:
-                        described.extend(self._describe_load_balancers([arn]))
-                    except AwsApiError as single:
-                        if single.code != "LoadBalancerNotFound":
-                            raise
+        described = _existing(arns, LOAD_BALANCERS_PER_CALL, self._describe_load_balancers, "LoadBalancerNotFound")
         for lb in described:
             arn = lb["LoadBalancerArn"]
             zones = frozenset(z["ZoneName"] for z in lb.get("AvailabilityZones", []) if z.get("ZoneName"))
@@ -369,26 +356,13 @@ class Ec2Gateway:
     def _vpc_endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
         """Endpoint ID → (state, subnets, network interfaces). Absent: the endpoint does not exist."""
         found: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
-        for batch in _batches(sorted(set(endpoint_ids)), FILTER_VALUES_PER_CALL):
-            try:
-                raws = self._describe_vpc_endpoints(batch)
-            except AwsApiError as error:
-                if not error.code.startswith("InvalidVpcEndpointId"):
-                    raise
-                # One deleted endpoint fails the whole call: ask one by one, so it hides no other.
-                raws = []
-                for endpoint_id in batch:
-                    try:
-                        raws.extend(self._describe_vpc_endpoints([endpoint_id]))
-                    except AwsApiError as single:
-                        if not single.code.startswith("InvalidVpcEndpointId"):
-                            raise
-            for raw in raws:
-                found[raw["VpcEndpointId"]] = (
-                    str(raw.get("State", "")),
-                    tuple(raw.get("SubnetIds") or ()),
-                    tuple(raw.get("NetworkInterfaceIds") or ()),
-                )
+        raws = _existing(endpoint_ids, FILTER_VALUES_PER_CALL, self._describe_vpc_endpoints, "InvalidVpcEndpointId")
+        for raw in raws:
+            found[raw["VpcEndpointId"]] = (
+                str(raw.get("State", "")),
+                tuple(raw.get("SubnetIds") or ()),
+                tuple(raw.get("NetworkInterfaceIds") or ()),
+            )
         return found
 
     def _describe_vpc_endpoints(self, endpoint_ids: Sequence[str]) -> list[Mapping[str, Any]]:
@@ -424,6 +398,30 @@ class Ec2Gateway:
 
 
 _LIVE_LOAD_BALANCER_STATES = frozenset({"active", "active_impaired"})  # impaired: some zones still serve
+
+
+def _existing(
+    ids: Sequence[str],
+    per_call: int,
+    describe: Callable[[Sequence[str]], list[Mapping[str, Any]]],
+    not_found_code: str,
+) -> list[Mapping[str, Any]]:
+    """Describe by ID in batches. One missing ID fails a whole call (LoadBalancerNotFound,
+    InvalidVpcEndpointId.NotFound): that batch is asked again one by one, so it hides no other."""
+    found: list[Mapping[str, Any]] = []
+    for batch in _batches(sorted(set(ids)), per_call):
+        try:
+            found.extend(describe(batch))
+        except AwsApiError as error:
+            if not error.code.startswith(not_found_code):
+                raise
+            for one in batch:
+                try:
+                    found.extend(describe([one]))
+                except AwsApiError as single:
+                    if not single.code.startswith(not_found_code):
+                        raise
+    return found
 
 
 def _snake(operation: str) -> str:
