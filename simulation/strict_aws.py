@@ -23,6 +23,14 @@ Rules always on:
   position (moto only notices an unknown first one). Load balancer ARNs carry AWS's ``net/``, ``gwy/`` or ``app/``.
 - A ``GatewayLoadBalancer`` VPC endpoint gets its requester-managed ENI (``gateway_load_balancer_endpoint``) in its
   subnet, needs an existing endpoint service, and loses the ENI when deleted (moto creates none and checks nothing).
+- STS AssumeRole answers ``AccessDenied`` ("User: … is not authorized to perform: sts:AssumeRole on resource: …",
+  HTTP 403) unless the role exists, by its ARN (path included), in the IAM of the account the ARN names, and its trust
+  policy has an ``Allow`` statement for ``sts:AssumeRole`` whose ``Principal`` is ``*`` or names the calling account
+  (its ID, ``arn:…:iam::<account>:root``) or the caller itself, and no such ``Deny`` statement; a statement with a
+  ``Condition`` is not evaluated and allows nothing. moto assumes any ARN, of a role that exists or not, and its
+  credentials then act in the account the ARN names (as AWS's do).
+- Organizations ListAccounts answers at most 20 accounts a page (AWS's largest ``MaxResults``; moto: 100), and each
+  account with its ``State`` only: AWS retired the ``Status`` field on 2026-09-09 (botocore's Organizations model).
 
 Switches (attributes of ``StrictAws``, reset on ``__exit__``):
 
@@ -38,7 +46,8 @@ Switches (attributes of ``StrictAws``, reset on ``__exit__``):
   ignored (AWS forgot them). A failed create never records its token.
 - ``duplicate_numbers_accepted`` (False): AWS does not document that it refuses a session number already used on
   the ENI; True accepts it, False refuses it with ``InvalidParameterValue``.
-- ``page_cap``: the largest page AWS returns, whatever MaxResults asks.
+- ``page_cap``: the largest page AWS returns, whatever MaxResults asks (Traffic Mirroring describes; ListAccounts
+  below its own 20).
 
 Where AWS does not document an error code (a session number already used on the ENI, a source ENI that is a
 target, an ENI target that is a source, a NextToken that was never handed out), ``InvalidParameterValue`` is used,
@@ -51,7 +60,9 @@ CompleteLifecycleAction, which moto lacks, is answered for actions a test starts
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -63,6 +74,7 @@ from typing import Any
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.models import autoscaling_backends
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.exceptions import AccessDeniedError
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError
@@ -77,6 +89,10 @@ from moto.ec2.utils import random_private_ip
 from moto.elbv2 import models as elbv2_models
 from moto.elbv2.exceptions import LoadBalancerNotFoundError
 from moto.elbv2.utils import make_arn_for_load_balancer
+from moto.iam.exceptions import NotFoundException
+from moto.iam.models import iam_backends
+from moto.organizations.models import FakeAccount, OrganizationsBackend
+from moto.sts.responses import TokenResponse
 
 RULES: dict[str, Any] = json.loads((Path(__file__).with_name("aws_rules.json")).read_text())
 _VIRTUALIZED_FAMILIES = frozenset(RULES["source_families_virtualized"])
@@ -817,6 +833,106 @@ def _complete_lifecycle_action(layer: StrictAws) -> Callable[..., Any]:
     return complete_lifecycle_action
 
 
+# -- STS and Organizations ---------------------------------------------------------------------------------------
+_ROLE_ARN = re.compile(r"arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):role/(?:[^/]+/)*(?P<name>[^/]+)")
+_ASSUMED_ROLE_ARN = re.compile(r"arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<name>[^/]+)/.+")
+ORGANIZATIONS_PAGE_MAX = 20  # ListAccounts' largest MaxResults
+
+
+def _listed(value: Any) -> list[str]:
+    """A policy element that may be one string or a list of strings."""
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def _names_caller(entry: str, caller_account: str, caller_arn: str) -> bool:
+    """A trust policy's AWS principal that covers the caller: ``*``, its account (ID or root ARN), itself, or (for
+    an assumed-role session) the role the session belongs to."""
+    if entry in ("*", caller_account, caller_arn) or re.fullmatch(rf"arn:[\w-]+:iam::{caller_account}:root", entry):
+        return True
+    session, role = _ASSUMED_ROLE_ARN.fullmatch(caller_arn), _ROLE_ARN.fullmatch(entry)
+    return bool(
+        session and role and session.group("partition", "account", "name") == role.group("partition", "account", "name")
+    )
+
+
+def trust_allows(document: Any, caller_account: str, caller_arn: str) -> bool:
+    """Whether a role's trust policy lets the caller assume the role.
+
+    An ``Allow`` statement for ``sts:AssumeRole`` (wildcards as IAM reads them) whose ``Principal`` covers the
+    caller, and no ``Deny`` statement that does. A statement with a ``Condition`` is not evaluated, so it allows
+    nothing; ``NotAction`` and ``NotPrincipal`` are not modelled either (such a statement matches nothing).
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html (trust policy)
+    """
+    try:
+        policy = json.loads(document) if isinstance(document, str) else document
+    except ValueError:
+        return False
+    statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+    allowed = False
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        if not isinstance(statement, dict):
+            continue
+        actions = _listed(statement.get("Action"))
+        principal = statement.get("Principal")
+        principals = ["*"] if principal == "*" else _listed(principal.get("AWS")) if isinstance(principal, dict) else []
+        if not any(fnmatch.fnmatchcase("sts:assumerole", action.lower()) for action in actions) or not any(
+            _names_caller(entry, caller_account, caller_arn) for entry in principals
+        ):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or (statement.get("Effect") == "Allow" and "Condition" not in statement)
+    return allowed
+
+
+def may_assume(role_arn: str, caller_account: str, caller_arn: str) -> bool:
+    """The role exists in the IAM of the account its ARN names (path included), and its trust policy lets the
+    caller in. AWS answers AccessDenied otherwise, whichever of the two it is."""
+    match = _ROLE_ARN.fullmatch(role_arn)
+    if match is None:
+        return False
+    with _LOCK:
+        try:
+            role = iam_backends[match["account"]][match["partition"]].get_role_by_arn(role_arn)
+        except (KeyError, NotFoundException):
+            return False
+        return trust_allows(role.assume_role_policy_document, caller_account, caller_arn)
+
+
+def _assume_role_like_aws(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AssumeRole of a role that does not exist, or does not trust the caller, is AccessDenied (HTTP 403):
+    "User: <caller> is not authorized to perform: sts:AssumeRole on resource: <role ARN>"."""
+
+    def assume_role(self: Any) -> Any:
+        role_arn = self._get_param("RoleArn") or ""
+        caller_arn = self.backend.get_caller_identity(self.get_access_key(), self.region)[1]
+        if not may_assume(role_arn, self.current_account, caller_arn):
+            raise AccessDeniedError(caller_arn, f"sts:AssumeRole on resource: {role_arn}")
+        return original(self)
+
+    return assume_role
+
+
+def _account_state_only(original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe(self: Any) -> dict[str, Any]:
+        described: dict[str, Any] = original(self)
+        described.pop("Status", None)  # retired by AWS on 2026-09-09: State replaces it
+        return described
+
+    return describe
+
+
+def _accounts_in_pages(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
+    def list_accounts(self: Any, **kwargs: Any) -> Any:
+        cap = min(ORGANIZATIONS_PAGE_MAX, layer.page_cap or ORGANIZATIONS_PAGE_MAX)
+        kwargs["max_results"] = min(kwargs.get("max_results") or cap, cap)
+        return original(self, **kwargs)
+
+    return list_accounts
+
+
 def _made_up_id(prefix: str, length: int = 17) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:length]}"
 
@@ -1072,6 +1188,9 @@ class StrictAws:
         )
         self._patch(VPCBackend, "create_vpc_endpoint", _gateway_endpoint_like_aws(VPCBackend.create_vpc_endpoint))
         self._patch(VPCBackend, "delete_vpc_endpoints", _delete_gateway_endpoint_enis(VPCBackend.delete_vpc_endpoints))
+        self._patch(TokenResponse, "assume_role", _assume_role_like_aws(TokenResponse.assume_role))
+        self._patch(FakeAccount, "describe", _account_state_only(FakeAccount.describe))
+        self._patch(OrganizationsBackend, "list_accounts", _accounts_in_pages(self, OrganizationsBackend.list_accounts))
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1346,3 +1346,163 @@ def test_leaving_the_layer_restores_moto_behaviour(aws_env):
         # Then moto's permissive behaviour is back
         assert inside == "TrafficMirrorSessionsPerInterfaceLimitExceeded"
         assert len(account.ec2.describe_traffic_mirror_sessions()["TrafficMirrorSessions"]) == 4
+
+
+# -- 20. STS AssumeRole: the role must exist and trust the caller ------------------------------------------------------
+AUDIT_ACCOUNT = "123456789012"  # moto's default account: the caller
+MEMBER_ACCOUNT = "210987654321"
+
+
+def in_account(account_id: str) -> Any:
+    """A boto3 session whose requests land in ``account_id`` (moto's ``x-moto-account-id``): how a test prepares an
+    account it has no role in yet."""
+    import boto3
+
+    session = boto3.session.Session(region_name="us-east-1")
+
+    def to_account(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account_id
+
+    session.events.register("request-created.*.*", to_account)
+    return session
+
+
+def trust(*principals: str, effect: str = "Allow", action: Any = "sts:AssumeRole", **extra: Any) -> dict[str, Any]:
+    return {"Effect": effect, "Principal": {"AWS": list(principals)}, "Action": action, **extra}
+
+
+def member_role(name: str, *statements: dict[str, Any], path: str = "/", account_id: str = MEMBER_ACCOUNT) -> str:
+    import json
+
+    arn: str = (
+        in_account(account_id)
+        .client("iam")
+        .create_role(
+            RoleName=name,
+            Path=path,
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
+        )["Role"]["Arn"]
+    )
+    return arn
+
+
+def denied(sts: Any, role_arn: str) -> ClientError:
+    with pytest.raises(ClientError) as caught:
+        sts.assume_role(RoleArn=role_arn, RoleSessionName="strict-test")
+    return caught.value
+
+
+def assumed(sts: Any, role_arn: str) -> Any:
+    import boto3
+
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="strict-test")["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="us-east-1",
+    )
+
+
+def test_assume_role_of_a_role_that_does_not_exist_is_access_denied(strict):
+    import boto3
+
+    sts = boto3.client("sts")
+    missing = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/traffic-mirroring-audit-us-east-1"
+
+    error = denied(sts, missing)
+
+    assert error.response["Error"]["Code"] == "AccessDenied"
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error.response["Error"]["Message"] == (
+        f"User: arn:aws:sts::{AUDIT_ACCOUNT}:user/moto is not authorized to perform: sts:AssumeRole on resource: "
+        f"{missing}"
+    )
+
+
+def test_a_role_that_trusts_the_caller_account_is_assumed_and_its_credentials_act_in_its_account(strict):
+    import boto3
+
+    sts = boto3.client("sts")
+    by_id = member_role("by-id", trust(AUDIT_ACCOUNT))
+    by_root = member_role("by-root", trust(f"arn:aws:iam::{AUDIT_ACCOUNT}:root"))
+    by_anyone = member_role("by-anyone", {"Effect": "Allow", "Principal": "*", "Action": "sts:*"})
+    in_path = member_role("in-path", trust(AUDIT_ACCOUNT), path="/audit/")
+
+    for arn in (by_id, by_root, by_anyone, in_path):
+        session = assumed(sts, arn)
+        # moto >= 5: the assumed role's credentials act in the role's account, as AWS's do
+        assert session.client("sts").get_caller_identity()["Account"] == MEMBER_ACCOUNT
+        assert {v["OwnerId"] for v in session.client("ec2").describe_vpcs()["Vpcs"]} == {MEMBER_ACCOUNT}
+    # The path is part of the role's ARN: without it, there is no such role
+    assert in_path == f"arn:aws:iam::{MEMBER_ACCOUNT}:role/audit/in-path"
+    assert denied(sts, f"arn:aws:iam::{MEMBER_ACCOUNT}:role/in-path").response["Error"]["Code"] == "AccessDenied"
+
+
+def test_a_role_that_does_not_trust_the_caller_is_access_denied(strict):
+    import boto3
+
+    sts = boto3.client("sts")
+    roles = [
+        member_role("another-account", trust("111122223333")),
+        member_role("another-root", trust("arn:aws:iam::111122223333:root")),
+        member_role("not-assume", trust(AUDIT_ACCOUNT, action="sts:TagSession")),
+        member_role("conditional", trust(AUDIT_ACCOUNT, Condition={"StringEquals": {"sts:ExternalId": "x"}})),
+        member_role("denied", trust(AUDIT_ACCOUNT), trust(AUDIT_ACCOUNT, effect="Deny")),
+        member_role("service", {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "*"}),
+    ]
+
+    codes = {arn.rsplit("/", 1)[1]: denied(sts, arn).response["Error"]["Code"] for arn in roles}
+
+    assert set(codes.values()) == {"AccessDenied"}, codes
+
+
+def test_an_assumed_role_session_is_trusted_as_its_role(strict):
+    import boto3
+
+    # Given a hub role in the audit account, and member roles that trust that hub role or another role
+    hub = member_role("hub", trust(AUDIT_ACCOUNT), account_id=AUDIT_ACCOUNT)
+    by_hub = member_role("trusts-hub", trust(hub))
+    by_other = member_role("trusts-other", trust(f"arn:aws:iam::{AUDIT_ACCOUNT}:role/other"))
+    hub_sts = assumed(boto3.client("sts"), hub).client("sts")
+
+    # When the hub's session assumes each
+    session = assumed(hub_sts, by_hub)
+    refused = denied(hub_sts, by_other)
+
+    # Then only the role that names the hub lets it in
+    assert session.client("sts").get_caller_identity()["Account"] == MEMBER_ACCOUNT
+    assert refused.response["Error"]["Code"] == "AccessDenied"
+    assert f"User: arn:aws:sts::{AUDIT_ACCOUNT}:assumed-role/hub/strict-test " in refused.response["Error"]["Message"]
+
+
+def test_moto_alone_assumes_any_role(aws_env):
+    import boto3
+
+    with mock_aws():
+        sts = boto3.client("sts")
+        session = assumed(sts, f"arn:aws:iam::{MEMBER_ACCOUNT}:role/does-not-exist")
+        assert session.client("sts").get_caller_identity()["Account"] == MEMBER_ACCOUNT
+        with StrictAws():
+            assert denied(sts, f"arn:aws:iam::{MEMBER_ACCOUNT}:role/does-not-exist")
+        session = assumed(sts, f"arn:aws:iam::{MEMBER_ACCOUNT}:role/does-not-exist")  # the layer left: lax again
+
+
+# -- 21. Organizations ListAccounts ----------------------------------------------------------------------------------
+def test_list_accounts_pages_at_20_and_answers_state_only(strict):
+    import boto3
+
+    organizations = boto3.client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    for number in range(24):
+        organizations.create_account(AccountName=f"member-{number}", Email=f"member-{number}@example.com")
+
+    pages = list(organizations.get_paginator("list_accounts").paginate())
+    strict.page_cap = 7
+    small_pages = list(organizations.get_paginator("list_accounts").paginate(PaginationConfig={"PageSize": 20}))
+
+    assert [len(page["Accounts"]) for page in pages] == [20, 5]
+    assert [len(page["Accounts"]) for page in small_pages] == [7, 7, 7, 4]
+    accounts = [account for page in pages for account in page["Accounts"]]
+    assert all(account["State"] == "ACTIVE" and "Status" not in account for account in accounts)
+    assert len({account["Id"] for account in accounts}) == 25  # the management account and 24 members
