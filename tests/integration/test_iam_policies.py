@@ -300,6 +300,8 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
     values = {str(v) for v in _list(context.get(key, []))}
     if operator == "StringEquals":
         return present and bool(values) and values <= wanted and len(values) == 1
+    if operator == "StringNotEquals":
+        return not values & wanted  # true when the key is absent: an untagged resource matches none of the values
     if operator == "ForAllValues:StringEquals":
         return values <= wanted  # true when the key is absent: why the template adds Null
     if operator == "Null":
@@ -336,8 +338,18 @@ INSTANCE = arn("instance/i-0123456789abcdef0")
 OURS = {MARKER: STACK, "mirror-instance-id": "i-0123456789abcdef0"}
 
 
+def on_target(action: str, target: str, account: str = ACCOUNT, tags: dict[str, str] | None = None) -> Request:
+    """The target of a session created or moved: IAM sees the target's own tags as aws:ResourceTag."""
+    resource_tags: dict[str, str | list[str]] = {f"aws:ResourceTag/{k}": v for k, v in (tags or {}).items()}
+    return Request(action, arn(f"traffic-mirror-target/{target}", account), resource_tags)
+
+
 def create_session(
-    tags: dict[str, str], target: str = POOL[0], filter_id: str = OWN_FILTER, target_account: str = ACCOUNT
+    tags: dict[str, str],
+    target: str = POOL[0],
+    filter_id: str = OWN_FILTER,
+    target_account: str = ACCOUNT,
+    target_tags: dict[str, str] | None = None,
 ) -> list[Request]:
     """What IAM checks for CreateTrafficMirrorSession with TagSpecifications: every resource, and the tagging."""
     request_tags: dict[str, str | list[str]] = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
@@ -345,7 +357,7 @@ def create_session(
     return [
         Request("ec2:CreateTrafficMirrorSession", arn("traffic-mirror-session/*"), request_tags),
         Request("ec2:CreateTrafficMirrorSession", arn("network-interface/eni-0123456789abcdef0")),
-        Request("ec2:CreateTrafficMirrorSession", arn(f"traffic-mirror-target/{target}", target_account)),
+        on_target("ec2:CreateTrafficMirrorSession", target, target_account, target_tags),
         Request("ec2:CreateTrafficMirrorSession", arn(f"traffic-mirror-filter/{filter_id}")),
         Request(
             "ec2:CreateTags",
@@ -355,10 +367,12 @@ def create_session(
     ]
 
 
-def move_session(target: str, target_account: str = ACCOUNT) -> list[Request]:
+def move_session(
+    target: str, target_account: str = ACCOUNT, target_tags: dict[str, str] | None = None
+) -> list[Request]:
     return [
         on_session("ec2:ModifyTrafficMirrorSession", OURS),
-        Request("ec2:ModifyTrafficMirrorSession", arn(f"traffic-mirror-target/{target}", target_account)),
+        on_target("ec2:ModifyTrafficMirrorSession", target, target_account, target_tags),
     ]
 
 
@@ -476,3 +490,65 @@ def test_only_the_lifecycle_function_completes_lifecycle_actions_and_only_for_ma
         other_stack: dict[str, str | list[str]] = {"aws:ResourceTag/mirror-lifecycle-hook": "other-stack"}
         assert not allowed(role, Request(complete, group(ACCOUNT), other_stack)), name
         assert not allowed(role, Request(complete, group(OTHER_ACCOUNT), dict(marked))), name
+
+
+# -- pool discovery: with TargetPool, a target tagged mirror-pool=<TargetPool> serves besides TargetIds ---------------
+POOL_TAG = "mirror-pool"
+DISCOVERED = "tmt-0ddddddddddddddd4"  # in no TargetIds: only its tag can bring it into the pool
+PRODUCTION_WITH_DISCOVERY = {**PRODUCTION, "TargetPool": "prod"}
+
+
+def _mirroring_roles(translated: dict[str, Any], parameters: Mapping[str, str]) -> dict[str, Role]:
+    return {n: r for n, r in roles_under(translated, parameters).items() if n != CLEANUP_FUNCTION}
+
+
+def _uses(
+    role: Role,
+    target_tags: dict[str, str] | None,
+    target: str = DISCOVERED,
+    account: str = ACCOUNT,
+    filter_id: str = OWN_FILTER,
+) -> bool:
+    """Whether the role may create a session on the target and move one there (every request of both allowed)."""
+    requests = [
+        *create_session(OURS, target, filter_id, account, target_tags),
+        *move_session(target, account, target_tags),
+    ]
+    return all(allowed(role, request) for request in requests)
+
+
+def test_with_a_pool_name_a_target_tagged_with_it_serves_and_no_other(translated: dict[str, Any]) -> None:
+    for name, role in _mirroring_roles(translated, PRODUCTION_WITH_DISCOVERY).items():
+        assert _uses(role, {POOL_TAG: "prod"}), name
+        assert _uses(role, {POOL_TAG: "prod", "team": "net"}), name
+        assert not _uses(role, {POOL_TAG: "other"}), name
+        assert not _uses(role, {POOL_TAG: "Prod"}), name  # tag values are compared exactly
+        assert not _uses(role, {POOL_TAG: ""}), name
+        assert not _uses(role, {"team": "prod"}), name
+        assert not _uses(role, None), name  # untagged
+        assert not _uses(role, {POOL_TAG: "prod"}, account="333333333333"), name  # the accounts stay pinned
+        # The pool's own targets still serve, whatever their tags; the filters stay pinned.
+        assert _uses(role, {POOL_TAG: "other"}, target=POOL[1]), name
+        assert _uses(role, None, target=POOL[0], account=OTHER_ACCOUNT), name
+        tagged = {POOL_TAG: "prod"}
+        assert not allowed(role, create_session(OURS, DISCOVERED, OUTSIDE_FILTER, target_tags=tagged)[3]), name
+
+
+def test_discovery_needs_no_target_ids(translated: dict[str, Any]) -> None:
+    for name, role in _mirroring_roles(translated, {"TargetPool": "prod"}).items():
+        assert _uses(role, {POOL_TAG: "prod"}, filter_id=STACK_FILTER), name
+        assert not _uses(role, None, filter_id=STACK_FILTER), name
+        # No TargetOwnerAccountId: a target of another account is refused, whatever its tags.
+        assert not _uses(role, {POOL_TAG: "prod"}, account=OTHER_ACCOUNT, filter_id=STACK_FILTER), name
+
+
+@pytest.mark.parametrize("parameters", [DEFAULTS, PRODUCTION], ids=["defaults", "production"])
+def test_without_a_pool_name_no_tag_brings_a_target_into_the_pool(
+    translated: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    # An empty TargetPool must not become the condition value: a target tagged mirror-pool="" would then escape.
+    filter_id = OWN_FILTER if parameters == PRODUCTION else STACK_FILTER
+    for name, role in _mirroring_roles(translated, parameters).items():
+        for tags in ({POOL_TAG: ""}, {POOL_TAG: "prod"}, None):
+            assert not _uses(role, tags, filter_id=filter_id), (name, tags)
+        assert _uses(role, None, target=POOL[0], filter_id=filter_id) == (parameters == PRODUCTION), name

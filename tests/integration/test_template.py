@@ -73,6 +73,8 @@ REQUIRED_ENVIRONMENT = (
     "PROBE_UNLISTED_TYPES",
     "TARGET_SOURCE_LIMITS",
     "TARGET_CACHE_SECONDS",
+    "TARGET_POOL",
+    "TARGET_REACHABLE_FROM",
 )
 
 
@@ -257,6 +259,8 @@ def test_every_function_gets_the_settings_the_code_requires(template: dict[str, 
         assert variables["PROBE_UNLISTED_TYPES"] == {"Ref": "ProbeUnlistedInstanceTypes"}
         assert variables["APPROVED_FILTER_IDS"] == {"Fn::Join": [",", {"Ref": "ApprovedFilterIds"}]}
         assert variables["TARGET_SOURCE_LIMITS"] == {"Fn::Join": [",", {"Ref": "TargetSourceLimits"}]}
+        assert variables["TARGET_POOL"] == {"Ref": "TargetPool"}
+        assert variables["TARGET_REACHABLE_FROM"] == {"Fn::Join": [",", {"Ref": "TargetReachableFrom"}]}
 
 
 def test_layer_is_built_by_its_makefile_for_arm64(template: dict[str, Any]) -> None:
@@ -473,6 +477,18 @@ ID_PARAMETERS = {
     "ApprovedFilterIds": (["tmf-0123456789abcdef0", ""], ["tmt-0123456789abcdef0", "tmf-0123,"]),
     "TargetSourceLimits": (["tmt-0abc=100", ""], ["tmt-0abc", "tmt-0abc=0", "tmt-0abc=ten"]),
     "TargetOwnerAccountId": (["210987654321", ""], ["21098765432", "arn:aws:iam::210987654321:root"]),
+    "TargetReachableFrom": (
+        ["tmt-0abc=vpc-01 vpc-02", "tmt-0def=*", "tmt-0abc=vpc-0123456789abcdef0", ""],
+        [
+            "tmt-0abc",
+            "tmt-0abc=",
+            "vpc-02",  # "tmt-0abc=vpc-01,vpc-02" is two values: VPCs are separated by spaces
+            "tmt-0abc=vpc-01  vpc-02",
+            "tmt-0abc=vpc-01 ",
+            "tmt-0abc=* vpc-01",
+            "eni-0abc=*",
+        ],
+    ),
 }
 
 
