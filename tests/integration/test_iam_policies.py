@@ -23,6 +23,7 @@ import pytest
 from botocore import xform_name
 
 from tests.integration.transformed_template import PSEUDO, STACK_FILTER, STACK_ID, Resolver, transformed
+from traffic_mirroring.audit import READ_ONLY_OPERATIONS
 from traffic_mirroring.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -552,3 +553,66 @@ def test_without_a_pool_name_no_tag_brings_a_target_into_the_pool(
         for tags in ({POOL_TAG: ""}, {POOL_TAG: "prod"}, None):
             assert not _uses(role, tags, filter_id=filter_id), (name, tags)
         assert _uses(role, None, target=POOL[0], filter_id=filter_id) == (parameters == PRODUCTION), name
+
+
+# -- the organization audit role ------------------------------------------------------------------------------------
+AUDIT_ROLE = "AuditRole"
+AUDIT_ACCOUNT = "444455556666"
+# The audit's reads (traffic_mirroring.audit) that need an IAM permission: sts:GetCallerIdentity needs none.
+AUDIT_IAM_PREFIX = {**IAM_PREFIX, "sts": "sts"}
+NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
+
+
+def _audit_reads() -> set[str]:
+    return {
+        f"{AUDIT_IAM_PREFIX[service]}:{operation}"
+        for service, operations in READ_ONLY_OPERATIONS.items()
+        for operation in operations
+    } - NEEDS_NO_PERMISSION
+
+
+def _audit_role(translated: dict[str, Any], overrides: Mapping[str, str]) -> dict[str, Any] | None:
+    resolver = Resolver(translated, overrides)
+    resource = translated["Resources"].get(AUDIT_ROLE)
+    if resource is None or not resolver.condition(resource["Condition"]):
+        return None
+    properties: dict[str, Any] = resolver.resolve(copy.deepcopy(resource["Properties"]))
+    return properties
+
+
+def test_the_audit_role_exists_only_when_an_audit_account_is_set(translated: dict[str, Any]) -> None:
+    assert _audit_role(translated, DEFAULTS) is None
+    assert _audit_role(translated, PRODUCTION) is None
+    assert _audit_role(translated, {"AuditAccountId": AUDIT_ACCOUNT}) is not None
+    output = translated["Outputs"]["AuditRoleArn"]
+    assert output["Condition"] == translated["Resources"][AUDIT_ROLE]["Condition"]
+    assert output["Value"] == {"Fn::GetAtt": [AUDIT_ROLE, "Arn"]}
+
+
+def test_the_audit_role_is_named_per_region_and_trusts_exactly_the_audit_account(translated: dict[str, Any]) -> None:
+    role = _audit_role(translated, {"AuditAccountId": AUDIT_ACCOUNT})
+    assert role is not None
+    assert role["RoleName"] == f"traffic-mirroring-audit-{REGION}"  # mirror-audit's default --role-name
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == {
+        "Sid": "TheAuditAccount",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{AUDIT_ACCOUNT}:root"},
+        "Action": "sts:AssumeRole",
+    }
+    renamed = _audit_role(translated, {"AuditAccountId": AUDIT_ACCOUNT, "AuditRoleName": "org-reader"})
+    assert renamed is not None and renamed["RoleName"] == f"org-reader-{REGION}"
+
+
+def test_the_audit_role_may_make_exactly_the_audit_s_reads(translated: dict[str, Any]) -> None:
+    properties = _audit_role(translated, {"AuditAccountId": AUDIT_ACCOUNT})
+    assert properties is not None
+    assert "ManagedPolicyArns" not in properties
+    statements = [s for policy in properties["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    role = Role(AUDIT_ROLE, set(), statements)
+    assert all(s["Effect"] == "Allow" and "NotAction" not in s and "Condition" not in s for s in statements)
+    assert all(action.split(":", 1)[1].startswith("Describe") for action in role.actions), role.actions
+    assert role.actions == _audit_reads()  # an audit read without its permission fails here
+    assert all(allowed(role, Request(action, "*")) for action in _audit_reads())
+    for request in [*create_session(OURS), on_session("ec2:DeleteTrafficMirrorSession", OURS)]:
+        assert not allowed(role, request)

@@ -489,6 +489,7 @@ ID_PARAMETERS = {
             "eni-0abc=*",
         ],
     ),
+    "AuditAccountId": (["444455556666", ""], ["44445555666", "arn:aws:iam::444455556666:root"]),
 }
 
 
