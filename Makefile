@@ -8,7 +8,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit integration properties soak validate build checkov deploy bench bench-check mutation lock clean
+.PHONY: demo test lint typecheck unit integration properties soak validate build checkov deploy stackset-template bench bench-check
+.PHONY: mutation lock clean
 
 # The venv, the pinned tools, and the project itself (editable) so the `mirror-audit` command is on PATH in .venv.
 # uv (pinned, and in the lock) installs the lock in seconds where pip takes about a minute; its dependencies and
@@ -65,7 +66,8 @@ CHECKOV_DIR := .aws-sam/checkov
 checkov: $(BIN)/.installed
 	$(BIN)/python -m tests.integration.transformed_template $(CHECKOV_DIR)/defaults.json
 	$(BIN)/python -m tests.integration.transformed_template $(CHECKOV_DIR)/all-options.json \
-		LifecycleHookMode=true CreateDashboard=true AlarmEmail=alarms@example.com TargetOwnerAccountId=210987654321
+		LifecycleHookMode=true CreateDashboard=true AlarmEmail=alarms@example.com TargetOwnerAccountId=210987654321 \
+		TargetPool=prod AuditAccountId=444455556666
 	$(BIN)/checkov --quiet --compact --skip-download --framework cloudformation \
 		--file $(CHECKOV_DIR)/defaults.json --file $(CHECKOV_DIR)/all-options.json
 
@@ -79,6 +81,41 @@ DEPLOY_ARGS ?= --guided
 KEEP_REGION := $(if $(filter environment command line,$(origin AWS_DEFAULT_REGION)),,env -u AWS_DEFAULT_REGION)
 deploy: build
 	$(KEEP_REGION) $(BIN)/sam deploy --config-env $(CONFIG_ENV) $(DEPLOY_ARGS)
+
+# One template for every account and Region of an organization (docs/organization.md). A StackSet with
+# service-managed permissions refuses a template with a transform, AWS::Serverless included, so this expands the one
+# `sam package` wrote (STACKSET_PACKAGED) offline with the SAM translator, as `sam validate` does, given no parameter
+# value: every stack name and Region stays for each stack to resolve. Lambda reads code only from a bucket in its own
+# Region: the code of every function and of the layer moves to the bucket <ARTIFACT_BUCKET_PREFIX>-<Region of the
+# stack>, with the keys `sam package` chose (copy its objects to each Region's bucket).
+STACKSET_PACKAGED ?= .aws-sam/packaged.yaml
+STACKSET_TEMPLATE ?= .aws-sam/stackset.json
+define EXPAND_FOR_STACKSET
+import json, re, sys
+from pathlib import Path
+from samtranslator.translator.transform import transform
+from simulation.eventbridge import load_template
+
+class NoManagedPolicies:  # the template names its managed policies by ARN
+    def load(self):
+        return {}
+
+packaged, out, prefix = sys.argv[1:]
+if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,46}", prefix):  # bucket names: 63 characters with "-<Region>"
+    sys.exit(f"ARTIFACT_BUCKET_PREFIX {prefix!r}: lower-case letters, digits, dots and hyphens, 2 to 47 of them")
+template = transform(load_template(packaged), {}, NoManagedPolicies())
+code = {"AWS::Lambda::Function": "Code", "AWS::Lambda::LayerVersion": "Content"}
+for resource in template["Resources"].values():
+    if resource["Type"] in code:
+        resource["Properties"][code[resource["Type"]]]["S3Bucket"] = {"Fn::Sub": prefix + "-$${AWS::Region}"}
+Path(out).parent.mkdir(parents=True, exist_ok=True)
+Path(out).write_text(json.dumps(template, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+print(f"{out}: {Path(out).stat().st_size:,} bytes; code from s3://{prefix}-<Region>")
+endef
+export EXPAND_FOR_STACKSET
+stackset-template: $(BIN)/.installed
+	@test -n "$(ARTIFACT_BUCKET_PREFIX)" || { echo "usage: make stackset-template ARTIFACT_BUCKET_PREFIX=<prefix>" >&2; exit 2; }
+	@$(BIN)/python -c "$$EXPAND_FOR_STACKSET" $(STACKSET_PACKAGED) $(STACKSET_TEMPLATE) $(ARTIFACT_BUCKET_PREFIX)
 
 # Every figure of docs/benchmarks.md, measured again (under 10 minutes): bench/results.json, docs/benchmarks.md and
 # docs/benchmarks-reconcile.png. bench-check (part of test) runs the same code at toy sizes, without sam build or plot.
