@@ -21,3 +21,23 @@ def fresh_metrics() -> Iterator[None]:
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()
+
+
+@pytest.fixture
+def containers_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent Lambda containers simulated by threads of one process share Powertools' process-wide metrics
+    buffer, which Lambda never shares (one invocation per container at a time): adding to it and flushing it are
+    made one thread at a time. Nothing of the handlers' own code is serialized."""
+    import threading
+
+    from traffic_mirroring.observability import metrics
+
+    lock = threading.RLock()
+    for name in ("add_metric", "flush_metrics", "add_dimension"):
+        original = getattr(metrics, name)
+
+        def one_at_a_time(*args: object, _original: object = original, **kwargs: object) -> object:
+            with lock:
+                return _original(*args, **kwargs)  # type: ignore[operator]
+
+        monkeypatch.setattr(metrics, name, one_at_a_time)

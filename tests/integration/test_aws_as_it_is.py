@@ -17,7 +17,6 @@ from tests.integration.stack import MANAGED_BY, LambdaContext, Stack, event, gat
 from tests.integration.test_scheduled_reconciler import SCHEDULE
 from tests.properties.world import ec2_backend
 from traffic_mirroring import executor as executor_module
-from traffic_mirroring import observability
 from traffic_mirroring.events import parse_autoscaling_launch, parse_state_change
 from traffic_mirroring.runtime import Runtime, handle_instance_event
 
@@ -227,24 +226,15 @@ def test_a_launch_with_describes_lagging_gives_one_session_per_eni(stack: Stack,
     assert one_session_per_eni(stack, instance) and status(stack, instance) == "mirrored"
 
 
+@pytest.mark.usefixtures("containers_in_threads")
 def test_running_and_asg_events_together_for_50_instances_give_one_session_per_eni(
-    stack: Stack, strict: StrictAws, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, strict: StrictAws
 ) -> None:
     strict.duplicate_numbers_accepted = True  # AWS does not document that it refuses a repeated number
     # And reads lag for the whole run: no event sees what another created, the worst a race can do
     strict.describe_lag = 100_000
     instances = [stack.account.launch(tags={"mirror": "true"}) for _ in range(50)]
-    # Each stream of events is its own Lambda container (its own gateway and caches), as in AWS. The handlers'
-    # body runs as is; only Powertools' process-wide metrics buffer, which Lambda never shares between concurrent
-    # invocations (one per container), is made safe for threads here.
-    lock = threading.Lock()
-    add_metric = observability.metrics.add_metric
-
-    def add_metric_one_thread_at_a_time(*args: Any, **kwargs: Any) -> None:
-        with lock:
-            add_metric(*args, **kwargs)
-
-    monkeypatch.setattr(observability.metrics, "add_metric", add_metric_one_thread_at_a_time)
+    # Each stream of events is its own Lambda container (its own gateway and caches), as in AWS (containers_in_threads).
     errors: list[BaseException] = []
     start = threading.Barrier(4)
 

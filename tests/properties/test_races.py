@@ -33,6 +33,9 @@ def container(stack: Stack) -> Runtime:
     return Runtime(stack.settings, Ec2Gateway(session.client("ec2"), session.client("elbv2")))
 
 
+pytestmark = pytest.mark.usefixtures("containers_in_threads")
+
+
 def race(stack: Stack, deliveries: list[Delivery]) -> list[BaseException]:
     """Run every delivery in its own container, all released at once; return what they raised."""
     runtimes = [container(stack) for _ in deliveries]
