@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, ProfileNotFound
@@ -93,17 +93,41 @@ class AwsTarget:
     endpoint_url: str | None
 
 
-def read_only_clients(where: AwsTarget, guard: ReadOnlyGuard | None = None) -> tuple[Any, Any, Any]:
-    """EC2, ELBv2 and STS clients from the standard credential chain, each guarded. Raises botocore errors."""
-    import boto3
+def client_config() -> Any:
+    """Standard retries (throttling backs off); the attempt count stays the user's (AWS_MAX_ATTEMPTS, profile)."""
     from botocore.config import Config
 
+    return Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=30)
+
+
+def read_only_clients(
+    where: AwsTarget,
+    guard: ReadOnlyGuard | None = None,
+    *,
+    session: Any = None,
+    credentials: Mapping[str, str] | None = None,
+) -> tuple[Any, Any, Any]:
+    """EC2, ELBv2 and STS clients, each guarded. Raises botocore errors.
+
+    From the standard credential chain by default; with ``session`` and ``credentials`` (AssumeRole's
+    ``Credentials``), from those temporary credentials in ``where.region`` (the organization audit's member clients).
+    """
+    import boto3
+
     guard = guard or ReadOnlyGuard()
-    session = boto3.session.Session(profile_name=where.profile, region_name=where.region)
-    # Standard retries (throttling backs off); the attempt count stays the user's (AWS_MAX_ATTEMPTS, profile).
-    config = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=30)
+    session = session or boto3.session.Session(profile_name=where.profile, region_name=where.region)
+    keys: dict[str, Any] = {}
+    if credentials is not None:
+        keys = {
+            "region_name": where.region,
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+    config = client_config()
     clients = (
-        session.client(service, endpoint_url=where.endpoint_url, config=config) for service in ("ec2", "elbv2", "sts")
+        session.client(service, endpoint_url=where.endpoint_url, config=config, **keys)
+        for service in ("ec2", "elbv2", "sts")
     )
     ec2, elbv2, sts = (guard.protect(client) for client in clients)
     return ec2, elbv2, sts
@@ -435,8 +459,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mirror-audit",
         description=(
-            "Show what the Traffic Mirroring reconciler would create, delete and move in an account, and what it "
-            "costs, without changing anything. Exit code: 0 no drift, 1 drift, 2 error."
+            "Show what the Traffic Mirroring reconciler would create, delete and move in an account (or in every "
+            "account of an organization), and what it costs, without changing anything. Exit code: 0 no drift, "
+            "1 drift, 2 error (or an account that could not be audited)."
         ),
     )
     aws = parser.add_argument_group("AWS")
@@ -449,7 +474,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     stack = parser.add_argument_group("the stack's settings (flags win over the environment variables)")
     stack.add_argument("--targets", help="comma-separated pool of target IDs (env TARGET_IDS; the stack's TargetIds)")
-    stack.add_argument("--filter-id", help="filter of new sessions (env FILTER_ID; the stack's MirrorFilterId output)")
+    stack.add_argument(
+        "--filter-id",
+        help="filter of new sessions (env FILTER_ID; the stack's MirrorFilterId output). With --accounts or "
+        "--organization it may be left out: each account's is then the filter its stack created (tagged "
+        "mirror-managed-by=<stack name>)",
+    )
     stack.add_argument("--tag-key", help="tag key that asks for mirroring (env MIRROR_TAG_KEY; default mirror)")
     stack.add_argument("--tag-value", help="tag value that asks for mirroring (env MIRROR_TAG_VALUE; default true)")
     stack.add_argument(
@@ -468,6 +498,9 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help=f"USD per session-hour (env SESSION_HOURLY_PRICE; default {DEFAULT_PRICE}, us-east-1)",
     )
+    from traffic_mirroring import organization_audit
+
+    organization_audit.add_arguments(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     output.add_argument(
@@ -492,13 +525,19 @@ _FLAG_ENV = {
 }
 
 
-def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    """The stack's settings: each flag, else its environment variable, else the stack's default."""
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str], *, filter_required: bool = True) -> Settings:
+    """The stack's settings: each flag, else its environment variable, else the stack's default.
+
+    ``filter_required`` False (the organization audit): without a filter, ``filter_id`` is "" and each account's is
+    the one its stack created (``organization_audit.stack_filter``).
+    """
     env = {name: environ[name] for name in _FLAG_ENV.values() if name in environ}
     env.update({name: str(getattr(args, flag)) for flag, name in _FLAG_ENV.items() if getattr(args, flag) is not None})
     env.setdefault("MANAGED_BY", DEFAULT_STACK_NAME)
     env.setdefault("SESSION_HOURLY_PRICE", str(DEFAULT_PRICE))
     if not env.get("FILTER_ID", "").strip():
+        if not filter_required:
+            return replace(load_settings({**env, "FILTER_ID": "per-account"}), filter_id="")  # load_settings needs one
         raise ConfigurationError(
             "--filter-id (or FILTER_ID) is required: the stack's FilterId, or its MirrorFilterId output"
         )
@@ -528,8 +567,14 @@ def _run(argv: Sequence[str] | None) -> int:
         return _fail(f"{error} (see mirror-audit --help)")
     except SystemExit as exit_:  # --help (argparse printed it)
         return EXIT_NO_DRIFT if exit_.code in (0, None) else EXIT_ERROR
+    from traffic_mirroring import organization_audit
+
+    if misplaced := organization_audit.misplaced_flags(args):
+        return _fail(f"{', '.join(misplaced)} need --accounts or --organization (see mirror-audit --help)")
     region = args.region or os.environ.get("AWS_REGION") or None  # botocore itself reads AWS_DEFAULT_REGION only
     where = AwsTarget(region, args.profile, args.endpoint_url)
+    if organization_audit.wanted(args):
+        return _run_organization(args, where)
     try:
         settings = settings_from(args, os.environ)
         report = audit(settings, where)
@@ -544,6 +589,31 @@ def _run(argv: Sequence[str] | None) -> int:
     return EXIT_DRIFT if report["drift"] else EXIT_NO_DRIFT
 
 
+def _run_organization(args: argparse.Namespace, where: AwsTarget) -> int:
+    """--accounts / --organization: the same audit in every account and Region (organization_audit)."""
+    from traffic_mirroring import organization_audit
+
+    try:
+        settings = settings_from(args, os.environ, filter_required=False)
+        request = organization_audit.request_from(args, where)
+        report = organization_audit.audit_organization(settings, where, request, debug=args.debug)
+    except Exception as error:
+        if args.debug and not isinstance(error, (MirroringError, BotoCoreError, MutatingCallRefused)):
+            raise
+        return _fail(explain(error, where, debug_hint=not args.debug))
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        organization_audit.print_organization_report(
+            report, sys.stdout, terminal_width() if args.width is None else args.width
+        )
+    code = organization_audit.exit_code(report)
+    if code == EXIT_ERROR:
+        sys.stdout.flush()  # the report first, then the one line that says it is incomplete
+        _fail(organization_audit.incomplete_line(report))
+    return code
+
+
 def audit(settings: Settings, where: AwsTarget, guard: ReadOnlyGuard | None = None) -> dict[str, Any]:
     """Read the account through guarded clients and plan, as the reconciler does; returns the report.
 
@@ -551,13 +621,28 @@ def audit(settings: Settings, where: AwsTarget, guard: ReadOnlyGuard | None = No
     instance and its type. Nothing is ever applied.
     """
     ec2, elbv2, sts = read_only_clients(where, guard)
-    gateway = Ec2Gateway(ec2, elbv2, target_cache_seconds=0)
     account = caller_account(sts)  # first: a credentials problem then reads as one, not as a failed describe
+    return audit_account(settings, account, ec2, elbv2).report
+
+
+@dataclass(frozen=True)
+class AccountAudit:
+    """One account's audit: its report, and how many sessions it saw that are not ours (the organization report
+    shows them; the one-account report keeps its shape)."""
+
+    report: dict[str, Any]
+    other_sessions: int
+
+
+def audit_account(settings: Settings, account: str, ec2: Any, elbv2: Any) -> AccountAudit:
+    """Read ``account`` through the given guarded clients and plan, as the reconciler does."""
+    gateway = Ec2Gateway(ec2, elbv2, target_cache_seconds=0)
     inventory = inventory_reader.read_account_inventory(gateway, settings)
     plan = planner.plan_mirroring(inventory, settings)
-    return plan_report(
+    report = plan_report(
         plan, settings, account=account, region=ec2.meta.region_name, instances=instance_facts(inventory)
     )
+    return AccountAudit(report, sum(1 for session in inventory.sessions if not settings.owns(session)))
 
 
 def caller_account(sts: Any) -> str:
