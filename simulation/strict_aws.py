@@ -31,6 +31,9 @@ Rules always on:
   credentials then act in the account the ARN names (as AWS's do).
 - Organizations ListAccounts answers at most 20 accounts a page (AWS's largest ``MaxResults``; moto: 100), and each
   account with its ``State`` only: AWS retired the ``Status`` field on 2026-09-09 (botocore's Organizations model).
+  Only the management account and a delegated administrator may call it (the latter gets the organization's
+  accounts); another member answers ``AccessDeniedException``, an account in no organization
+  ``AWSOrganizationsNotInUseException`` (moto answers both with an empty list).
 
 Switches (attributes of ``StrictAws``, reset on ``__exit__``):
 
@@ -91,7 +94,8 @@ from moto.elbv2.exceptions import LoadBalancerNotFoundError
 from moto.elbv2.utils import make_arn_for_load_balancer
 from moto.iam.exceptions import NotFoundException
 from moto.iam.models import iam_backends
-from moto.organizations.models import FakeAccount, OrganizationsBackend
+from moto.organizations.exceptions import AWSOrganizationsNotInUseException, OrganizationsClientError
+from moto.organizations.models import FakeAccount, OrganizationsBackend, organizations_backends
 from moto.sts.responses import TokenResponse
 
 RULES: dict[str, Any] = json.loads((Path(__file__).with_name("aws_rules.json")).read_text())
@@ -924,11 +928,27 @@ def _account_state_only(original: Callable[..., Any]) -> Callable[..., Any]:
     return describe
 
 
+def _organization_of(backend: Any) -> Any:
+    """The Organizations backend whose accounts ``backend``'s account may list: its own when it is the management
+    account, the management account's when it is a delegated administrator. Else AWS's error.
+    https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html
+    """
+    if backend.org is not None:
+        return backend
+    management = organizations_backends.master_accounts.get(backend.account_id)
+    if management is None:
+        raise AWSOrganizationsNotInUseException()
+    organization = organizations_backends[management[0]][management[1]]
+    if not any(admin.account.id == backend.account_id for admin in organization.admins):
+        raise OrganizationsClientError("AccessDeniedException", "You don't have permissions to access this resource.")
+    return organization
+
+
 def _accounts_in_pages(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
     def list_accounts(self: Any, **kwargs: Any) -> Any:
         cap = min(ORGANIZATIONS_PAGE_MAX, layer.page_cap or ORGANIZATIONS_PAGE_MAX)
         kwargs["max_results"] = min(kwargs.get("max_results") or cap, cap)
-        return original(self, **kwargs)
+        return original(_organization_of(self), **kwargs)
 
     return list_accounts
 

@@ -1506,3 +1506,27 @@ def test_list_accounts_pages_at_20_and_answers_state_only(strict):
     accounts = [account for page in pages for account in page["Accounts"]]
     assert all(account["State"] == "ACTIVE" and "Status" not in account for account in accounts)
     assert len({account["Id"] for account in accounts}) == 25  # the management account and 24 members
+
+
+def test_list_accounts_is_for_the_management_account_and_delegated_administrators(strict):
+    import boto3
+
+    # Given an account in no organization, then an organization with two members, one a delegated administrator
+    outsider = error_code(boto3.client("organizations").list_accounts)
+    management = in_account("999999999999").client("organizations")
+    management.create_organization(FeatureSet="ALL")
+    members = [
+        management.create_account(AccountName=f"m{n}", Email=f"m{n}@example.com")["CreateAccountStatus"]["AccountId"]
+        for n in range(2)
+    ]
+    management.register_delegated_administrator(AccountId=members[0], ServicePrincipal="ssm.amazonaws.com")
+
+    # When each lists the organization's accounts
+    listed = management.list_accounts()["Accounts"]
+    delegated = in_account(members[0]).client("organizations").list_accounts()["Accounts"]
+    member = error_code(in_account(members[1]).client("organizations").list_accounts)
+
+    # Then only the management account and the delegated administrator get them
+    assert outsider == "AWSOrganizationsNotInUseException"
+    assert member == "AccessDeniedException"
+    assert sorted(a["Id"] for a in listed) == sorted(a["Id"] for a in delegated) == sorted(["999999999999", *members])
