@@ -12,6 +12,7 @@ from bench.cost import lambda_seconds
 from bench.machine import describe
 
 PLOT_NAME = "benchmarks-reconcile.png"
+ORG_PLOT_NAME = "benchmarks-org-audit.png"
 TIMES = "\u00d7"  # the multiplication sign, in the generated text
 
 
@@ -84,7 +85,71 @@ def plot(results: Mapping[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def markdown(results: Mapping[str, Any], plot_name: str | None = PLOT_NAME) -> str:
+_ORG_MODES = {
+    "serial": "1 worker",
+    "parallel": "{workers} workers",
+    "serial_latency": "1 worker, +{latency:g} s a call",
+    "parallel_latency": "{workers} workers, +{latency:g} s a call",
+}
+
+
+def _org_mode(org: Mapping[str, Any], mode: str) -> str:
+    return _ORG_MODES[mode].format(workers=org["workers"], latency=org["latency_seconds"])
+
+
+def plot_org_audit(results: Mapping[str, Any], path: Path) -> None:
+    """Two panels against the number of accounts: wall time (serial and parallel, with and without the added round
+    trip, each with its least-squares line) and API calls per account (with the caller's own)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    org = results["org_audit"]
+    cases = org["cases"]
+    accounts = [c["accounts"] for c in cases]
+    figure, (seconds, calls) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for mode, marker in zip(org["fits"], ("o-", "s-", "o--", "s--"), strict=False):
+        line = org["fits"][mode]
+        seconds.plot(accounts, [c["seconds"][mode] for c in cases], marker, label=_org_mode(org, mode))
+        seconds.plot(
+            accounts, [line["fixed"] + line["per_account"] * n for n in accounts], "k:", linewidth=0.8, label=None
+        )
+    seconds.set_xlabel("accounts audited")
+    seconds.set_ylabel("seconds (moto in-process)")
+    seconds.set_ylim(bottom=0)
+    seconds.set_xlim(left=0)
+    seconds.legend(fontsize=7)
+    seconds.grid(True, alpha=0.3)
+    seconds.set_title(
+        f"wall time, {org['sessions_per_account']} sessions per account (dotted: least squares)", fontsize=9
+    )
+
+    per_account = [c["calls_per_account"] if isinstance(c["calls_per_account"], int) else 0 for c in cases]
+    calls.plot(accounts, per_account, "o-", label="API calls per account (member's role)")
+    calls.plot(accounts, [c["caller_calls"] for c in cases], "s-", label="the caller's own calls, in all")
+    calls.set_xlabel("accounts audited")
+    calls.set_ylabel("API calls")
+    calls.set_ylim(bottom=0, top=max(per_account + [c["caller_calls"] for c in cases]) * 1.5)
+    calls.set_xlim(left=0)
+    calls.legend(fontsize=7)
+    calls.grid(True, alpha=0.3)
+    calls.set_title("calls per account do not depend on the number of accounts", fontsize=9)
+
+    machine = results["machine"]
+    figure.suptitle(
+        f"mirror-audit --organization: {machine['cpu_model']}, {machine['cores']} cores, Python {machine['python']}, "
+        f"moto {machine['moto']}",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def markdown(
+    results: Mapping[str, Any], plot_name: str | None = PLOT_NAME, org_plot_name: str | None = ORG_PLOT_NAME
+) -> str:
     machine = results["machine"]
     lines = [
         "# Benchmarks",
@@ -107,6 +172,7 @@ def markdown(results: Mapping[str, Any], plot_name: str | None = PLOT_NAME) -> s
     lines.extend(_cold_start(results["cold_start"]))
     lines.extend(_burst(results.get("burst")))
     lines.extend(_cost(results["cost"]))
+    lines.extend(_org_audit(results.get("org_audit"), org_plot_name))
     return "\n".join(lines) + "\n"
 
 
@@ -164,6 +230,19 @@ def _summary(results: Mapping[str, Any]) -> list[str]:
                 f"{burst['ratio']:.2f}{TIMES}",
                 f"≤ {burst['budget_ratio']}{TIMES}",
                 _verdict(burst["within_budget"]),
+            ]
+        )
+    org = results.get("org_audit")
+    if org:
+        cases = org["cases"]
+        rows.append(
+            [
+                "organization audit, API calls per account, "
+                + ", ".join(f"{c['accounts']}" for c in cases)
+                + f" accounts of {org['sessions_per_account']:,} sessions",
+                ", ".join(str(c["calls_per_account"]) for c in cases),
+                "the same at every size",
+                _verdict(org["calls_per_account_constant"]),
             ]
         )
     monthly = cost["monthly"]
@@ -644,3 +723,98 @@ def _cost(cost: Mapping[str, Any]) -> list[str]:
         "safety valve, lifecycle results).",
         "",
     ]
+
+
+def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str]:
+    lines = ["## 6. Organization audit", ""]
+    if not org:
+        return [*lines, "Not measured in this run.", ""]
+    cases = org["cases"]
+    modes = list(org["fits"])
+    lines.extend(
+        [
+            f"`mirror-audit --organization` (`audit_organization`, the code the command runs) over an organization "
+            f"of N accounts in moto, the audit account its management account: each account has the stack's audit "
+            f"role, the stack's tagged filter, an NLB target and {org['sessions_per_account']:,} mirrored instances "
+            "(seeded into moto's backend, 10% of them untagged since: deletes to report). Through boto3 and the "
+            "strict layer: ListAccounts in pages of 20, AssumeRole in each account (refused unless the role exists "
+            "and trusts the caller), then the one-account audit with the role's credentials. Calls are counted per "
+            "account with a botocore hook on every client the audit builds; every audit of an organization must "
+            "count the same calls per account, whatever N and the workers, and report the same totals (checked). "
+            f"Wall times: 1 worker (serial) and {org['workers']} threads (parallel), against moto answering in "
+            "this process (CPU-bound: the threads share one interpreter lock)"
+            + (
+                f", and again with {org['latency_seconds']:g} s added to every call (a sleep standing for the "
+                "network round trip, which threads overlap)."
+                if org["latency_seconds"]
+                else "."
+            ),
+            "",
+        ]
+    )
+    rows = [
+        [
+            c["accounts"],
+            f"{c['managed_sessions']:,}",
+            c["calls_per_account"],
+            c["caller_calls"],
+            c["total_calls"],
+            *(f"{c['seconds'][mode]:.2f}" for mode in modes),
+        ]
+        for c in cases
+    ]
+    lines.extend(
+        _table(
+            [
+                "accounts",
+                "sessions",
+                "calls per account",
+                "caller's calls",
+                "calls in all",
+                *(f"s, {_org_mode(org, mode)}" for mode in modes),
+            ],
+            rows,
+        )
+    )
+    lines.append("")
+    largest = max(cases, key=lambda c: c["accounts"])
+    lines.append(
+        f"Calls per account, by operation: {_ops(largest['calls_per_account_by_operation'])}; the caller's own at "
+        f"{largest['accounts']} accounts: {_ops(largest['caller_calls_by_operation'])} (one ListAccounts page per "
+        "20 accounts). "
+        + (
+            "The same count per account at every N: "
+            if org["calls_per_account_constant"]
+            else "**The count per account varies with N**: "
+        )
+        + f"{', '.join(str(c['calls_per_account']) for c in cases)}."
+    )
+    lines.append("")
+    fits = [
+        f"{_org_mode(org, mode)}: {org['fits'][mode]['fixed']:.2f} s + {org['fits'][mode]['per_account']:.3f} s "
+        f"{TIMES} N (worst point {org['fits'][mode]['worst_deviation']:.0%} off the line)"
+        for mode in modes
+    ]
+    lines.append("Wall time against N, least squares: " + "; ".join(fits) + ".")
+    lines.append("")
+    speedup = org["speedup_at_largest"]
+    note = (
+        f"At {largest['accounts']} accounts, {org['workers']} workers take {1 / speedup['moto']:.0%} of the serial "
+        "time against in-process moto, where every call is computation in this one interpreter (so threads cannot "
+        "overlap it)"
+    )
+    if "latency" in speedup:
+        note += (
+            f", and {1 / speedup['latency']:.0%} of it once each call also waits {org['latency_seconds']:g} s, as "
+            "against AWS, where a call is mostly waiting: the workers overlap the waits"
+        )
+    lines.extend(
+        [
+            note + ". The fixed part is the audit's start: botocore reading its service models (once per run, shared "
+            "by the workers' sessions), the caller's identity and the account list.",
+            "",
+        ]
+    )
+    if plot_name:
+        lines.extend([f"![Wall time and API calls per account of the organization audit against N]({plot_name})", ""])
+    return lines

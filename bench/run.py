@@ -1,4 +1,4 @@
-"""``make bench``: every figure, measured, written to bench/results.json, docs/benchmarks.md and the plot.
+"""``make bench``: every figure, measured, written to bench/results.json, docs/benchmarks.md and the plots.
 
 ``python -m bench.run --quick`` runs every benchmark at toy sizes (the check ``make test`` runs), without the sam
 build, the plot or the docs unless asked.
@@ -35,6 +35,10 @@ class Plan:
     burst_launches: int = 500
     burst_runs: int = 1
     burst_rate: float = 50.0
+    org_accounts: tuple[int, ...] = (5, 10, 20)
+    org_sessions: int = 500
+    org_workers: int = 8
+    org_latency: float = 0.05
 
 
 FULL = Plan()
@@ -48,12 +52,16 @@ QUICK = Plan(
     sam_build=False,
     burst_launches=8,
     burst_rate=500.0,
+    org_accounts=(2, 3),
+    org_sessions=5,
+    org_workers=2,
+    org_latency=0.0,
 )
 
 
 def measure(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run every benchmark; returns what bench/results.json holds."""
-    from bench import api_calls, cold_start, cost, reconcile_scaling
+    from bench import api_calls, cold_start, cost, org_audit, reconcile_scaling
 
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -63,18 +71,25 @@ def measure(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dic
     }
     with offline_environment(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Powertools warns about runs without metrics (the preparing container)
-        progress("1/5 API calls per trigger")
+        progress("1/6 API calls per trigger")
         results["api_calls"] = api_calls.run(runs=plan.api_runs, eni_counts=plan.eni_counts, busy_pools=plan.busy_pools)
-        progress("2/5 reconcile scaling")
+        progress("2/6 reconcile scaling")
         results["reconcile_scaling"] = reconcile_scaling.run(
             sizes=plan.sizes, runs=plan.scaling_runs, runs_at_largest=plan.scaling_runs_at_largest
         )
-        progress("3/5 cold start" + (" (sam build)" if plan.sam_build else ""))
+        progress("3/6 cold start" + (" (sam build)" if plan.sam_build else ""))
         results["cold_start"] = cold_start.run(runs=plan.import_runs, build=plan.sam_build)
-        progress("4/5 burst")
+        progress("4/6 burst")
         results["burst"] = _burst(plan)
-        progress("5/5 cost")
+        progress("5/6 cost")
         results["cost"] = cost.estimate(results["api_calls"], results["reconcile_scaling"], results["cold_start"])
+        progress("6/6 organization audit")
+        results["org_audit"] = org_audit.run(
+            account_counts=plan.org_accounts,
+            sessions=plan.org_sessions,
+            workers=plan.org_workers,
+            latency=plan.org_latency,
+        )
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -92,10 +107,13 @@ def write(results: dict[str, Any], results_path: Path, docs_path: Path | None, p
     results_path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     if plot_path is not None:
         report.plot(results, plot_path)
+        if "org_audit" in results:
+            report.plot_org_audit(results, plot_path.with_name(report.ORG_PLOT_NAME))
     if docs_path is not None:
         docs_path.parent.mkdir(parents=True, exist_ok=True)
         name = plot_path.name if plot_path is not None else None
-        docs_path.write_text(report.markdown(results, plot_name=name))
+        org_name = report.ORG_PLOT_NAME if plot_path is not None else None
+        docs_path.write_text(report.markdown(results, plot_name=name, org_plot_name=org_name))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

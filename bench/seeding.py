@@ -17,19 +17,26 @@ from simulation.account import AMI, REGION
 MIRROR_TAG, STATUS_TAG = "mirror", "mirror-status"
 
 
-def backend(region: str = REGION) -> Any:
-    return ec2_backends[DEFAULT_ACCOUNT_ID][region]
+def backend(region: str = REGION, account_id: str = DEFAULT_ACCOUNT_ID) -> Any:
+    return ec2_backends[account_id][region]
 
 
 def seed_mirrored_instances(
-    zone: str, n: int, target_id: str, filter_id: str, managed_by: str, cidr: str = "10.0.0.0/16"
+    zone: str,
+    n: int,
+    target_id: str,
+    filter_id: str,
+    managed_by: str,
+    cidr: str = "10.0.0.0/16",
+    account_id: str = DEFAULT_ACCOUNT_ID,
 ) -> list[str]:
-    """N running, tagged, mirrored m5.large instances in ``zone``, each with one managed session on its primary ENI
-    (session number 1) to ``target_id``, in a VPC of their own (a default subnet is /20: too small for 10,000).
+    """N running, tagged, mirrored m5.large instances in ``zone`` of ``account_id``, each with one managed session on
+    its primary ENI (session number 1) to ``target_id``, in a VPC of their own (a default subnet is /20: too small for
+    10,000).
 
     One reservation per instance, as Auto Scaling launches them: moto pages DescribeInstances by reservation, so
     N instances in one reservation would come back in one page where EC2 needs ⌈N/1000⌉."""
-    ec2 = backend()
+    ec2 = backend(account_id=account_id)
     with fast_seeding():
         vpc = ec2.create_vpc(cidr)
         subnet = ec2.create_subnet(vpc_id=vpc.id, cidr_block=cidr, availability_zone=zone)
@@ -73,7 +80,7 @@ def seed_mirrored_instances(
     return instance_ids
 
 
-def untag(instance_ids: list[str], key: str = MIRROR_TAG) -> None:
-    ec2 = backend()
+def untag(instance_ids: list[str], key: str = MIRROR_TAG, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    ec2 = backend(account_id=account_id)
     for instance_id in instance_ids:
         ec2.delete_tags([instance_id], {key: None})

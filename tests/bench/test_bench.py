@@ -69,10 +69,41 @@ def test_cost_shows_the_stack_next_to_the_sessions_it_manages(results: dict[str,
     assert 0 < cost["monthly"]["stack_total"] < cost["monthly"]["traffic_mirroring_sessions"]
 
 
+def test_the_organization_audit_audits_every_account_with_the_same_calls_per_account(results: dict[str, Any]) -> None:
+    org = results["org_audit"]
+    cases = org["cases"]
+    assert [c["accounts"] for c in cases] == list(QUICK.org_accounts)
+    for case in cases:
+        # every account of the organization entered and audited, each with all its sessions
+        assert case["audited"] == case["accounts"]
+        assert case["managed_sessions"] == case["accounts"] * QUICK.org_sessions
+        assert case["calls_per_account_by_operation"]["AssumeRole"] == 1
+        assert case["caller_calls_by_operation"] == {"GetCallerIdentity": 1, "ListAccounts": 1}
+        assert case["total_calls"] == case["caller_calls"] + case["accounts"] * case["calls_per_account"]
+        assert set(case["seconds"]) == {"serial", "parallel"}  # QUICK adds no round trip
+    assert org["calls_per_account_constant"]
+    assert set(org["fits"]) == {"serial", "parallel"}
+
+
 def test_results_and_docs_are_written(results: dict[str, Any], tmp_path: Path) -> None:
     write(results, tmp_path / "results.json", tmp_path / "benchmarks.md", plot_path=None)
     assert json.loads((tmp_path / "results.json").read_text())["machine"]["cpu_model"]
     docs = (tmp_path / "benchmarks.md").read_text()
-    for heading in ("## 1. API calls", "## 2. Reconcile scaling", "## 3. Cold start", "## 4. Burst", "## 5. Cost"):
+    for heading in (
+        "## 1. API calls",
+        "## 2. Reconcile scaling",
+        "## 3. Cold start",
+        "## 4. Burst",
+        "## 5. Cost",
+        "## 6. Organization audit",
+    ):
         assert heading in docs
     assert results["machine"]["cpu_model"] in docs
+    assert "benchmarks-org-audit.png" not in docs  # no plot written, none linked
+
+
+def test_the_organization_audit_plot_is_drawn(results: dict[str, Any], tmp_path: Path) -> None:
+    from bench.report import plot_org_audit
+
+    plot_org_audit(results, tmp_path / "org.png")
+    assert (tmp_path / "org.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
