@@ -22,6 +22,11 @@ class Settings:
 
     target_ids: tuple[str, ...]
     filter_id: str
+    target_pool: str = ""  # TARGET_POOL: targets tagged mirror-pool=<this> join the pool; "" = discovery off
+    pool_tag_key: str = "mirror-pool"
+    reachable_tag_key: str = "mirror-reachable-from"  # on a target: the source VPCs that can reach it, or "*"
+    # TARGET_REACHABLE_FROM: the operator's word on a target's reachability (wins over its tag); None = every VPC.
+    target_reachable_from: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
     mirror_tag_key: str = "mirror"
     mirror_tag_value: str = "true"
     managed_by: str = "traffic-mirroring-automation"
@@ -101,6 +106,13 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     return value
 
 
+def _pool_name(env: Mapping[str, str], name: str) -> str:
+    value = (env.get(name) or "").strip()
+    if len(value) > 256:
+        raise ConfigurationError(f"{name} is longer than a tag value may be (256 characters)")
+    return value
+
+
 def _id_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name, "")
     items = [item.strip() for item in raw.split(",")]
@@ -127,12 +139,41 @@ def _limits(env: Mapping[str, str], name: str) -> dict[str, int]:
     return limits
 
 
+ANY_VPC = "*"
+
+
+def vpc_list(raw: str) -> tuple[frozenset[str] | None, tuple[str, ...]]:
+    """``vpc-a vpc-b`` (spaces or commas) or ``*``: the VPCs, None for every VPC, and the words that are neither."""
+    words = [word for word in raw.replace(",", " ").split() if word]
+    if ANY_VPC in words:
+        return None, tuple(w for w in words if w != ANY_VPC and not w.startswith("vpc-"))
+    return frozenset(w for w in words if w.startswith("vpc-")), tuple(w for w in words if not w.startswith("vpc-"))
+
+
+def _reachability(env: Mapping[str, str], name: str) -> dict[str, frozenset[str] | None]:
+    """``tmt-1=vpc-a vpc-b,tmt-2=*``: which source VPCs reach a target whose tags this account cannot see."""
+    declared: dict[str, frozenset[str] | None] = {}
+    for item in (part.strip() for part in env.get(name, "").split(",")):
+        if not item:
+            continue
+        target_id, _, raw = item.partition("=")
+        vpcs, unreadable = vpc_list(raw)
+        if not target_id.strip().startswith("tmt-") or unreadable or (vpcs is not None and not vpcs):
+            raise ConfigurationError(
+                f"{name} entry {item!r} must look like tmt-0123456789abcdef0=vpc-0abc vpc-0def or =*"
+            )
+        declared[target_id.strip()] = vpcs
+    return declared
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment (or a given mapping, for tests). Raises ConfigurationError."""
     env = os.environ if env is None else env
     return Settings(
         target_ids=_id_list(env, "TARGET_IDS"),
         filter_id=_text(env, "FILTER_ID"),
+        target_pool=_pool_name(env, "TARGET_POOL"),
+        target_reachable_from=_reachability(env, "TARGET_REACHABLE_FROM"),
         mirror_tag_key=_text(env, "MIRROR_TAG_KEY", "mirror"),
         mirror_tag_value=_text(env, "MIRROR_TAG_VALUE", "true"),
         managed_by=_text(env, "MANAGED_BY", "traffic-mirroring-automation"),

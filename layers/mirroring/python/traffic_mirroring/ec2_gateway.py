@@ -126,8 +126,9 @@ class Ec2Gateway:
         """ENI → attached instance ID (None: detached). ENIs that no longer exist are absent."""
         return {eni_id: raw[1] for eni_id, raw in self._describe_enis(eni_ids).items()}
 
-    def _describe_enis(self, eni_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
-        result: dict[str, tuple[str, str | None]] = {}
+    def _describe_enis(self, eni_ids: Iterable[str]) -> dict[str, tuple[str, str | None, str]]:
+        """ENI → (zone, attached instance or None, VPC). ENIs that no longer exist are absent."""
+        result: dict[str, tuple[str, str | None, str]] = {}
         for batch in _batches(sorted(set(eni_ids)), FILTER_VALUES_PER_CALL):
             for raw in self._pages(
                 "DescribeNetworkInterfaces",
@@ -137,7 +138,7 @@ class Ec2Gateway:
             ):
                 attachment = raw.get("Attachment") or {}
                 attached = attachment.get("InstanceId") if attachment.get("Status") != "detached" else None
-                result[raw["NetworkInterfaceId"]] = (raw.get("AvailabilityZone", ""), attached)
+                result[raw["NetworkInterfaceId"]] = (raw.get("AvailabilityZone", ""), attached, raw.get("VpcId", ""))
         return result
 
     # -- sessions ----------------------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ class Ec2Gateway:
         target_eni_ids = [raw["NetworkInterfaceId"] for raw in raws if raw.get("Type") == TARGET_KIND_ENI]
         endpoint_eni_ids = [eni for _, _, enis in endpoints.values() for eni in enis]
         enis = self._describe_enis([*target_eni_ids, *endpoint_eni_ids]) if target_eni_ids or endpoint_eni_ids else {}
-        hosts = {attached for _, attached in (enis.get(e, ("", None)) for e in target_eni_ids) if attached}
+        hosts = {attached for _, attached, _ in (enis.get(e, ("", None, "")) for e in target_eni_ids) if attached}
         instances, _ = self.describe_instances(sorted(hosts)) if hosts else ({}, set())
         nlbs = self._load_balancers(
             [raw["NetworkLoadBalancerArn"] for raw in raws if raw.get("Type") == TARGET_KIND_NLB]
@@ -290,9 +291,10 @@ class Ec2Gateway:
             zones: frozenset[str] = frozenset()
             problem = ""
             eni_id: str | None = None
+            vpc = ""
             if kind == TARGET_KIND_ENI:
                 eni_id = raw.get("NetworkInterfaceId", "")
-                zone, attached = enis.get(eni_id, ("", None))
+                zone, attached, vpc = enis.get(eni_id, ("", None, ""))
                 host = instances.get(attached or "")
                 zones = frozenset({zone}) if zone else frozenset()
                 capacity = eni_target_source_limit(host.instance_type if host else None)
@@ -303,7 +305,9 @@ class Ec2Gateway:
                 elif host.state != "running":
                     problem = f"its appliance {host.instance_id} is {host.state}"
             elif kind == TARGET_KIND_NLB:
-                state, zones, listens = nlbs.get(raw.get("NetworkLoadBalancerArn", ""), ("", frozenset(), False))
+                state, zones, listens, vpc = nlbs.get(
+                    raw.get("NetworkLoadBalancerArn", ""), ("", frozenset(), False, "")
+                )
                 if not state:
                     problem = "" if shared_in else "its Network Load Balancer no longer exists"
                 elif state not in _LIVE_LOAD_BALANCER_STATES:
@@ -315,18 +319,27 @@ class Ec2Gateway:
                 if endpoint is None:
                     problem = "" if shared_in else "its Gateway Load Balancer endpoint no longer exists"
                 else:
-                    state, _, endpoint_enis = endpoint
+                    state, vpc, endpoint_enis = endpoint
                     zones = frozenset(enis[e][0] for e in endpoint_enis if e in enis and enis[e][0])
                     if state.lower() != "available":
                         problem = f"its Gateway Load Balancer endpoint is {state}"
             targets[target_id] = MirrorTarget(
-                target_id, kind, capacity, zones, live=not problem, problem=problem, eni_id=eni_id, owner_id=owner
+                target_id,
+                kind,
+                capacity,
+                zones,
+                live=not problem,
+                problem=problem,
+                eni_id=eni_id,
+                owner_id=owner,
+                vpc_id=vpc,
+                tags=tags_of(raw),
             )
         return targets
 
-    def _load_balancers(self, arns: Sequence[str]) -> dict[str, tuple[str, frozenset[str], bool]]:
-        """NLB ARN → (state, zones, has a UDP listener on 4789). Absent: the load balancer does not exist."""
-        found: dict[str, tuple[str, frozenset[str], bool]] = {}
+    def _load_balancers(self, arns: Sequence[str]) -> dict[str, tuple[str, frozenset[str], bool, str]]:
+        """NLB ARN → (state, zones, has a UDP listener on 4789, VPC). Absent: the load balancer does not exist."""
+        found: dict[str, tuple[str, frozenset[str], bool, str]] = {}
         if not arns or self.elbv2 is None:
             return found
         described = _existing(arns, LOAD_BALANCERS_PER_CALL, self._describe_load_balancers, "LoadBalancerNotFound")
@@ -334,7 +347,7 @@ class Ec2Gateway:
             arn = lb["LoadBalancerArn"]
             zones = frozenset(z["ZoneName"] for z in lb.get("AvailabilityZones", []) if z.get("ZoneName"))
             state = (lb.get("State") or {}).get("Code", "active")
-            found[arn] = (state, zones, self._listens_for_vxlan(arn))
+            found[arn] = (state, zones, self._listens_for_vxlan(arn), lb.get("VpcId", ""))
         return found
 
     def _describe_load_balancers(self, arns: Sequence[str]) -> list[Mapping[str, Any]]:
@@ -353,14 +366,14 @@ class Ec2Gateway:
             for listener in response.get("Listeners", [])
         )
 
-    def _vpc_endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
-        """Endpoint ID → (state, subnets, network interfaces). Absent: the endpoint does not exist."""
-        found: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+    def _vpc_endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+        """Endpoint ID → (state, VPC, network interfaces). Absent: the endpoint does not exist."""
+        found: dict[str, tuple[str, str, tuple[str, ...]]] = {}
         raws = _existing(endpoint_ids, FILTER_VALUES_PER_CALL, self._describe_vpc_endpoints, "InvalidVpcEndpointId")
         for raw in raws:
             found[raw["VpcEndpointId"]] = (
                 str(raw.get("State", "")),
-                tuple(raw.get("SubnetIds") or ()),
+                str(raw.get("VpcId", "")),
                 tuple(raw.get("NetworkInterfaceIds") or ()),
             )
         return found
@@ -434,6 +447,8 @@ def _instance(raw: Mapping[str, Any]) -> Instance:
             nic["NetworkInterfaceId"],
             nic.get("InterfaceType") or "interface",
             (nic.get("Operator") or {}).get("Principal") if (nic.get("Operator") or {}).get("Managed") else None,
+            # An ENI of another VPC can be attached (multi-VPC ENI attachments): its own VPC routes its copies.
+            nic.get("VpcId") or raw.get("VpcId", ""),
         )
         for nic in sorted(
             raw.get("NetworkInterfaces") or [], key=lambda n: (n.get("Attachment") or {}).get("DeviceIndex", 0)

@@ -1,10 +1,11 @@
 """Read the actual state the planner needs, with as few calls as the rules allow. The planner says what is
-needed (``candidate_targets``, ``needs_placement``, ``is_judged``); this module only fetches.
+needed (``candidate_targets``, ``may_need_placement``, ``needs_placement``, ``is_judged``); this module only fetches.
 
 One instance (event path), warm container, tagged running instance with N ENIs needing sessions:
 DescribeInstances, DescribeTrafficMirrorSessions on its ENIs, and, when a candidate target has a source limit,
-DescribeTrafficMirrorSessions on those targets (their usage must be fresh). Target facts are cached per container
-for a short time; the reconciler reads them fresh every run.
+DescribeTrafficMirrorSessions on those targets (their usage must be fresh). Target facts (which say what is in the
+pool and where each target is) are cached per container for a short time; the reconciler reads them fresh every
+run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.model import Instance, Inventory, MirrorTarget
-from traffic_mirroring.planner import candidate_targets, is_judged, needs_placement
+from traffic_mirroring.planner import candidate_targets, is_judged, may_need_placement, needs_placement
 
 _LIVE_STATES = frozenset({"pending", "running"})
 
@@ -51,11 +52,17 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
     verdicts = type_verdicts(gateway, settings, [instance] if instance else [])
     targets: dict[str, MirrorTarget] | None = None  # not read: the plan places nothing
     target_sources: dict[str, frozenset[str]] = {}
-    if instance is not None and needs_placement(instance, sessions, settings, verdicts):
-        wanted = candidate_targets(instance, settings)
+    if instance is not None and may_need_placement(instance, settings, verdicts):
+        # The targets say which are in the pool (tags) and which the instance's VPC reaches: cached, mostly free.
         targets = gateway.targets()
-        if any(c not in targets for c in wanted):
+        if needs_placement(instance, sessions, settings, verdicts, targets) and any(
+            c not in targets for c in (*settings.target_ids, *candidate_targets(instance, settings, targets))
+        ):
             targets = gateway.targets(fresh=True)  # an unknown ID: the cached list may be stale
+        if not needs_placement(instance, sessions, settings, verdicts, targets):
+            targets = None  # nothing to place, so no usage is read: the plan must not move anything either
+    if instance is not None and targets is not None:
+        wanted = candidate_targets(instance, settings, targets)
         candidates = [targets[c] for c in wanted if c in targets and targets[c].live]
         # A limit must be checked against fresh data; an ENI target has at most 100 sources, so one page does.
         limited = [t.target_id for t in candidates if t.capacity is not None]

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     ENI_IS_MIRROR_TARGET = "eni-is-mirror-target"
     NO_TARGET_CAPACITY = "no-target-capacity"
     NO_LIVE_TARGET = "no-live-target"
+    NO_REACHABLE_TARGET = "no-reachable-target"  # no live pool target is reachable from the source's VPC
     TARGET_OVERRIDE_NOT_FOUND = "target-override-not-found"
     TARGET_NOT_APPROVED = "target-not-approved"
     FILTER_NOT_APPROVED = "filter-not-approved"
@@ -47,6 +48,7 @@ class Reason(StrEnum):
     TARGET_RETIRED = "target-retired"
     TARGET_MISSING = "target-missing"
     TARGET_DEAD = "target-dead"
+    TARGET_UNREACHABLE = "target-unreachable"  # the session's target cannot be reached from the source's VPC
     FILTER_CHANGED = "filter-changed"
     FILTER_MISSING = "filter-missing"
 
@@ -59,6 +61,7 @@ ATTENTION_STATUSES = frozenset(
         Reason.ENI_SESSION_LIMIT,
         Reason.NO_TARGET_CAPACITY,
         Reason.NO_LIVE_TARGET,
+        Reason.NO_REACHABLE_TARGET,
         Reason.TARGET_OVERRIDE_NOT_FOUND,
         Reason.TARGET_NOT_APPROVED,
         Reason.FILTER_NOT_APPROVED,
@@ -80,6 +83,7 @@ class AttachedEni:
     # Set when a service manages the ENI (DescribeInstances' Operator.Principal, or the requester of a
     # requester-managed ENI): only those created by Amazon RDS or ElastiCache may be sources.
     managed_by_service: str | None = None
+    vpc_id: str = ""  # the ENI's VPC: mirrored packets leave by its route table, so it decides what is reachable
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,9 @@ class MirrorSession:
 @dataclass(frozen=True)
 class MirrorTarget:
     """A target, how many source ENIs it accepts (None: no limit, as for NLB and GWLB endpoint targets), and whether
-    it can receive: ``live`` is False when its resource is gone or cannot take VXLAN (``problem`` says why)."""
+    it can receive: ``live`` is False when its resource is gone or cannot take VXLAN (``problem`` says why).
+    ``vpc_id`` is the VPC of its resource ("" when this account cannot see it, e.g. a target shared through RAM);
+    ``tags`` are the target's own tags as this account sees them (none for a shared target)."""
 
     target_id: str
     kind: str
@@ -116,6 +122,8 @@ class MirrorTarget:
     problem: str = ""
     eni_id: str | None = None  # the target's own ENI (ENI targets): never a source
     owner_id: str = ""
+    vpc_id: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,8 @@ class Plan:
     type_verdicts: dict[str, str] = field(default_factory=dict)  # unlisted types: learned verdict or ask-aws
     dead_targets: dict[str, str] = field(default_factory=dict)  # pool targets that cannot receive → why
     missing_pool_targets: tuple[str, ...] = ()  # pool target IDs that do not exist
+    pool: tuple[str, ...] = ()  # the pool as judged: TargetIds, then targets discovered by tag (when targets read)
+    reachability_problems: dict[str, str] = field(default_factory=dict)  # pool target → unreadable declaration
 
     def for_subject(self, subject: str) -> SubjectPlan:
         if subject not in self.subjects:

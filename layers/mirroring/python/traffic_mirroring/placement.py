@@ -49,9 +49,10 @@ def rank_targets(
     usage: TargetUsage,
     eni_id: str,
     availability_zone: str,
+    vpc_id: str = "",
 ) -> tuple[str, ...]:
-    """Live candidates with room for this ENI, best first: same AZ (no inter-AZ charge), then least used, then pool
-    order.
+    """Live candidates with room for this ENI, best first: in the source's VPC (no transit hop), then same AZ (no
+    inter-AZ charge), then least used, then pool order. Which candidates the source can reach is the caller's rule.
 
     Unknown IDs (targets that do not exist) and targets that cannot receive (not live) are left out.
     """
@@ -62,8 +63,9 @@ def rank_targets(
         if target_id in targets and targets[target_id].live and usage.has_room(targets[target_id], eni_id)
     ]
 
-    def preference(target: MirrorTarget) -> tuple[bool, int, int]:
+    def preference(target: MirrorTarget) -> tuple[bool, bool, int, int]:
+        other_vpc = not (vpc_id and target.vpc_id == vpc_id)
         other_zone = bool(target.availability_zones) and availability_zone not in target.availability_zones
-        return (other_zone, usage.sources(target.target_id), order[target.target_id])
+        return (other_vpc, other_zone, usage.sources(target.target_id), order[target.target_id])
 
     return tuple(target.target_id for target in sorted(usable, key=preference))

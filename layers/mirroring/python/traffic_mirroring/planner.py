@@ -12,11 +12,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from traffic_mirroring.config import Settings
+from traffic_mirroring.config import Settings, vpc_list
 from traffic_mirroring.eligibility import Verdict, listed_verdict
 from traffic_mirroring.model import (
     SESSIONS_PER_ENI,
     TARGET_KIND_ENI,
+    AttachedEni,
     CreateSession,
     DeleteSession,
     Instance,
@@ -36,17 +37,67 @@ CLEAR_STATUS = ""  # remove the status tag: the instance is not asking to be mir
 STOPPED_STATES = frozenset({"stopping", "stopped"})
 TERMINATED_STATES = frozenset({"shutting-down", "terminated"})
 SERVICES_WHOSE_ENIS_ARE_SOURCES = frozenset({"rds.amazonaws.com", "elasticache.amazonaws.com"})
+# A session whose target receives nothing is deleted when it cannot move; the ENI's skip says why.
+_RECEIVES_NOTHING = {
+    Reason.TARGET_MISSING: Reason.TARGET_DEAD,
+    Reason.TARGET_DEAD: Reason.TARGET_DEAD,
+    Reason.TARGET_UNREACHABLE: Reason.NO_REACHABLE_TARGET,
+}
 # Skips that are information, not the instance's status (its other ENIs decide it).
 _SILENT_SKIPS = frozenset({Reason.ENI_IS_MIRROR_TARGET, Reason.AWAITING_VERDICT})
 
 
+# -- the pool and the network ----------------------------------------------------------------------------------
+def pool_targets(settings: Settings, targets: Mapping[str, MirrorTarget] | None) -> tuple[str, ...]:
+    """TargetIds in the operator's order, then this account's targets tagged ``mirror-pool=<TargetPool>`` (by ID).
+
+    A shared target shows this account no tags, so it can only be in TargetIds. Without the targets read, the
+    discovered part is unknown and only TargetIds is returned.
+    """
+    if not settings.target_pool or targets is None:
+        return settings.target_ids
+    discovered = sorted(t.target_id for t in targets.values() if _discovered(t, settings))
+    return tuple(dict.fromkeys((*settings.target_ids, *discovered)))
+
+
+def _discovered(target: MirrorTarget, settings: Settings) -> bool:
+    ours = not (settings.account_id and target.owner_id and target.owner_id != settings.account_id)
+    return ours and target.tags.get(settings.pool_tag_key) == settings.target_pool
+
+
+def reachable_vpcs(target: MirrorTarget, settings: Settings) -> frozenset[str] | None:
+    """The source VPCs declared to reach the target, besides its own; None: every VPC.
+
+    The operator's TargetReachableFrom wins, then the target's ``mirror-reachable-from`` tag. Without either, a
+    TargetIds entry is reachable from every VPC (a single-VPC stack changes nothing) and a discovered target only
+    from its own VPC (a spoke's Gateway Load Balancer endpoint serves its VPC).
+    """
+    if target.target_id in settings.target_reachable_from:
+        return settings.target_reachable_from[target.target_id]
+    declared = target.tags.get(settings.reachable_tag_key, "")
+    if declared.strip():
+        return vpc_list(declared)[0]
+    return None if target.target_id in settings.target_ids else frozenset()
+
+
+def can_reach(source_vpc: str, target: MirrorTarget, settings: Settings) -> bool:
+    """Mirrored packets leave by the source VPC's route table: a target in that VPC, or one declared reachable."""
+    if target.vpc_id and target.vpc_id == source_vpc:
+        return True
+    vpcs = reachable_vpcs(target, settings)
+    return vpcs is None or source_vpc in vpcs
+
+
 # -- what the inventory must read (asked by inventory.py, so the rules stay here) -------------------------------
-def candidate_targets(instance: Instance, settings: Settings) -> tuple[str, ...]:
+def candidate_targets(
+    instance: Instance, settings: Settings, targets: Mapping[str, MirrorTarget] | None
+) -> tuple[str, ...]:
     """The targets a session of this instance may use: its approved override target, else the pool."""
+    pool = pool_targets(settings, targets)
     override = instance.tags.get(settings.target_override_tag_key)
     if override:
-        return (override,) if override in settings.target_ids else ()
-    return settings.target_ids
+        return (override,) if override in pool else ()
+    return pool
 
 
 def is_judged(instance: Instance, settings: Settings) -> bool:
@@ -54,15 +105,30 @@ def is_judged(instance: Instance, settings: Settings) -> bool:
     return instance.state == "running" and settings.wants_mirroring(instance.tags)
 
 
+def may_need_placement(instance: Instance, settings: Settings, verdicts: Mapping[str, Verdict]) -> bool:
+    """Whether the targets are worth reading at all (then ``needs_placement`` decides on usage)."""
+    return is_judged(instance, settings) and verdicts.get(instance.instance_type) != Verdict.UNSUPPORTED
+
+
 def needs_placement(
-    instance: Instance, sessions: Iterable[MirrorSession], settings: Settings, verdicts: Mapping[str, Verdict]
+    instance: Instance,
+    sessions: Iterable[MirrorSession],
+    settings: Settings,
+    verdicts: Mapping[str, Verdict],
+    targets: Mapping[str, MirrorTarget],
 ) -> bool:
-    """Whether the plan could create or move a session, so target facts and usage are worth reading."""
-    if not is_judged(instance, settings) or verdicts.get(instance.instance_type) == Verdict.UNSUPPORTED:
+    """Whether the plan could create or move a session, so target usage is worth reading: an ENI without our
+    session on a pool target its VPC can reach."""
+    if not may_need_placement(instance, settings, verdicts):
         return False
-    candidates = set(candidate_targets(instance, settings))
-    mirrored = {s.eni_id for s in sessions if settings.owns(s) and s.target_id in candidates}
-    return any(eni.eni_id not in mirrored for eni in instance.enis if eni.interface_type == "interface")
+    candidates = set(candidate_targets(instance, settings, targets))
+    placed = {s.eni_id: s.target_id for s in sessions if settings.owns(s) and s.target_id in candidates}
+
+    def well_placed(eni: AttachedEni) -> bool:
+        target = targets.get(placed.get(eni.eni_id, ""))
+        return target is not None and target.live and can_reach(eni.vpc_id, target, settings)
+
+    return any(not well_placed(eni) for eni in instance.enis if eni.interface_type == "interface")
 
 
 def next_generation(deleted_session_ids: Iterable[str]) -> str:
@@ -90,7 +156,8 @@ class _Planner:
             t.eni_id for t in (self.targets or {}).values() if t.eni_id and t.kind == TARGET_KIND_ENI
         }
         self.probing: dict[str, str] = {}  # unlisted type → the instance whose create asks AWS
-        self.result = Plan()
+        self.pool = pool_targets(settings, self.targets)
+        self.result = Plan(pool=self.pool if self.targets is not None else ())
 
     # -- entry point -------------------------------------------------------------------------------------------
     def plan(self) -> Plan:
@@ -106,11 +173,22 @@ class _Planner:
             if listed_verdict(name, self.settings.eligibility_allow, self.settings.eligibility_deny) == Verdict.ASK_AWS
         }
         if self.targets is not None:
-            pool = self.settings.target_ids
+            pool = self.pool
             self.result.missing_pool_targets = tuple(t for t in pool if t not in self.targets)
             self.result.dead_targets = {
                 t: self.targets[t].problem for t in pool if t in self.targets and not self.targets[t].live
             }
+            for target_id in pool:
+                declared = (
+                    self.targets[target_id].tags.get(self.settings.reachable_tag_key, "")
+                    if (target_id in self.targets)
+                    else ""
+                )
+                unreadable = vpc_list(declared)[1]
+                if unreadable:
+                    self.result.reachability_problems[target_id] = (
+                        f"tag {self.settings.reachable_tag_key}={declared!r}: not VPC IDs: {' '.join(unreadable)}"
+                    )
         return self.result
 
     # -- one instance ------------------------------------------------------------------------------------------
@@ -153,7 +231,7 @@ class _Planner:
                 continue
             if refusal is not None:
                 continue  # an override that is not approved: leave what exists, create nothing
-            self._plan_mirrored_eni(instance, eni.eni_id, managed, plan)
+            self._plan_mirrored_eni(instance, eni, managed, plan)
 
         # Creates after this instance's deletes belong to its next generation (see executor: tokens).
         generation = next_generation(d.session.session_id for d in plan.deletes) or plan.generation
@@ -202,7 +280,8 @@ class _Planner:
     def _override_refusal(self, instance: Instance) -> str | None:
         """Tagging rights are not capture rights: an override may only pick what the operator approved."""
         target = instance.tags.get(self.settings.target_override_tag_key)
-        if target and target not in self.settings.target_ids:
+        if target and target not in self.pool and (self.targets is not None or not self.settings.target_pool):
+            # (Discovery on and targets not read: whether a discovered target is in the pool is unknown.)
             return Reason.TARGET_NOT_APPROVED
         mirror_filter = instance.tags.get(self.settings.filter_override_tag_key)
         if mirror_filter and mirror_filter not in self.settings.approved_filters():
@@ -222,10 +301,11 @@ class _Planner:
         return None
 
     def _plan_mirrored_eni(
-        self, instance: Instance, eni_id: str, managed: list[MirrorSession], plan: SubjectPlan
+        self, instance: Instance, eni: AttachedEni, managed: list[MirrorSession], plan: SubjectPlan
     ) -> None:
+        eni_id = eni.eni_id
         desired_filter = instance.tags.get(self.settings.filter_override_tag_key) or self.settings.filter_id
-        candidates = candidate_targets(instance, self.settings)
+        candidates = candidate_targets(instance, self.settings, self.targets)
         existing_filters = self.inventory.existing_filter_ids
 
         keep, duplicates = (managed[0], managed[1:]) if managed else (None, [])
@@ -235,7 +315,7 @@ class _Planner:
             plan.deletes.append(DeleteSession(instance.instance_id, keep, Reason.FILTER_MISSING))
             keep = None
         if keep is not None:
-            self._plan_kept_session(instance, keep, candidates, desired_filter, plan)
+            self._plan_kept_session(instance, eni, keep, candidates, desired_filter, plan)
             return
 
         on_eni = [s for s in self.sessions_by_eni[eni_id] if s not in plan_deleted(plan)]
@@ -244,14 +324,20 @@ class _Planner:
             return
         taken = tuple(sorted({s.session_number for s in self.sessions_by_eni[eni_id]}))
         number = lowest_free_session_number(taken)
-        ranked = rank_targets(candidates, self.targets or {}, self.usage, eni_id, instance.availability_zone)
+        ranked = self._rank(candidates, eni, instance.availability_zone)
         if number is None or not ranked:
-            plan.skips.append(Skip(instance.instance_id, eni_id, self._why_no_target(instance, candidates)))
+            plan.skips.append(Skip(instance.instance_id, eni_id, self._why_no_target(instance, candidates, eni)))
             return
         self.usage.add(ranked[0], eni_id)
         plan.creates.append(CreateSession(instance.instance_id, eni_id, number, desired_filter, ranked, taken))
 
-    def _why_no_target(self, instance: Instance, candidates: Sequence[str]) -> str:
+    def _rank(self, candidates: Sequence[str], eni: AttachedEni, zone: str) -> tuple[str, ...]:
+        """The candidates this ENI's VPC can reach, best first (see placement.rank_targets)."""
+        known = self.targets or {}
+        reachable = [c for c in candidates if c in known and can_reach(eni.vpc_id, known[c], self.settings)]
+        return rank_targets(reachable, known, self.usage, eni.eni_id, zone, eni.vpc_id)
+
+    def _why_no_target(self, instance: Instance, candidates: Sequence[str], eni: AttachedEni) -> str:
         known = self.targets or {}
         if instance.tags.get(self.settings.target_override_tag_key) and not any(c in known for c in candidates):
             return Reason.TARGET_OVERRIDE_NOT_FOUND
@@ -262,11 +348,14 @@ class _Planner:
             return Reason.POOL_TARGET_NOT_FOUND
         if not any(t.live for t in existing):
             return Reason.NO_LIVE_TARGET
+        if not any(t.live and can_reach(eni.vpc_id, t, self.settings) for t in existing):
+            return Reason.NO_REACHABLE_TARGET
         return Reason.NO_TARGET_CAPACITY
 
     def _plan_kept_session(
         self,
         instance: Instance,
+        eni: AttachedEni,
         session: MirrorSession,
         candidates: Sequence[str],
         desired_filter: str,
@@ -282,6 +371,8 @@ class _Planner:
             problem = Reason.TARGET_DEAD
         elif session.target_id not in candidates:
             problem = Reason.TARGET_RETIRED
+        elif not can_reach(eni.vpc_id, current, self.settings):
+            problem = Reason.TARGET_UNREACHABLE
         else:
             problem = None
         new_filter = desired_filter if session.filter_id != desired_filter else None
@@ -291,14 +382,16 @@ class _Planner:
         reason: str = Reason.FILTER_CHANGED
         if problem is not None:
             reason = problem
-            ranked = rank_targets(candidates, known or {}, self.usage, session.eni_id, instance.availability_zone)
+            ranked = self._rank(candidates, eni, instance.availability_zone)
             if not ranked:
-                if problem in (Reason.TARGET_MISSING, Reason.TARGET_DEAD):
+                if problem in _RECEIVES_NOTHING:
                     # It mirrors nothing while AWS keeps billing it: delete it, and say so.
                     plan.deletes.append(DeleteSession(instance.instance_id, session, problem))
-                    plan.skips.append(Skip(instance.instance_id, session.eni_id, Reason.TARGET_DEAD))
+                    plan.skips.append(Skip(instance.instance_id, session.eni_id, _RECEIVES_NOTHING[problem]))
                     return
-                plan.skips.append(Skip(instance.instance_id, session.eni_id, self._why_no_target(instance, candidates)))
+                plan.skips.append(
+                    Skip(instance.instance_id, session.eni_id, self._why_no_target(instance, candidates, eni))
+                )
                 if new_filter is None:
                     return
                 reason = Reason.FILTER_CHANGED
