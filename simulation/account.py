@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import ipaddress
+import json
 import threading
 import uuid
 from collections import Counter
@@ -26,9 +29,11 @@ def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
 class SimulatedAccount:
     """Operates on whatever moto backend is active (``mock_aws`` or a server, through ``endpoint_url``)."""
 
-    def __init__(self, region: str = REGION, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self, region: str = REGION, endpoint_url: str | None = None, session: boto3.session.Session | None = None
+    ) -> None:
         self.region = region
-        self.session = boto3.session.Session(region_name=region)
+        self.session = session or boto3.session.Session(region_name=region)
         self.ec2: Any = self.session.client("ec2", endpoint_url=endpoint_url)
         self.elbv2: Any = self.session.client("elbv2", endpoint_url=endpoint_url)
         self.autoscaling: Any = self.session.client("autoscaling", endpoint_url=endpoint_url)
@@ -38,6 +43,63 @@ class SimulatedAccount:
     @property
     def zones(self) -> list[str]:
         return sorted(self.subnets)
+
+    @classmethod
+    def member(cls, account_id: str, region: str = REGION, endpoint_url: str | None = None) -> SimulatedAccount:
+        """Another account of the organization, entered as an operator would: AssumeRole of its
+        OrganizationAccountAccessRole (created here in moto's IAM of that account, trusting this caller's account)."""
+        from moto.iam.models import iam_backends
+
+        caller = boto3.session.Session(region_name=region)
+        sts = caller.client("sts", endpoint_url=endpoint_url)
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{sts.get_caller_identity()['Account']}:root"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        iam = iam_backends[account_id]["global"]
+        if "OrganizationAccountAccessRole" not in {role.name for role in iam.roles.values()}:
+            iam.create_role("OrganizationAccountAccessRole", json.dumps(trust), "/", None, "", [], None)
+        credentials = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="simulation"
+        )["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
+        return cls(region, endpoint_url, session)
+
+    def new_vpc(self, cidr: str) -> SimulatedAccount:
+        """The same account, working in a new VPC (a subnet in each zone): launches and targets made through the
+        returned view land in that VPC. ``vpc_id`` names it."""
+        vpc_id: str = self.ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+        blocks = ipaddress.ip_network(cidr).subnets(new_prefix=24)
+        view = copy.copy(self)
+        view.subnets = {
+            zone: self.ec2.create_subnet(VpcId=vpc_id, CidrBlock=str(next(blocks)), AvailabilityZone=zone)["Subnet"][
+                "SubnetId"
+            ]
+            for zone in self.zones
+        }
+        return view
+
+    @property
+    def vpc_id(self) -> str:
+        return self.vpc_of(self.subnets[self.zones[0]])
+
+    def tag_target(self, target_id: str, **tags: str) -> None:
+        """Tag a target (keys may hold dashes: pass them as a dict with **)."""
+        self.ec2.create_tags(Resources=[target_id], Tags=_tag_list(tags))
+
+    def untag_target(self, target_id: str, *keys: str) -> None:
+        self.ec2.delete_tags(Resources=[target_id], Tags=[{"Key": k} for k in keys])
 
     # -- instances ---------------------------------------------------------------------------------------------
     def launch(

@@ -9,6 +9,8 @@ AWS from AWS's documentation (its data: ``aws_rules.json``) and never from the p
 
 Rules always on:
 
+- Targets and filters get AWS's ID prefixes, ``tmt-`` and ``tmf-``, so CreateTags and DeleteTags work on them as on
+  AWS (moto's ``traf-mir-tar-`` and ``traf-mir-fil-`` IDs make its own tagging refuse them with ``InvalidID``).
 - Sources: an ENI of type ``interface`` attached to an instance whose family is on AWS's inclusion list
   (virtualized and bare-metal lists apart), or a requester-managed ENI created by Amazon RDS or Amazon ElastiCache;
   else ``NetworkInterfaceNotSupported`` ("eni-… must be attached to a supported instance").
@@ -88,7 +90,7 @@ from moto.ec2.models.traffic_mirrors import TrafficMirrorsBackend, TrafficMirror
 from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
 from moto.ec2.responses.traffic_mirrors import TrafficMirrors
-from moto.ec2.utils import random_private_ip
+from moto.ec2.utils import EC2_RESOURCE_TO_PREFIX, random_private_ip
 from moto.elbv2 import models as elbv2_models
 from moto.elbv2.exceptions import LoadBalancerNotFoundError
 from moto.elbv2.utils import make_arn_for_load_balancer
@@ -968,6 +970,7 @@ class StrictAws:
     def __init__(self, page_cap: int | None = None) -> None:
         self._initial_page_cap = page_cap
         self._saved: list[tuple[Any, str, Any]] = []
+        self._saved_prefixes: list[tuple[str, str]] = []
         self.waiting_lifecycle_actions: dict[LifecycleActionKey, str] = {}  # → token
         self.completed_lifecycle_actions: list[CompletedLifecycleAction] = []
         self._reset_switches()
@@ -1132,6 +1135,11 @@ class StrictAws:
         return token
 
     def __enter__(self) -> StrictAws:
+        # AWS's ID prefixes (tmt-, tmf-): moto's own (traf-mir-tar-, traf-mir-fil-) make its CreateTags and
+        # DeleteTags refuse targets and filters as InvalidID, where AWS tags them like any EC2 resource.
+        for resource, prefix in (("traffic-mirror-target", "tmt"), ("traffic-mirror-filter", "tmf")):
+            self._saved_prefixes.append((resource, EC2_RESOURCE_TO_PREFIX[resource]))
+            EC2_RESOURCE_TO_PREFIX[resource] = prefix
         backend = TrafficMirrorsBackend
         self._patch(
             backend,
@@ -1214,6 +1222,9 @@ class StrictAws:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for resource, prefix in reversed(self._saved_prefixes):
+            EC2_RESOURCE_TO_PREFIX[resource] = prefix
+        self._saved_prefixes.clear()
         for owner, name, original in reversed(self._saved):
             if original is _ABSENT:
                 delattr(owner, name)

@@ -1530,3 +1530,17 @@ def test_list_accounts_is_for_the_management_account_and_delegated_administrator
     assert outsider == "AWSOrganizationsNotInUseException"
     assert member == "AccessDeniedException"
     assert sorted(a["Id"] for a in listed) == sorted(a["Id"] for a in delegated) == sorted(["999999999999", *members])
+
+
+def test_targets_and_filters_carry_aws_prefixes_and_take_tags_like_any_ec2_resource(
+    account: SimulatedAccount, strict: StrictAws
+) -> None:
+    """https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-targets.html: tmt-…; tags on targets."""
+    target, filter_id = account.nlb_target(), account.mirror_filter()
+    assert target.startswith("tmt-") and filter_id.startswith("tmf-")
+    account.tag_target(target, **{"mirror-pool": "prod"})
+    described = account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[target])["TrafficMirrorTargets"]
+    assert described[0]["Tags"] == [{"Key": "mirror-pool", "Value": "prod"}]
+    account.untag_target(target, "mirror-pool")
+    described = account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[target])["TrafficMirrorTargets"]
+    assert not described[0].get("Tags")
