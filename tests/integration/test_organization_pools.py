@@ -82,8 +82,9 @@ def test_a_new_pool_target_is_used_by_the_next_run_without_a_redeploy(account: S
     # When someone creates a target in the instance's VPC and tags it mirror-pool=prod (no redeploy)
     target = spoke.gwlb_endpoint_target()
     spoke.tag_target(target, **POOL)
-    reconcile(stack)
-    # Then the next run mirrors the instance to it
+    summary = reconcile(stack)
+    # Then the next run mirrors the instance to it, and its report names the pool it found
+    assert summary["pool_targets"] == [target]
     assert targets_of(stack, instance) == [target]
     assert status(stack, instance) == "mirrored"
     # And when the tag goes away for another target's, the session moves: the untagged target is retired
@@ -124,3 +125,16 @@ def test_a_shared_hub_target_in_target_ids_serves_the_vpcs_the_operator_names(st
     assert targets_of(stack, in_a) == [shared]
     assert targets_of(stack, in_b) == []
     assert status(stack, in_b) == "no-reachable-target"
+
+
+@pytest.mark.usefixtures("strict")
+def test_an_unreadable_reachability_tag_is_reported_and_serves_its_own_vpc_only(account: SimulatedAccount) -> None:
+    home, other = account.new_vpc("10.5.0.0/16"), account.new_vpc("10.6.0.0/16")
+    target = home.gwlb_endpoint_target()
+    account.tag_target(target, **POOL, **{"mirror-reachable-from": "everyone"})
+    stack = deploy(account, "123456789012", account.mirror_filter())
+    at_home, elsewhere = home.launch(tags={"mirror": "true"}), other.launch(tags={"mirror": "true"})
+    summary = reconcile(stack)
+    assert "everyone" in summary["unreadable_reachability"][target]
+    assert targets_of(stack, at_home) == [target]
+    assert status(stack, elsewhere) == "no-reachable-target"

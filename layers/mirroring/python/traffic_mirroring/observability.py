@@ -44,7 +44,9 @@ def report(
         "instances_needing_attention": {subject: outcome.final_status[subject] for subject in attention},
         "instance_type_verdicts": verdicts,
         "instance_types_asked": sorted({c.probe_type for c in plan.creates if c.probe_type}),
+        "pool_targets": list(plan.pool),
         "dead_targets": dict(plan.dead_targets),
+        "unreadable_reachability": dict(plan.reachability_problems),
         "missing_pool_targets": list(plan.missing_pool_targets),
         "unconfirmed_creations": outcome.unconfirmed,
         "estimated_monthly_cost": monthly_cost(managed_after, hourly_price),
@@ -55,6 +57,11 @@ def report(
         logger.info("instance types learned from AWS", extra={"instance_type_verdicts": outcome.learned})
     if plan.dead_targets:
         logger.warning("pool targets that cannot receive", extra={"dead_targets": plan.dead_targets})
+    if plan.reachability_problems:
+        logger.warning(
+            "pool targets whose reachability tag names no VPC it can read (they serve their own VPC only)",
+            extra={"unreadable_reachability": plan.reachability_problems},
+        )
     if plan.missing_pool_targets:
         logger.warning("pool targets that do not exist", extra={"missing": list(plan.missing_pool_targets)})
     metrics.add_metric(name="InstancesNeedingAttention", unit=MetricUnit.Count, value=len(attention))
