@@ -44,8 +44,9 @@ def in_account(account_id: str) -> Any:
 class Member(SimulatedAccount):
     """A member account of the organization, with the verbs of a simulated account."""
 
-    def __init__(self, account_id: str) -> None:  # SimulatedAccount's, with a session that lands in this account
+    def __init__(self, account_id: str, stack: str = STACK) -> None:  # SimulatedAccount's, landing in this account
         self.account_id = account_id
+        self.stack = stack  # the stack's name: the marker of its filter and sessions
         self.region = REGION
         self.session = in_account(account_id)
         self.ec2 = self.session.client("ec2")
@@ -70,9 +71,9 @@ class Member(SimulatedAccount):
     def stack_filter(self) -> str:
         """The filter the stack creates when its FilterId parameter is empty: tagged with the stack's marker."""
         filter_id: str = self.ec2.create_traffic_mirror_filter(
-            Description=f"Mirror all traffic ({STACK})",
+            Description=f"Mirror all traffic ({self.stack})",
             TagSpecifications=[
-                {"ResourceType": "traffic-mirror-filter", "Tags": [{"Key": "mirror-managed-by", "Value": STACK}]}
+                {"ResourceType": "traffic-mirror-filter", "Tags": [{"Key": "mirror-managed-by", "Value": self.stack}]}
             ],
         )["TrafficMirrorFilter"]["TrafficMirrorFilterId"]
         return filter_id
@@ -88,7 +89,7 @@ class Member(SimulatedAccount):
                 {
                     "ResourceType": "traffic-mirror-session",
                     "Tags": [
-                        {"Key": "mirror-managed-by", "Value": STACK},
+                        {"Key": "mirror-managed-by", "Value": self.stack},
                         {"Key": "mirror-instance-id", "Value": instance_id},
                     ],
                 }
@@ -176,6 +177,11 @@ def organization(strict: StrictAws) -> Organization:
 
 def run(pool: list[str], *extra: str) -> int:
     return audit.main(["--region", REGION, "--targets", ",".join(pool), "--managed-by", STACK, *extra])
+
+
+def run_json(pool: list[str], *extra: str) -> int:
+    """The audit of accounts A and B as JSON, with ``extra`` flags (a later --managed-by wins)."""
+    return run(pool, "--accounts", f"{A},{B}", "--json", *extra)
 
 
 def rows_by_account(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -545,3 +551,36 @@ def test_the_whole_audit_fails_in_one_line_when_the_caller_cannot_list_the_organ
     assert code == 2
     assert out == ""
     assert re.fullmatch(r"mirror-audit: ListAccounts failed \(AWSOrganizationsNotInUseException\): .+\n", err), err
+
+
+def test_a_stack_set_s_stacks_named_differently_in_each_account_are_recognised_by_a_pattern(
+    strict: StrictAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two accounts whose stacks a StackSet named StackSet-org-<UUID>, each tagging its filter and sessions so
+    stacks = {A: "StackSet-org-0a1b2c3d", B: "StackSet-org-4e5f6a7b"}
+    pools = []
+    for account, stack in stacks.items():
+        member = Member(account, stack)
+        pool = member.eni_target()
+        filter_id = member.stack_filter()
+        instance, _ = member.mirrored(pool, filter_id)
+        member.untag(instance, "mirror")  # drift: its session is an orphan
+        member.mirrored(pool, filter_id)
+        member.audit_role()
+        pools.append(pool)
+
+    # When the audit names the stacks by the StackSet's pattern
+    code = run(pools, "--accounts", f"{A},{B}", "--width", "0", "--managed-by", "StackSet-org-*")
+    out = capsys.readouterr().out
+    assert code == 1
+    assert run_json(pools, "--managed-by", "StackSet-org-*") == 1
+    report = json.loads(capsys.readouterr().out)
+
+    # Then each account's sessions are recognised by its own stack's name, and the text says which
+    rows = rows_by_account(report)
+    for account, stack in stacks.items():
+        assert rows[account]["managed_by"] == stack
+        assert rows[account]["sessions"]["ours"] == 2
+        assert rows[account]["reasons"]["deletes"] == {"tag-removed": 1}
+        assert f"{account} {REGION} {stack} {rows[account]['filter_id']}" in " ".join(out.split())
+    assert report["managed_by"] == "StackSet-org-*"

@@ -484,7 +484,9 @@ def _parser() -> argparse.ArgumentParser:
     stack.add_argument("--tag-value", help="tag value that asks for mirroring (env MIRROR_TAG_VALUE; default true)")
     stack.add_argument(
         "--managed-by",
-        help=f"stack name our sessions are tagged with (env MANAGED_BY; default {DEFAULT_STACK_NAME})",
+        help=f"stack name our sessions are tagged with (env MANAGED_BY; default {DEFAULT_STACK_NAME}). With "
+        "--accounts or --organization it may be a pattern, e.g. 'StackSet-traffic-mirroring-*' (a StackSet names its "
+        "stack differently in each account): each account's name is then read from its stack's filter",
     )
     stack.add_argument("--eligibility-allow", help="families/types to treat as supported (env ELIGIBILITY_ALLOW)")
     stack.add_argument("--eligibility-deny", help="families/types never to mirror (env ELIGIBILITY_DENY)")

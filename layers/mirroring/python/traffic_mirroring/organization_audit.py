@@ -5,8 +5,11 @@ name the accounts: ``--accounts``, or every ACTIVE account of Organizations List
 STS AssumeRole on the audit role the stack creates there (``traffic-mirroring-audit-<region>``, trusted by the audit
 account) gives temporary credentials, and with them the same guarded read-only clients run the same audit as
 ``mirror-audit`` does in one account: the same settings everywhere (one parameter set serves every account), with
-that account's ID for the ownership rule. Accounts are audited in parallel (threads, one boto3 Session per worker:
-boto3 sessions are not thread-safe); the report lists them by (account, Region), whatever finished first.
+that account's ID for the ownership rule. What a StackSet makes differ from account to account is read in each
+(``stack_settings``): without ``--filter-id``, the filter the account's stack created; with a ``--managed-by``
+pattern, the account's stack name (the sessions' marker). Accounts are audited in parallel (threads, one boto3
+Session per worker: boto3 sessions are not thread-safe); the report lists them by (account, Region), whatever
+finished first.
 
 An account or Region that cannot be entered or audited is listed with its one-line reason and does not stop the
 others. Exit code: 2 when any could not be audited (the report is incomplete, and its last line says so), else 1
@@ -19,6 +22,7 @@ arithmetic over one-account reports, no AWS) are kept apart.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import re
 import threading
 from collections import Counter
@@ -242,10 +246,22 @@ def assume(sts: Any, arn: str) -> Mapping[str, str]:
     return credentials
 
 
-def stack_filter(ec2: Any, settings: Settings) -> str:
-    """The filter the stack created in this account (its FilterId parameter empty): the one tagged with the stack's
-    marker (``mirror-managed-by=<stack name>``). None or several: the account cannot be audited without --filter-id.
+def is_pattern(managed_by: str) -> bool:
+    """A ``--managed-by`` that names many stacks (``StackSet-traffic-mirroring-*``): each account's is its own."""
+    return any(char in managed_by for char in "*?[")
+
+
+def stack_settings(ec2: Any, settings: Settings) -> Settings:
+    """The settings of the stack in this account, when they differ from account to account.
+
+    Without a filter (``filter_id`` ""), the filter is the one the stack created (its FilterId parameter empty), the
+    filter tagged with the stack's marker. With a ``managed_by`` pattern, the marker is the stack's name in this
+    account: a StackSet names each of its stacks ``StackSet-<name>-<UUID>``, and the stack tags its filter, as its
+    sessions, with that name. Both come from the filters tagged with a marker the pattern matches: one, or the
+    account cannot be audited (none: no stack here, or one deployed with a FilterId; several: several stacks).
     """
+    if settings.filter_id and not is_pattern(settings.managed_by):
+        return settings
     try:
         filters = [
             found
@@ -254,15 +270,24 @@ def stack_filter(ec2: Any, settings: Settings) -> str:
         ]
     except (ClientError, BotoCoreError) as error:
         raise _aws_error("DescribeTrafficMirrorFilters", error) from error
-    marker = {"Key": settings.managed_by_tag_key, "Value": settings.managed_by}
-    ours = sorted(str(f["TrafficMirrorFilterId"]) for f in filters if marker in f.get("Tags", []))
-    if len(ours) != 1:
-        found = f"{len(ours)} ({', '.join(ours)})" if ours else "none"
+    key = settings.managed_by_tag_key
+    tagged = sorted(
+        (str(tag["Value"]), str(f["TrafficMirrorFilterId"]))
+        for f in filters
+        for tag in f.get("Tags", [])
+        if tag.get("Key") == key and fnmatch.fnmatchcase(str(tag.get("Value", "")), settings.managed_by)
+    )
+    found = {marker for marker, _ in tagged} if settings.filter_id else {*tagged}
+    if len(found) != 1:
+        listed = ", ".join(f"{filter_id} ({marker})" for marker, filter_id in tagged)
+        what = "filter" if not settings.filter_id else "stack name on a filter"
         raise ConfigurationError(
-            f"no single filter tagged {marker['Key']}={marker['Value']} here (found {found}): pass --filter-id, or "
-            "deploy the stack with an empty FilterId (it creates and tags its filter)"
+            f"no single {what} tagged {key}={settings.managed_by} here (found {listed or 'none'}): pass "
+            + ("--filter-id" if not settings.filter_id else "--managed-by with this account's stack name")
+            + ", or deploy the stack with an empty FilterId (it creates and tags its filter)"
         )
-    return ours[0]
+    marker, filter_id = tagged[0]
+    return replace(settings, managed_by=marker, filter_id=settings.filter_id or filter_id)
 
 
 class WrongAccount(MirroringError):
@@ -338,8 +363,7 @@ class _Member:
         if entered != account:
             raise WrongAccount(f"the credentials of {arn} act in account {entered or '(unknown)'}, not {account}")
         settings = replace(self.settings, account_id=account)  # the ownership rule: sessions of this account only
-        if not settings.filter_id:
-            settings = replace(settings, filter_id=stack_filter(ec2, settings))
+        settings = stack_settings(ec2, settings)
         audited = audit_account(settings, account, ec2, elbv2)
         return audited.report, audited.other_sessions
 
@@ -443,6 +467,7 @@ def member_summary(report: Mapping[str, Any], other_sessions: int, arn: str = ""
         "account": report["account"],
         "region": report["region"],
         "role_arn": arn,
+        "managed_by": report["managed_by"],
         "filter_id": report["filter_id"],
         "audited": True,
         "error": None,
@@ -470,6 +495,7 @@ def not_audited(account: str, region: str, arn: str, reason: str) -> dict[str, A
         "account": account,
         "region": region,
         "role_arn": arn,
+        "managed_by": None,
         "filter_id": None,
         "audited": False,
         "error": reason,
@@ -657,10 +683,13 @@ def print_organization_report(report: Mapping[str, Any], out: TextIO, width: int
             + [[total_where, f"${summed['cost']['monthly_now']:,.2f}", f"${summed['cost']['monthly_after']:,.2f}"]],
             align="<>>",
         )
-    if audited and not report["filter_id"]:
+    if audited and (not report["filter_id"] or is_pattern(report["managed_by"])):
         say()
-        say("Filter of new sessions in each account (its stack's)")
-        table(["account region", "filter"], [[_where(row), row["filter_id"]] for row in audited])
+        say("Each account's stack: its name (the sessions' marker) and its filter")
+        table(
+            ["account region", "stack name", "filter"],
+            [[_where(row), row["managed_by"], row["filter_id"]] for row in audited],
+        )
     if failed:
         say()
         say(f"Not audited ({len(failed)})")
