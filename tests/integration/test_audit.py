@@ -216,6 +216,7 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
         "region",
         "managed_by",
         "target_ids",
+        "target_pool",
         "filter_id",
         "creates",
         "deletes",

@@ -584,3 +584,31 @@ def test_a_stack_set_s_stacks_named_differently_in_each_account_are_recognised_b
         assert rows[account]["reasons"]["deletes"] == {"tag-removed": 1}
         assert f"{account} {REGION} {stack} {rows[account]['filter_id']}" in " ".join(out.split())
     assert report["managed_by"] == "StackSet-org-*"
+
+
+def test_one_parameter_set_for_a_stack_set_target_pool_by_tag_filters_and_names_per_account(
+    strict: StrictAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two accounts of a StackSet with TargetPool=prod: each stack named apart, its own filter, its own target
+    # tagged mirror-pool=prod; in each, one mirrored instance and one whose session is missing
+    stacks = {A: "StackSet-org-0a1b2c3d", B: "StackSet-org-4e5f6a7b"}
+    for account, stack in stacks.items():
+        member = Member(account, stack)
+        pool = member.eni_target()
+        member.ec2.create_tags(Resources=[pool], Tags=[{"Key": "mirror-pool", "Value": "prod"}])
+        member.mirrored(pool, member.stack_filter())
+        member.launch(tags={"mirror": "true"})
+        member.audit_role()
+
+    # When the audit is given the StackSet's parameters only: no target ID, no filter ID, the stacks' name pattern
+    stack_set = ["--target-pool", "prod", "--managed-by", "StackSet-org-*"]
+    code = audit.main(["--region", REGION, "--accounts", f"{A},{B}", *stack_set, "--json"])
+
+    # Then each account places its missing session on its own tagged target
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert (report["target_ids"], report["target_pool"]) == ([], "prod")
+    for row in report["account_regions"]:
+        assert row["reasons"]["creates"] == {"missing-session": 1}, row
+        assert row["skips"] == {}
+        assert row["sessions"] == {"ours": 1, "others": 0, "ours_after": 2}

@@ -6,6 +6,9 @@ after the plan. It never applies the plan: there is no Executor here, and every 
 a request is even built, any operation outside a short read-only allow-list (``ReadOnlyGuard``). So the audit is
 safe to run with credentials that could change things.
 
+With ``--accounts`` or ``--organization`` the same audit runs in every account and Region of an organization,
+through a read-only role in each, into one report (``organization_audit``).
+
 Exit codes: 0 no drift, 1 drift (the reconciler would create, delete or move a session), 2 error (one line on
 stderr, never a traceback). The text report wraps to the terminal's width (80 columns in a pipe) without cutting an
 ID; ``--width 0`` keeps one line per row for grep, ``--json`` gives the same report as data.
@@ -293,6 +296,7 @@ def plan_report(
         "region": region,
         "managed_by": settings.managed_by,
         "target_ids": list(settings.target_ids),
+        "target_pool": settings.target_pool,  # "" when off; else targets tagged mirror-pool=<this> join the pool
         "filter_id": settings.filter_id,
         "creates": creates,
         "deletes": deletes,
@@ -313,6 +317,14 @@ def plan_report(
         },
         "drift": bool(certain or deletes or moves),
     }
+
+
+def pool_text(report: Mapping[str, Any]) -> str:
+    """The pool as the stack declares it: its TargetIds, and the tag that makes a target join it."""
+    parts = [", ".join(report["target_ids"])] if report["target_ids"] else []
+    if report.get("target_pool"):
+        parts.append(f"targets tagged mirror-pool={report['target_pool']}")
+    return "; ".join(parts) or "(empty: nothing can be placed)"
 
 
 def _who(row: Mapping[str, Any], subject_key: str) -> list[str]:
@@ -349,8 +361,7 @@ def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = Non
         f"Account {report['account']}, region {report['region']}: "
         f"sessions tagged mirror-managed-by={report['managed_by']}"
     )
-    pool = ", ".join(report["target_ids"]) or "(empty: nothing can be placed)"
-    say(f"Target pool: {pool}; filter of new sessions: {report['filter_id']}")
+    say(f"Target pool: {pool_text(report)}; filter of new sessions: {report['filter_id']}")
 
     deletes, moves = report["deletes"], report["moves"]
     creates = [r for r in report["creates"] if not r.get("probe_type")]
@@ -475,6 +486,15 @@ def _parser() -> argparse.ArgumentParser:
     stack = parser.add_argument_group("the stack's settings (flags win over the environment variables)")
     stack.add_argument("--targets", help="comma-separated pool of target IDs (env TARGET_IDS; the stack's TargetIds)")
     stack.add_argument(
+        "--target-pool",
+        help="targets tagged mirror-pool=<this> join the pool (env TARGET_POOL; the stack's TargetPool)",
+    )
+    stack.add_argument(
+        "--target-reachable-from",
+        help="tmt-…=vpc-… vpc-…,tmt-…=*: the source VPCs that reach a target (env TARGET_REACHABLE_FROM; the "
+        "stack's TargetReachableFrom)",
+    )
+    stack.add_argument(
         "--filter-id",
         help="filter of new sessions (env FILTER_ID; the stack's MirrorFilterId output). With --accounts or "
         "--organization it may be left out: each account's is then the filter its stack created (tagged "
@@ -516,6 +536,8 @@ def _parser() -> argparse.ArgumentParser:
 
 _FLAG_ENV = {
     "targets": "TARGET_IDS",
+    "target_pool": "TARGET_POOL",
+    "target_reachable_from": "TARGET_REACHABLE_FROM",
     "filter_id": "FILTER_ID",
     "tag_key": "MIRROR_TAG_KEY",
     "tag_value": "MIRROR_TAG_VALUE",

@@ -46,6 +46,7 @@ from traffic_mirroring.audit import (
     client_config,
     explain,
     fit_table,
+    pool_text,
     read_only_clients,
     wrap_text,
 )
@@ -553,6 +554,7 @@ def organization_report(
         "regions": list(regions),
         "managed_by": settings.managed_by,
         "target_ids": list(settings.target_ids),
+        "target_pool": settings.target_pool,
         "filter_id": settings.filter_id or None,  # None: each account's own (its stack's), in its line
         "hourly_price": settings.session_hourly_price,
         "inactive_accounts": [{"account": a, "state": s} for a, s in sorted((inactive or {}).items())],
@@ -617,7 +619,7 @@ def print_organization_report(report: Mapping[str, Any], out: TextIO, width: int
         f"{', '.join(report['regions'])}, through role {report['role_name']}: sessions tagged "
         f"mirror-managed-by={report['managed_by']}"
     )
-    pool = ", ".join(report["target_ids"]) or "(empty: nothing can be placed)"
+    pool = pool_text(report)
     mirror_filter = report["filter_id"] or f"each account's own, tagged mirror-managed-by={report['managed_by']}"
     say(f"Target pool: {pool}; filter of new sessions: {mirror_filter}")
     if report["inactive_accounts"]:
