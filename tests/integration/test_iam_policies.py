@@ -63,6 +63,12 @@ PRODUCTION = {
     "TargetOwnerAccountId": OTHER_ACCOUNT,
     "LifecycleHookMode": "true",
 }
+# One marker for every account's stack (a StackSet's stacks are each named StackSet-<name>-<UUID>): ManagedBy.
+SHARED_MARKER = "traffic-mirroring"
+SHARED = {**PRODUCTION, "ManagedBy": SHARED_MARKER}
+# The session marker each parameter set gives: the stack name unless ManagedBy is set.
+MARKER_OF = [(DEFAULTS, STACK), ({"ManagedBy": ""}, STACK), (SHARED, SHARED_MARKER)]
+MARKER_IDS = ["defaults", "empty-managed-by", "shared-marker"]
 
 
 # -- the template, translated and resolved ---------------------------------------------------------------------------
@@ -242,19 +248,23 @@ def test_the_logs_each_function_writes_are_its_own(roles: dict[str, Role], trans
         assert logs["Resource"] == f"arn:resource:{log_group}", name
 
 
-def test_sessions_change_only_with_our_marker_tag(roles: dict[str, Role]) -> None:
+@pytest.mark.parametrize(("parameters", "marker"), MARKER_OF, ids=MARKER_IDS)
+def test_sessions_change_only_with_our_marker_tag(
+    translated: dict[str, Any], parameters: dict[str, str], marker: str
+) -> None:
+    roles = roles_under(translated, parameters)
     for name, role in roles.items():
         for action in ("ec2:DeleteTrafficMirrorSession", "ec2:ModifyTrafficMirrorSession"):
             statements = _allows(role, action, "traffic-mirror-session")
             assert statements or (name == CLEANUP_FUNCTION and "Modify" in action), (name, action)
             for statement in statements:
-                assert statement["Condition"] == {"StringEquals": {f"aws:ResourceTag/{MARKER}": STACK}}, name
+                assert statement["Condition"] == {"StringEquals": {f"aws:ResourceTag/{MARKER}": marker}}, name
         if name == CLEANUP_FUNCTION:
             assert not _allows(role, "ec2:CreateTrafficMirrorSession", "traffic-mirror-session")
             continue
         [create] = _allows(role, "ec2:CreateTrafficMirrorSession", "traffic-mirror-session")
         assert create["Resource"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:traffic-mirror-session/*"
-        assert create["Condition"] == {"StringEquals": {f"aws:RequestTag/{MARKER}": STACK}}, name
+        assert create["Condition"] == {"StringEquals": {f"aws:RequestTag/{MARKER}": marker}}, name
 
 
 def test_tags_are_written_only_on_session_creation_or_as_the_status_tags_of_instances(roles: dict[str, Role]) -> None:
@@ -276,12 +286,16 @@ def test_tags_are_written_only_on_session_creation_or_as_the_status_tags_of_inst
                 assert statement["Condition"] == expected, name
 
 
-def test_the_tags_iam_allows_are_the_ones_the_functions_write(translated: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("parameters", "marker"), MARKER_OF, ids=MARKER_IDS)
+def test_the_tags_iam_allows_are_the_ones_the_functions_write(
+    translated: dict[str, Any], parameters: dict[str, str], marker: str
+) -> None:
+    resolver = Resolver(translated, parameters)
     for resource in translated["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             variables = resource["Properties"]["Environment"]["Variables"]
             assert variables["STATUS_TAG_KEY"] == STATUS
-            assert variables["MANAGED_BY"] == {"Ref": "AWS::StackName"}
+            assert resolver.resolve(variables["MANAGED_BY"]) == marker  # the value of the conditions above
             assert variables["ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
 
 
@@ -475,6 +489,59 @@ def test_the_cleanup_function_deletes_only_our_sessions_and_reads_only_its_stack
     other_stack = STACK_ID.replace(f"stack/{STACK}/", "stack/other-stack/")
     assert not allowed(role, Request("cloudformation:DescribeStacks", other_stack))
     assert not any(allowed(role, r) for r in create_session(OURS)[:1])
+
+
+# -- ManagedBy: one marker for the stacks of every account (a StackSet), instead of each stack's name ----------------
+def _ours(marker: str) -> dict[str, str]:
+    return {MARKER: marker, "mirror-instance-id": "i-0123456789abcdef0"}
+
+
+@pytest.fixture(scope="module")
+def shared_marker_roles(translated: dict[str, Any]) -> dict[str, Role]:
+    return roles_under(translated, SHARED)
+
+
+def test_with_a_shared_marker_the_mirroring_functions_create_only_sessions_tagged_with_it(
+    shared_marker_roles: dict[str, Role],
+) -> None:
+    assert sorted(shared_marker_roles) == sorted([*MIRRORING_FUNCTIONS, CLEANUP_FUNCTION, LIFECYCLE_FUNCTION])
+    for name in [*MIRRORING_FUNCTIONS, LIFECYCLE_FUNCTION]:
+        role = shared_marker_roles[name]
+        assert [r for r in create_session(_ours(SHARED_MARKER)) if not allowed(role, r)] == [], name
+        assert all(allowed(role, r) for r in create_session(_ours(SHARED_MARKER), POOL[1], APPROVED)), name
+        for tags in (_ours(STACK), {MARKER: "other-stack"}, {"team": "net"}):
+            # The session with its tags (tagging it on creation follows: ec2:CreateAction=CreateTrafficMirrorSession).
+            assert not allowed(role, create_session(tags)[0]), (name, tags)
+
+
+def test_with_a_shared_marker_the_mirroring_functions_change_only_sessions_tagged_with_it(
+    shared_marker_roles: dict[str, Role],
+) -> None:
+    ours = _ours(SHARED_MARKER)
+    for name in [*MIRRORING_FUNCTIONS, LIFECYCLE_FUNCTION]:
+        role = shared_marker_roles[name]
+        for action in ("ec2:DeleteTrafficMirrorSession", "ec2:ModifyTrafficMirrorSession"):
+            assert allowed(role, on_session(action, ours)), (name, action)
+            # The stack's own name is no marker any more: a session tagged with it is another stack's.
+            for tags in (_ours(STACK), {MARKER: "other-stack"}, {"team": "net"}, {}):
+                assert not allowed(role, on_session(action, tags)), (name, action, tags)
+        # Moved to another pool target, or to an approved filter: the session's tag decides.
+        assert allowed(role, on_target("ec2:ModifyTrafficMirrorSession", POOL[1]))
+        assert allowed(role, Request("ec2:ModifyTrafficMirrorSession", arn(f"traffic-mirror-filter/{APPROVED}")))
+        assert not allowed(role, Request("ec2:CreateTags", SESSION, {"aws:TagKeys": [MARKER]}))
+
+
+def test_with_a_shared_marker_the_cleanup_function_deletes_only_sessions_tagged_with_it(
+    shared_marker_roles: dict[str, Role],
+) -> None:
+    role = shared_marker_roles[CLEANUP_FUNCTION]
+    assert allowed(role, on_session("ec2:DeleteTrafficMirrorSession", _ours(SHARED_MARKER)))
+    for tags in (_ours(STACK), {MARKER: "other-stack"}, {"team": "net"}, {}):
+        assert not allowed(role, on_session("ec2:DeleteTrafficMirrorSession", tags)), tags
+    assert not allowed(role, on_session("ec2:ModifyTrafficMirrorSession", _ours(SHARED_MARKER)))
+    assert not any(allowed(role, r) for r in create_session(_ours(SHARED_MARKER))[:1])
+    # What the cleanup reads stays the stack's own: its status, under its own name.
+    assert allowed(role, Request("cloudformation:DescribeStacks", STACK_ID))
 
 
 def test_only_the_lifecycle_function_completes_lifecycle_actions_and_only_for_marked_groups(

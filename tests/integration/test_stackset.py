@@ -8,6 +8,9 @@ What a StackSet adds to the rules of one stack, each checked by a function that 
   that is unique per account and Region includes the stack name, one unique per account (IAM, CloudWatch dashboards,
   S3 buckets) includes the Region; each stays within its limit with the longest stack name (128 characters) and
   Region name; an export name includes the stack name;
+- one session marker in every account: a StackSet names each account's stack differently, and with ManagedBy set
+  every use of the marker (the functions' MANAGED_BY, the filter's tag, SessionCleanup, the IAM conditions) is that
+  value in every stack, so one mirror-audit reads them all; with ManagedBy empty, each stack's own name;
 - no transform (the AWS::Serverless one included) and no nested stack in what the StackSet receives: `make
   stackset-template` expands the template `sam package` wrote, and points each function's code at a bucket of the
   stack's own Region.
@@ -29,6 +32,7 @@ from typing import Any
 import pytest
 
 from simulation.eventbridge import load_template
+from tests.integration.test_template import marker_uses
 from tests.integration.transformed_template import Resolver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +83,12 @@ NOT_PHYSICAL_NAMES = {
 NESTED_STACKS = {"AWS::CloudFormation::Stack", "AWS::Serverless::Application"}
 PLAIN_PARAMETER_TYPES = {"String", "Number", "CommaDelimitedList", "List<Number>"}
 TEMPLATE_URL_MAX = 1_000_000  # bytes, CreateStackSet TemplateURL (TemplateBody takes 51,200 only)
+# Two accounts' stacks of the StackSet traffic-mirroring, and the ManagedBy the StackSet gives them both.
+STACKSET_STACKS = (
+    "StackSet-traffic-mirroring-6d4f4e2a-1111-4a4a-8b8b-0123456789ab",
+    "StackSet-traffic-mirroring-0b9c3d5e-2222-4c4c-9d9d-ba9876543210",
+)
+STACKSET_MARKER = "traffic-mirroring"
 
 Problems = list[str]
 
@@ -178,6 +188,27 @@ def export_problems(template: dict[str, Any]) -> Problems:
     ]
 
 
+def marker_problems(template: dict[str, Any]) -> Problems:
+    """Every use of the session marker is ManagedBy in every stack when it is set, and each stack's own name when
+    it is empty (the default)."""
+    if "ManagedBy" not in template.get("Parameters", {}):
+        return ["no parameter ManagedBy: every stack's marker is its own name, different in each account"]
+    uses = marker_uses(template)
+    if not any(path.endswith(".MANAGED_BY") for path in uses):
+        return ["no MANAGED_BY among the uses of the marker: the scan missed them"]
+    problems = []
+    for stack in STACKSET_STACKS:
+        for managed_by, marker in ((STACKSET_MARKER, STACKSET_MARKER), ("", stack)):
+            resolver = Resolver(template, {"ManagedBy": managed_by})
+            resolver.values["AWS::StackName"] = stack
+            problems.extend(
+                f"{path} is {value!r} in stack {stack} with ManagedBy={managed_by!r}, not {marker!r}"
+                for path, value in ((path, resolver.resolve(node)) for path, node in uses.items())
+                if value != marker
+            )
+    return problems
+
+
 def nesting_problems(template: dict[str, Any]) -> Problems:
     return [
         f"{logical_id} is a nested stack ({resource['Type']})"
@@ -219,6 +250,7 @@ SOURCE_CHECKS: list[Callable[[dict[str, Any]], Problems]] = [
     length_problems,
     parameter_problems,
     export_problems,
+    marker_problems,
     nesting_problems,
 ]
 EXPANDED_CHECKS = [*SOURCE_CHECKS, transform_problems, code_problems, size_problems]
@@ -330,6 +362,25 @@ def _function(template: dict[str, Any]) -> dict[str, Any]:
     return next(r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
 
 
+def _variables(template: dict[str, Any]) -> dict[str, Any]:
+    """The functions' environment: the source template's Globals, or in the expanded one the first function's."""
+    where = template["Globals"]["Function"] if "Globals" in template else _function(template)
+    variables: dict[str, Any] = where["Environment"]["Variables"]
+    return variables
+
+
+def _on_the_stack_name(template: dict[str, Any], key: str) -> None:
+    """The first IAM condition on this key goes back to the stack name."""
+    for resource in template["Resources"].values():
+        for policy in (resource.get("Properties") or {}).get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                condition = statement.get("Condition", {}).get("StringEquals", {})
+                if key in condition:
+                    condition[key] = {"Ref": "AWS::StackName"}
+                    return
+    raise AssertionError(f"no condition on {key}")
+
+
 # A change that breaks a rule (it edits the template in place), and the check of that rule.
 Break = tuple[Callable[[dict[str, Any]], object], Callable[[dict[str, Any]], Problems]]
 BREAKS: dict[str, Break] = {
@@ -378,6 +429,23 @@ BREAKS: dict[str, Break] = {
         lambda t: t["Resources"].update(Queue={"Type": "AWS::SQS::Queue", "Properties": {"QueueFullName": "q"}}),
         unclassified_names,
     ),
+    "the functions' marker the stack name": (
+        lambda t: _variables(t).update(MANAGED_BY={"Ref": "AWS::StackName"}),
+        marker_problems,
+    ),
+    "the filter tagged with the stack name": (
+        lambda t: t["Resources"]["MirrorFilter"]["Properties"]["Tags"][0].update(Value={"Ref": "AWS::StackName"}),
+        marker_problems,
+    ),
+    "sessions created only tagged with the stack name": (
+        lambda t: _on_the_stack_name(t, "aws:RequestTag/mirror-managed-by"),
+        marker_problems,
+    ),
+    "sessions deleted only tagged with the stack name": (
+        lambda t: _on_the_stack_name(t, "aws:ResourceTag/mirror-managed-by"),
+        marker_problems,
+    ),
+    "no ManagedBy parameter": (lambda t: t["Parameters"].pop("ManagedBy"), marker_problems),
     "a nested stack": (
         lambda t: t["Resources"].update(
             Nested={"Type": "AWS::CloudFormation::Stack", "Properties": {"TemplateURL": "https://example.com/t"}}

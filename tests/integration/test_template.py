@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from simulation.eventbridge import Rule, load_rules, load_template, matching_rules
-from tests.integration.transformed_template import Resolver, transformed
+from tests.integration.transformed_template import PSEUDO, Resolver, transformed
+from traffic_mirroring.config import ConfigurationError, load_settings
 from traffic_mirroring.events import (
     InstanceTrigger,
     LifecycleAction,
@@ -61,6 +62,11 @@ PARSER_OF_SAMPLE: dict[str, Callable[[Any], InstanceTrigger | LifecycleAction]] 
     "autoscaling-launch-successful.json": parse_autoscaling_launch,
     "autoscaling-launch-lifecycle-action.json": parse_lifecycle_action,
 }
+
+# The session marker (tag mirror-managed-by): the parameter ManagedBy, or the stack name when it is empty.
+SESSION_MARKER = {"Fn::If": ["HasManagedBy", {"Ref": "ManagedBy"}, {"Ref": "AWS::StackName"}]}
+MARKER_TAG = "mirror-managed-by"
+MARKER_CONDITION = re.compile(r"aws:(RequestTag|ResourceTag)/" + re.escape(MARKER_TAG))
 
 REQUIRED_ENVIRONMENT = (
     "TARGET_IDS",
@@ -253,7 +259,7 @@ def test_every_function_gets_the_settings_the_code_requires(template: dict[str, 
         variables = properties["Environment"]["Variables"]
         missing = [name for name in REQUIRED_ENVIRONMENT if name not in variables]
         assert missing == [], logical_id
-        assert variables["MANAGED_BY"] == {"Ref": "AWS::StackName"}
+        assert variables["MANAGED_BY"] == SESSION_MARKER
         assert variables["ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
         assert variables["STATUS_TAG_KEY"] == "mirror-status"
         assert variables["PROBE_UNLISTED_TYPES"] == {"Ref": "ProbeUnlistedInstanceTypes"}
@@ -501,3 +507,104 @@ def test_ids_are_checked_at_deploy_time(template: dict[str, Any], name: str) -> 
     assert [value for value in good if not re.fullmatch(pattern, value)] == []
     assert [value for value in bad if re.fullmatch(pattern, value)] == []
     assert re.fullmatch(pattern, str(template["Parameters"][name]["Default"]))
+
+
+# -- (g) one session marker: ManagedBy, else the stack name, wherever the marker is used ------------------------------
+def marker_uses(template: dict[str, Any]) -> dict[str, Any]:
+    """Every place of a template (source or expanded) that holds the session marker, by path: the functions'
+    MANAGED_BY, a tag mirror-managed-by (a Key/Value pair or a key of a tag map), an IAM condition on
+    aws:RequestTag/ or aws:ResourceTag/mirror-managed-by, a resource property ManagedBy (SessionCleanup), the output
+    ManagedBy."""
+    found: dict[str, Any] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{path}[{index}]")
+        elif isinstance(node, dict):
+            if node.get("Key") == MARKER_TAG and "Value" in node:
+                found[f"{path}.Value"] = node["Value"]
+            for key, value in node.items():
+                custom_resource_property = key == "ManagedBy" and path.endswith(".Properties")
+                if key in ("MANAGED_BY", MARKER_TAG) or MARKER_CONDITION.fullmatch(key) or custom_resource_property:
+                    found[f"{path}.{key}"] = value
+                else:
+                    walk(value, f"{path}.{key}")
+
+    walk(template.get("Globals", {}), "Globals")
+    walk(template["Resources"], "Resources")
+    if "ManagedBy" in template.get("Outputs", {}):
+        found["Outputs.ManagedBy.Value"] = template["Outputs"]["ManagedBy"]["Value"]
+    return found
+
+
+def test_the_session_marker_has_one_definition(template: dict[str, Any]) -> None:
+    uses = marker_uses(template)
+    # A guard: the scan finds the functions' variable, the filter's tag, SessionCleanup, the IAM conditions, the output.
+    assert "Globals.Function.Environment.Variables.MANAGED_BY" in uses and len(uses) >= 7
+    assert {path: value for path, value in uses.items() if value != SESSION_MARKER} == {}
+    assert template["Conditions"]["HasManagedBy"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ManagedBy"}, ""]}]}
+    assert template["Parameters"]["ManagedBy"]["Default"] == ""
+
+
+@pytest.mark.parametrize(
+    ("managed_by", "marker"),
+    [("", PSEUDO["AWS::StackName"]), ("traffic-mirroring", "traffic-mirroring")],
+    ids=["empty-the-stack-name", "set"],
+)
+def test_every_use_of_the_session_marker_resolves_to_one_value(
+    deployed: dict[str, Any], managed_by: str, marker: str
+) -> None:
+    # Deployed (SAM-expanded), every optional function on: each function's MANAGED_BY, the IAM conditions of its role
+    # (create tagged with it, change and delete only sessions tagged with it), SessionCleanup, the default filter's tag.
+    resolver = Resolver(deployed, {"ManagedBy": managed_by, "LifecycleHookMode": "true"})
+    uses = marker_uses(deployed)
+    create, change = (f"aws:{kind}/{MARKER_TAG}" for kind in ("RequestTag", "ResourceTag"))
+    expected: dict[str, set[str]] = {"SessionCleanup": {"ManagedBy"}, "MirrorFilter": {"Value"}}
+    for name, resource in _present(deployed, resolver).items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            expected[name] = {"MANAGED_BY"}
+            role = resource["Properties"]["Role"]["Fn::GetAtt"][0]
+            expected[role] = {change} if name == CLEANUP else {create, change}
+    assert len(expected) == 2 + 2 * 6
+    found: dict[str, set[str]] = {}
+    for path in uses:
+        if path.startswith("Resources."):
+            found.setdefault(path.split(".")[1], set()).add(path.rsplit(".", 1)[1])
+    assert found == expected
+    assert "Outputs.ManagedBy.Value" in uses
+    resolved = {path: resolver.resolve(value) for path, value in uses.items()}
+    assert {path: value for path, value in resolved.items() if value != marker} == {}
+
+
+MARKERS = (
+    [
+        "traffic-mirroring",
+        "StackSet-traffic-mirroring-6d4f4e2a-0000-0000-0000-000000000000",
+        "ops team/mirror@eu",
+        "a" * 128,
+        "",
+    ],
+    ["a,b", "a\nb", "a\tb", " traffic-mirroring", "traffic-mirroring ", "${aws:username}", "a" * 129],
+)
+
+
+def test_a_marker_deploys_only_if_the_functions_read_it_as_iam_compares_it(template: dict[str, Any]) -> None:
+    # CloudFormation refuses the value at deploy time rather than the functions at their first run (MANAGED_BY is
+    # stripped and checked by traffic_mirroring.config), and IAM compares it unchanged, so no "$" (${...} is a policy
+    # variable in a condition) and no space at either end (stripped by the functions).
+    spec = template["Parameters"]["ManagedBy"]
+    good, bad = MARKERS
+
+    def deploys(value: str) -> bool:
+        return bool(re.fullmatch(spec["AllowedPattern"], value)) and len(value) <= spec["MaxLength"]
+
+    def read_as_given(value: str) -> bool:
+        try:
+            return load_settings({"FILTER_ID": "tmf-0", "MANAGED_BY": value}).managed_by == value
+        except ConfigurationError:
+            return False
+
+    assert [value for value in good if not deploys(value)] == []
+    assert [value for value in bad if deploys(value)] == []
+    assert [value for value in good if value and not read_as_given(value)] == []  # "": the stack name instead
