@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -608,3 +609,23 @@ def test_a_marker_deploys_only_if_the_functions_read_it_as_iam_compares_it(templ
     assert [value for value in good if not deploys(value)] == []
     assert [value for value in bad if deploys(value)] == []
     assert [value for value in good if value and not read_as_given(value)] == []  # "": the stack name instead
+
+
+def test_every_deploy_environment_acknowledges_the_named_audit_role(template: dict[str, Any]) -> None:
+    # The audit role has an explicit name (AuditAccountId set): CloudFormation refuses it without CAPABILITY_NAMED_IAM,
+    # and `make deploy` passes samconfig.toml's capabilities, no flag of its own.
+    named = [
+        n for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role" and "RoleName" in r["Properties"]
+    ]
+    assert named == ["AuditRole"]
+    environments = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    capabilities = {
+        env: settings["deploy"]["parameters"]["capabilities"]
+        for env, settings in environments.items()
+        if env != "version"
+    }
+    assert sorted(capabilities) == ["default", "dev", "prod"]
+    for env, value in capabilities.items():
+        assert {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"} <= set(value.split() if isinstance(value, str) else value), (
+            env
+        )
