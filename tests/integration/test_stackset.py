@@ -196,7 +196,7 @@ def marker_problems(template: dict[str, Any]) -> Problems:
     uses = marker_uses(template)
     if not any(path.endswith(".MANAGED_BY") for path in uses):
         return ["no MANAGED_BY among the uses of the marker: the scan missed them"]
-    problems = []
+    problems: Problems = []
     for stack in STACKSET_STACKS:
         for managed_by, marker in ((STACKSET_MARKER, STACKSET_MARKER), ("", stack)):
             resolver = Resolver(template, {"ManagedBy": managed_by})

@@ -18,7 +18,8 @@ import pytest
 
 from simulation.eventbridge import Rule, load_rules, load_template, matching_rules
 from tests.integration.transformed_template import PSEUDO, Resolver, transformed
-from traffic_mirroring.config import ConfigurationError, load_settings
+from traffic_mirroring.config import load_settings
+from traffic_mirroring.errors import ConfigurationError
 from traffic_mirroring.events import (
     InstanceTrigger,
     LifecycleAction,
