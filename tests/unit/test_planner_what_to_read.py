@@ -3,11 +3,14 @@ whether target facts are worth reading at all (the event path skips them when no
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from traffic_mirroring.config import Settings
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, MirrorTarget
 from traffic_mirroring.planner import candidate_targets, is_judged, needs_placement
 
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(target_ids=("tmt-a", "tmt-b"), filter_id="tmf-1", managed_by="stack")
 TARGETS = {t: MirrorTarget(t, "network-load-balancer", None, vpc_id="vpc-hub") for t in ("tmt-a", "tmt-b")}
 SUPPORTED = {"m5.large": Verdict.SUPPORTED}
@@ -32,51 +35,51 @@ def test_the_pool_is_the_candidates_unless_an_approved_override_names_one() -> N
 
 
 def test_only_a_running_tagged_instance_is_judged() -> None:
-    assert is_judged(instance(), SETTINGS)
-    assert not is_judged(instance(state="stopped"), SETTINGS)
-    assert not is_judged(instance(tags={}), SETTINGS)
+    assert is_judged(instance(), SETTINGS, NOW)
+    assert not is_judged(instance(state="stopped"), SETTINGS, NOW)
+    assert not is_judged(instance(tags={}), SETTINGS, NOW)
 
 
 def test_an_unmirrored_eni_needs_placement() -> None:
-    assert needs_placement(instance(), [], SETTINGS, SUPPORTED, TARGETS)
+    assert needs_placement(instance(), [], SETTINGS, SUPPORTED, TARGETS, NOW)
 
 
 def test_an_eni_mirrored_to_a_candidate_needs_none() -> None:
-    assert not needs_placement(instance(), [ours("eni-1")], SETTINGS, SUPPORTED, TARGETS)
+    assert not needs_placement(instance(), [ours("eni-1")], SETTINGS, SUPPORTED, TARGETS, NOW)
 
 
 def test_an_eni_mirrored_to_a_target_out_of_the_pool_needs_placement() -> None:
-    assert needs_placement(instance(), [ours("eni-1", "tmt-retired")], SETTINGS, SUPPORTED, TARGETS)
+    assert needs_placement(instance(), [ours("eni-1", "tmt-retired")], SETTINGS, SUPPORTED, TARGETS, NOW)
 
 
 def test_a_session_not_ours_does_not_count_as_mirrored() -> None:
     theirs = MirrorSession("tms-x", "eni-1", "tmt-a", "tmf-1", 1, {"team": "net"})
-    assert needs_placement(instance(), [theirs], SETTINGS, SUPPORTED, TARGETS)
+    assert needs_placement(instance(), [theirs], SETTINGS, SUPPORTED, TARGETS, NOW)
 
 
 def test_one_unmirrored_eni_of_several_needs_placement() -> None:
     two = instance(enis=(AttachedEni("eni-1"), AttachedEni("eni-2")))
-    assert needs_placement(two, [ours("eni-1")], SETTINGS, SUPPORTED, TARGETS)
-    assert not needs_placement(two, [ours("eni-1"), ours("eni-2", "tmt-b")], SETTINGS, SUPPORTED, TARGETS)
+    assert needs_placement(two, [ours("eni-1")], SETTINGS, SUPPORTED, TARGETS, NOW)
+    assert not needs_placement(two, [ours("eni-1"), ours("eni-2", "tmt-b")], SETTINGS, SUPPORTED, TARGETS, NOW)
 
 
 def test_an_override_target_decides_what_counts_as_mirrored() -> None:
     pinned = instance(tags={"mirror": "true", "mirror-target": "tmt-b"})
-    assert needs_placement(pinned, [ours("eni-1", "tmt-a")], SETTINGS, SUPPORTED, TARGETS)
-    assert not needs_placement(pinned, [ours("eni-1", "tmt-b")], SETTINGS, SUPPORTED, TARGETS)
+    assert needs_placement(pinned, [ours("eni-1", "tmt-a")], SETTINGS, SUPPORTED, TARGETS, NOW)
+    assert not needs_placement(pinned, [ours("eni-1", "tmt-b")], SETTINGS, SUPPORTED, TARGETS, NOW)
 
 
 def test_interfaces_that_cannot_be_sources_need_none() -> None:
     efa_only = instance(enis=(AttachedEni("eni-1", interface_type="efa-only"),))
-    assert not needs_placement(efa_only, [], SETTINGS, SUPPORTED, TARGETS)
+    assert not needs_placement(efa_only, [], SETTINGS, SUPPORTED, TARGETS, NOW)
 
 
 def test_instances_not_judged_or_of_a_refused_type_need_none() -> None:
-    assert not needs_placement(instance(state="stopped"), [], SETTINGS, SUPPORTED, TARGETS)
-    assert not needs_placement(instance(tags={}), [], SETTINGS, SUPPORTED, TARGETS)
-    assert not needs_placement(instance(), [], SETTINGS, {"m5.large": Verdict.UNSUPPORTED}, TARGETS)
-    assert needs_placement(instance(), [], SETTINGS, {"m5.large": Verdict.ASK_AWS}, TARGETS)
-    assert needs_placement(instance(), [], SETTINGS, {}, TARGETS)
+    assert not needs_placement(instance(state="stopped"), [], SETTINGS, SUPPORTED, TARGETS, NOW)
+    assert not needs_placement(instance(tags={}), [], SETTINGS, SUPPORTED, TARGETS, NOW)
+    assert not needs_placement(instance(), [], SETTINGS, {"m5.large": Verdict.UNSUPPORTED}, TARGETS, NOW)
+    assert needs_placement(instance(), [], SETTINGS, {"m5.large": Verdict.ASK_AWS}, TARGETS, NOW)
+    assert needs_placement(instance(), [], SETTINGS, {}, TARGETS, NOW)
 
 
 # -- pools discovered by tag, and the network --------------------------------------------------------------------
@@ -106,13 +109,19 @@ def test_targets_tagged_with_the_pool_name_join_the_pool_after_target_ids() -> N
 def test_an_eni_mirrored_to_a_target_its_vpc_cannot_reach_needs_placement() -> None:
     spoke = instance(enis=(AttachedEni("eni-1", vpc_id="vpc-1"),))
     assert not needs_placement(
-        spoke, [ours("eni-1", "tmt-1")], DISCOVERING, SUPPORTED, {"tmt-1": spoke_target("tmt-1", "vpc-1")}
+        spoke, [ours("eni-1", "tmt-1")], DISCOVERING, SUPPORTED, {"tmt-1": spoke_target("tmt-1", "vpc-1")}, NOW
     )
     assert needs_placement(
-        spoke, [ours("eni-1", "tmt-1")], DISCOVERING, SUPPORTED, {"tmt-1": spoke_target("tmt-1", "vpc-2")}
+        spoke, [ours("eni-1", "tmt-1")], DISCOVERING, SUPPORTED, {"tmt-1": spoke_target("tmt-1", "vpc-2")}, NOW
     )
 
 
 def test_an_eni_mirrored_to_a_dead_target_needs_placement() -> None:
     dead = {t: MirrorTarget(t, "network-load-balancer", None, live=False, problem="gone") for t in ("tmt-a", "tmt-b")}
-    assert needs_placement(instance(), [ours("eni-1")], SETTINGS, SUPPORTED, dead)
+    assert needs_placement(instance(), [ours("eni-1")], SETTINGS, SUPPORTED, dead, NOW)
+
+
+def test_an_expired_or_unreadable_window_is_not_judged() -> None:
+    assert is_judged(instance(tags={"mirror": "true", "mirror-until": "2026-12-02T13:00:00Z"}), SETTINGS, NOW)
+    assert not is_judged(instance(tags={"mirror": "true", "mirror-until": "2026-12-02T12:00:00Z"}), SETTINGS, NOW)
+    assert not is_judged(instance(tags={"mirror": "true", "mirror-until": "tomorrow"}), SETTINGS, NOW)

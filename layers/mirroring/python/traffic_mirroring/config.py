@@ -16,6 +16,20 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
 
+SELECTOR_TAG, SELECTOR_VPC, SELECTOR_SUBNET = "tag", "vpc", "subnet"
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One more way to be selected for mirroring (MIRROR_SELECTORS): an instance tag ``key=value`` (``value*``: a
+    prefix), a VPC ID or a subnet ID."""
+
+    kind: str
+    key: str  # the tag key, or the VPC / subnet ID
+    value: str = ""
+    prefix: bool = False
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the stack was deployed with. Field names follow the environment variables."""
@@ -35,6 +49,8 @@ class Settings:
     target_override_tag_key: str = "mirror-target"
     filter_override_tag_key: str = "mirror-filter"
     status_tag_key: str = "mirror-status"
+    until_tag_key: str = "mirror-until"  # ISO 8601 UTC: mirror until then
+    selectors: tuple[Selector, ...] = ()
     generation_tag_key: str = "mirror-generation"
     account_id: str = ""  # this account (ACCOUNT_ID); "" = unknown: then only the marker tag decides ownership
     delete_when_stopped: bool = True
@@ -50,7 +66,8 @@ class Settings:
     force_deletes: bool = False
 
     def wants_mirroring(self, tags: Mapping[str, str]) -> bool:
-        """The mirror tag is present and its value equals the configured one, in any case."""
+        """The mirror tag is present and its value equals the configured one, in any case. (Whether an instance is
+        selected, by this tag or by a selector, is the planner's rule ``selected``.)"""
         value = tags.get(self.mirror_tag_key)
         return value is not None and value.strip().lower() == self.mirror_tag_value.lower()
 
@@ -166,6 +183,27 @@ def _reachability(env: Mapping[str, str], name: str) -> dict[str, frozenset[str]
     return declared
 
 
+def _selectors(env: Mapping[str, str], name: str) -> tuple[Selector, ...]:
+    """``eks:cluster-name=prod,team=sec*,vpc-0abc,subnet-0def``."""
+    selectors: list[Selector] = []
+    for item in (part.strip() for part in env.get(name, "").split(",")):
+        if not item:
+            continue
+        key, equals, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if equals:
+            if not key or not value or len(key) > 128 or len(value.rstrip("*")) > 256 or "*" in value.rstrip("*"):
+                raise ConfigurationError(f"{name} entry {item!r} must look like key=value or key=prefix*")
+            selectors.append(Selector(SELECTOR_TAG, key, value.rstrip("*"), value.endswith("*")))
+        elif key.startswith("vpc-") and " " not in key:
+            selectors.append(Selector(SELECTOR_VPC, key))
+        elif key.startswith("subnet-") and " " not in key:
+            selectors.append(Selector(SELECTOR_SUBNET, key))
+        else:
+            raise ConfigurationError(f"{name} entry {item!r} is neither key=value, a VPC ID (vpc-…) nor a subnet ID")
+    return tuple(dict.fromkeys(selectors))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment (or a given mapping, for tests). Raises ConfigurationError."""
     env = os.environ if env is None else env
@@ -180,6 +218,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         target_override_tag_key=_text(env, "TARGET_OVERRIDE_TAG_KEY", "mirror-target"),
         filter_override_tag_key=_text(env, "FILTER_OVERRIDE_TAG_KEY", "mirror-filter"),
         status_tag_key=_text(env, "STATUS_TAG_KEY", "mirror-status"),
+        selectors=_selectors(env, "MIRROR_SELECTORS"),
         account_id=(env.get("ACCOUNT_ID") or "").strip(),
         delete_when_stopped=_flag(env, "DELETE_WHEN_STOPPED", True),
         eligibility_allow=_name_set(env, "ELIGIBILITY_ALLOW"),

@@ -111,7 +111,14 @@ class Ec2Gateway:
 
     def describe_instances_with_tag_key(self, *tag_keys: str) -> dict[str, Instance]:
         """Instances carrying any of these tag keys (one call: a filter's values are ORed)."""
-        return self._read_instances(Filters=[{"Name": "tag-key", "Values": list(tag_keys)}])
+        return self._read_instances(Filters=[{"Name": "tag-key", "Values": list(dict.fromkeys(tag_keys))}])
+
+    def describe_instances_where(self, filter_name: str, values: Sequence[str]) -> dict[str, Instance]:
+        """Instances whose ``filter_name`` (vpc-id, subnet-id) is any of the values."""
+        found: dict[str, Instance] = {}
+        for batch in _batches(list(dict.fromkeys(values)), FILTER_VALUES_PER_CALL):
+            found.update(self._read_instances(Filters=[{"Name": filter_name, "Values": list(batch)}]))
+        return found
 
     def _read_instances(self, **kwargs: Any) -> dict[str, Instance]:
         found: dict[str, Instance] = {}
@@ -461,6 +468,8 @@ def _instance(raw: Mapping[str, Any]) -> Instance:
         availability_zone=(raw.get("Placement") or {}).get("AvailabilityZone", ""),
         tags=tags_of(raw),
         enis=enis,
+        vpc_id=raw.get("VpcId", ""),
+        subnet_id=raw.get("SubnetId", ""),
     )
 
 

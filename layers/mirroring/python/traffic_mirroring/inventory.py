@@ -11,8 +11,9 @@ run.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
-from traffic_mirroring.config import Settings
+from traffic_mirroring.config import SELECTOR_SUBNET, SELECTOR_TAG, SELECTOR_VPC, Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.model import Instance, Inventory, MirrorTarget
@@ -21,17 +22,20 @@ from traffic_mirroring.planner import candidate_targets, is_judged, may_need_pla
 _LIVE_STATES = frozenset({"pending", "running"})
 
 
-def type_verdicts(gateway: Ec2Gateway, settings: Settings, instances: Iterable[Instance]) -> dict[str, Verdict]:
+def type_verdicts(
+    gateway: Ec2Gateway, settings: Settings, instances: Iterable[Instance], now: datetime
+) -> dict[str, Verdict]:
     """The verdict on each judged instance's type: AWS's list, the operator's overrides, and AWS's own answers."""
     allow, deny = settings.eligibility_allow, settings.eligibility_deny
     return {
         i.instance_type: gateway.verdicts.verdict(i.instance_type, allow, deny)
         for i in instances
-        if is_judged(i, settings)
+        if is_judged(i, settings, now)
     }
 
 
 def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id: str) -> Inventory:
+    now = datetime.now(UTC)
     found, missing = gateway.describe_instances([instance_id])
     instance = found.get(instance_id)
     if instance is not None and instance.state in _LIVE_STATES and instance.enis:
@@ -49,17 +53,17 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         attachments.update(gateway.describe_eni_attachments(stray))
     deleted = frozenset(stray - set(attachments))
 
-    verdicts = type_verdicts(gateway, settings, [instance] if instance else [])
+    verdicts = type_verdicts(gateway, settings, [instance] if instance else [], now)
     targets: dict[str, MirrorTarget] | None = None  # not read: the plan places nothing
     target_sources: dict[str, frozenset[str]] = {}
-    if instance is not None and may_need_placement(instance, settings, verdicts):
+    if instance is not None and may_need_placement(instance, settings, verdicts, now):
         # The targets say which are in the pool (tags) and which the instance's VPC reaches: cached, mostly free.
         targets = gateway.targets()
-        if needs_placement(instance, sessions, settings, verdicts, targets) and any(
+        if needs_placement(instance, sessions, settings, verdicts, targets, now) and any(
             c not in targets for c in (*settings.target_ids, *candidate_targets(instance, settings, targets))
         ):
             targets = gateway.targets(fresh=True)  # an unknown ID: the cached list may be stale
-        if not needs_placement(instance, sessions, settings, verdicts, targets):
+        if not needs_placement(instance, sessions, settings, verdicts, targets, now):
             targets = None  # nothing to place, so no usage is read: the plan must not move anything either
     if instance is not None and targets is not None:
         wanted = candidate_targets(instance, settings, targets)
@@ -82,6 +86,7 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         missing_instance_ids=frozenset(missing),
         deleted_eni_ids=deleted,
         target_sources=target_sources,
+        read_at=now,
     )
 
 
@@ -91,8 +96,9 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
     An instance whose mirror tag went away while it had no session (stopped, unsupported) keeps a status tag that
     only the reconciler can clear when the tag-change event was missed. Target facts are read fresh.
     """
+    now = datetime.now(UTC)
     sessions = gateway.describe_sessions()
-    instances = gateway.describe_instances_with_tag_key(settings.mirror_tag_key, settings.status_tag_key)
+    instances = read_selected_instances(gateway, settings)
     attachments: dict[str, str | None] = {
         eni.eni_id: instance.instance_id for instance in instances.values() for eni in instance.enis
     }
@@ -111,8 +117,21 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
         sessions=sessions,
         eni_attachments=attachments,
         targets=gateway.targets(fresh=True),
-        type_verdicts=type_verdicts(gateway, settings, instances.values()),
+        type_verdicts=type_verdicts(gateway, settings, instances.values(), now),
         missing_instance_ids=frozenset(missing),
         deleted_eni_ids=deleted,
         existing_filter_ids=gateway.existing_filter_ids(),
+        read_at=now,
     )
+
+
+def read_selected_instances(gateway: Ec2Gateway, settings: Settings) -> dict[str, Instance]:
+    """Every instance that could be selected or was: carrying the mirror tag key, our status tag or a selector's tag
+    key (one call: a filter's values are ORed), or in a selected VPC or subnet (one call each)."""
+    tag_keys = [s.key for s in settings.selectors if s.kind == SELECTOR_TAG]
+    instances = gateway.describe_instances_with_tag_key(settings.mirror_tag_key, settings.status_tag_key, *tag_keys)
+    for kind, name in ((SELECTOR_VPC, "vpc-id"), (SELECTOR_SUBNET, "subnet-id")):
+        ids = [s.key for s in settings.selectors if s.kind == kind]
+        if ids:
+            instances.update(gateway.describe_instances_where(name, ids))
+    return instances

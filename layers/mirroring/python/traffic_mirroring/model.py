@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from traffic_mirroring.eligibility import Verdict
@@ -40,6 +41,8 @@ class Reason(StrEnum):
     INSTANCE_TERMINATED = "instance-terminated"
     INSTANCE_NOT_FOUND = "instance-not-found"
     INSTANCE_NOT_TAGGED = "instance-not-tagged"
+    EXPIRED = "expired"  # its mirror-until time has passed
+    UNTIL_UNREADABLE = "mirror-until-unreadable"  # its mirror-until tag is not an ISO 8601 UTC time
     TAG_REMOVED = "tag-removed"
     SOURCE_ENI_DELETED = "source-eni-deleted"
     SOURCE_ENI_DETACHED = "source-eni-detached"
@@ -68,6 +71,7 @@ ATTENTION_STATUSES = frozenset(
         Reason.FILTER_NOT_FOUND,
         Reason.POOL_TARGET_NOT_FOUND,
         Reason.TARGET_DEAD,
+        Reason.UNTIL_UNREADABLE,
     }
 )
 
@@ -94,6 +98,8 @@ class Instance:
     availability_zone: str
     tags: Mapping[str, str]
     enis: tuple[AttachedEni, ...]
+    vpc_id: str = ""
+    subnet_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,7 @@ class Inventory:
     target_sources: Mapping[str, frozenset[str]] = field(default_factory=dict)  # extra usage counts (cached)
     existing_filter_ids: frozenset[str] | None = None
     target_eni_ids: frozenset[str] = frozenset()  # ENIs that are mirror targets (from the targets read)
+    read_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # "now" for mirror-until windows
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,7 @@ class Plan:
     missing_pool_targets: tuple[str, ...] = ()  # pool target IDs that do not exist
     pool: tuple[str, ...] = ()  # the pool as judged: TargetIds, then targets discovered by tag (when targets read)
     reachability_problems: dict[str, str] = field(default_factory=dict)  # pool target → unreadable declaration
+    windows: dict[str, str] = field(default_factory=dict)  # mirrored instance → "<mirror-until> (<time> left)"
 
     def for_subject(self, subject: str) -> SubjectPlan:
         if subject not in self.subjects:

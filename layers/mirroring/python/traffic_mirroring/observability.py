@@ -45,6 +45,7 @@ def report(
         "instance_type_verdicts": verdicts,
         "instance_types_asked": sorted({c.probe_type for c in plan.creates if c.probe_type}),
         "pool_targets": list(plan.pool),
+        "mirroring_windows": dict(plan.windows),
         "dead_targets": dict(plan.dead_targets),
         "unreadable_reachability": dict(plan.reachability_problems),
         "missing_pool_targets": list(plan.missing_pool_targets),

@@ -11,8 +11,9 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
-from traffic_mirroring.config import Settings, vpc_list
+from traffic_mirroring.config import SELECTOR_SUBNET, SELECTOR_VPC, Selector, Settings, vpc_list
 from traffic_mirroring.eligibility import Verdict, listed_verdict
 from traffic_mirroring.model import (
     SESSIONS_PER_ENI,
@@ -100,14 +101,77 @@ def candidate_targets(
     return pool
 
 
-def is_judged(instance: Instance, settings: Settings) -> bool:
-    """Only a running instance that asks for mirroring is judged by its type (stop, terminate, untag are not)."""
-    return instance.state == "running" and settings.wants_mirroring(instance.tags)
+def is_judged(instance: Instance, settings: Settings, now: datetime) -> bool:
+    """Only a running instance selected for mirroring, within its window, is judged by its type (stop, terminate,
+    untag and expiry are not)."""
+    return (
+        instance.state == "running"
+        and selected(instance, settings)
+        and mirroring_window(instance, settings, now) is None
+    )
 
 
-def may_need_placement(instance: Instance, settings: Settings, verdicts: Mapping[str, Verdict]) -> bool:
+def may_need_placement(instance: Instance, settings: Settings, verdicts: Mapping[str, Verdict], now: datetime) -> bool:
     """Whether the targets are worth reading at all (then ``needs_placement`` decides on usage)."""
-    return is_judged(instance, settings) and verdicts.get(instance.instance_type) != Verdict.UNSUPPORTED
+    return is_judged(instance, settings, now) and verdicts.get(instance.instance_type) != Verdict.UNSUPPORTED
+
+
+# -- who is mirrored, and until when ----------------------------------------------------------------------------
+def selected(instance: Instance, settings: Settings) -> bool:
+    """The mirror tag decides when present: its value (any case) opts in, any other value opts out, whatever a
+    selector says. Without it, any selector of MirrorSelectors selects: an instance tag (value or prefix), the
+    instance's VPC or subnet."""
+    if settings.mirror_tag_key in instance.tags:
+        return settings.wants_mirroring(instance.tags)
+    return any(_matches(selector, instance) for selector in settings.selectors)
+
+
+def _matches(selector: Selector, instance: Instance) -> bool:
+    if selector.kind == SELECTOR_VPC:
+        return instance.vpc_id == selector.key
+    if selector.kind == SELECTOR_SUBNET:
+        return instance.subnet_id == selector.key
+    value = instance.tags.get(selector.key)
+    if value is None:
+        return False
+    return value.startswith(selector.value) if selector.prefix else value == selector.value
+
+
+def parse_until(raw: str) -> datetime | None:
+    """An ISO 8601 time with its zone (``2026-12-01T18:00:00Z``, ``…+00:00``), as UTC; None when unreadable or
+    without a zone (a local time would be a guess)."""
+    text = raw.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or "T" not in text.upper():
+        return None
+    return moment.astimezone(UTC)
+
+
+def mirroring_window(instance: Instance, settings: Settings, now: datetime) -> str | None:
+    """None when the instance may be mirrored now (no ``mirror-until``, or a time still ahead); else why not."""
+    raw = instance.tags.get(settings.until_tag_key)
+    if raw is None:
+        return None
+    until = parse_until(raw)
+    if until is None:
+        return Reason.UNTIL_UNREADABLE
+    return Reason.EXPIRED if now >= until else None
+
+
+def time_left(instance: Instance, settings: Settings, now: datetime) -> str | None:
+    """``<mirror-until> (3h 12m left)`` for an instance with a window still open; None without one."""
+    until = parse_until(instance.tags.get(settings.until_tag_key, ""))
+    if until is None or until <= now:
+        return None
+    minutes = int((until - now).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    left = (f"{days}d " if days else "") + f"{rest // 60}h {rest % 60}m"
+    return f"{until.strftime('%Y-%m-%dT%H:%M:%SZ')} ({left} left)"
 
 
 def needs_placement(
@@ -116,10 +180,11 @@ def needs_placement(
     settings: Settings,
     verdicts: Mapping[str, Verdict],
     targets: Mapping[str, MirrorTarget],
+    now: datetime,
 ) -> bool:
     """Whether the plan could create or move a session, so target usage is worth reading: an ENI without our
     session on a pool target its VPC can reach."""
-    if not may_need_placement(instance, settings, verdicts):
+    if not may_need_placement(instance, settings, verdicts, now):
         return False
     candidates = set(candidate_targets(instance, settings, targets))
     placed = {s.eni_id: s.target_id for s in sessions if settings.owns(s) and s.target_id in candidates}
@@ -199,8 +264,9 @@ class _Planner:
         plan.is_instance = instance.state not in TERMINATED_STATES
         tag = instance.tags.get(self.settings.generation_tag_key, "")
         plan.generation, _, plan.unconfirmed = tag.partition(UNCONFIRMED_MARK)
-        tagged = self.settings.wants_mirroring(instance.tags)
-        verdict = self._verdict(instance) if is_judged(instance, self.settings) else Verdict.SUPPORTED
+        tagged = selected(instance, self.settings)
+        now = self.inventory.read_at
+        verdict = self._verdict(instance) if is_judged(instance, self.settings, now) else Verdict.SUPPORTED
 
         if verdict == Verdict.ASK_AWS and self.probing.get(instance.instance_type, instance.instance_id) != (
             instance.instance_id
@@ -243,6 +309,9 @@ class _Planner:
         if refusal is not None:
             plan.skips.append(Skip(instance.instance_id, None, refusal))
         plan.status = self._status(instance, plan, tagged, unmirror)
+        window = time_left(instance, self.settings, now) if unmirror is None else None
+        if window is not None:
+            self.result.windows[instance.instance_id] = window
 
     def _verdict(self, instance: Instance) -> Verdict:
         verdict = self.inventory.type_verdicts.get(instance.instance_type, Verdict.ASK_AWS)
@@ -258,6 +327,9 @@ class _Planner:
             # A status tag says we mirrored it once; without one, nobody asked (a session made by hand).
             has_status = self.settings.status_tag_key in instance.tags
             return Reason.TAG_REMOVED if has_status else Reason.INSTANCE_NOT_TAGGED
+        window = mirroring_window(instance, self.settings, self.inventory.read_at)
+        if window is not None:
+            return window  # expired, or a mirror-until nobody can read: not mirrored, and the status says why
         if instance.state in STOPPED_STATES:
             return Reason.INSTANCE_STOPPED if self.settings.delete_when_stopped else "keep"
         if instance.state != "running":
@@ -292,8 +364,8 @@ class _Planner:
         if unmirror is None:
             told = [s.reason for s in plan.skips if s.reason not in _SILENT_SKIPS]
             return told[0] if told else Reason.MIRRORED
-        if unmirror == Reason.UNSUPPORTED_INSTANCE_TYPE:
-            return Reason.UNSUPPORTED_INSTANCE_TYPE
+        if unmirror in (Reason.UNSUPPORTED_INSTANCE_TYPE, Reason.EXPIRED, Reason.UNTIL_UNREADABLE):
+            return unmirror
         if not tagged:
             return CLEAR_STATUS if instance.state not in TERMINATED_STATES else None
         if instance.state in STOPPED_STATES:
