@@ -315,3 +315,25 @@ def test_mirror_cleanup_without_a_region_says_so_in_one_line(
 
     assert code == 2
     assert err.getvalue() == "mirror-cleanup: no region: pass --region, or set AWS_REGION or a region in the profile\n"
+
+
+def test_mirror_cleanup_with_a_managed_by_marker_checks_the_stack_by_its_own_name(
+    stack: Stack, mirrored: list[str]
+) -> None:
+    """A stack deployed with ManagedBy (a StackSet's): its sessions carry the marker, not the stack's name, and the
+    stack-still-exists check must look for the stack itself."""
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName="StackSet-traffic-mirroring-0f1e2d3c",
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+    )
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--stack-name", "StackSet-traffic-mirroring-0f1e2d3c", "--managed-by", MANAGED_BY, "--region", "us-east-1"]
+
+    code = cleanup_cli.main([*argv, "--apply"], out, err)
+
+    assert code == 2 and "stack StackSet-traffic-mirroring-0f1e2d3c still exists" in err.getvalue()
+    assert len(stack.our_sessions()) == 3
+    out = io.StringIO()
+    assert cleanup_cli.main([*argv, "--apply", "--force"], out, io.StringIO()) == 0
+    assert f"tag mirror-managed-by={MANAGED_BY}" in out.getvalue()
+    assert "Deleted 3 of 3 session(s)." in out.getvalue()

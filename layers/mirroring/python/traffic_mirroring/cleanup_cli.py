@@ -115,13 +115,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.apply and not args.force:
             raise CleanupError(message)
         print(f"mirror-cleanup: warning: {message}", file=err)
-    settings = Settings(target_ids=(), filter_id="", managed_by=args.stack_name, account_id=account)
+    marker = args.managed_by or args.stack_name
+    settings = Settings(target_ids=(), filter_id="", managed_by=marker, account_id=account)
     gateway = Ec2Gateway(where.ec2, target_cache_seconds=0, account_id=account)
     tagged = gateway.sessions_tagged(settings.managed_by_tag_key, [settings.managed_by])
     sessions = stack_sessions(gateway, settings)
     print(
         f"Account {account}, region {region}: {len(sessions)} session(s) of stack {args.stack_name} "
-        f"(tag {settings.managed_by_tag_key}={args.stack_name})",
+        f"(tag {settings.managed_by_tag_key}={marker})",
         file=out,
     )
     others = len(tagged) - len(sessions)
@@ -153,6 +154,10 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--stack-name", required=True, help="name of the deleted stack (its sessions carry it)")
+    parser.add_argument(
+        "--managed-by",
+        help="the marker its sessions carry, when the stack set ManagedBy (default: the stack name)",
+    )
     parser.add_argument("--region", help="Region (default: AWS_REGION / AWS_DEFAULT_REGION / the profile's)")
     parser.add_argument("--profile", help="named profile (default: the standard credential chain)")
     parser.add_argument("--endpoint-url", help="send every request here instead (e.g. a moto server)")
