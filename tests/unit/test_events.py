@@ -6,12 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from traffic_mirroring.config import load_settings
 from traffic_mirroring.errors import EventValidationError
 from traffic_mirroring.events import (
     parse_autoscaling_launch,
+    parse_guardduty_finding,
     parse_lifecycle_action,
+    parse_network_interface_attached,
     parse_state_change,
     parse_tag_change,
+    tag_change_matters,
 )
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "aws-events"
@@ -93,3 +97,152 @@ def test_tag_change_needs_the_instance_arn() -> None:
     }
     with pytest.raises(EventValidationError, match="resources"):
         parse_tag_change(event)
+
+
+# -- GuardDuty findings, CloudTrail AttachNetworkInterface, tag keys --------------------------------------------------
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def _load(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_guardduty_finding_gives_what_decides_the_window() -> None:
+    finding = parse_guardduty_finding(_load("guardduty-finding-ec2.json"))
+
+    assert finding.instance_id == "i-0123456789abcdef0"
+    assert (finding.severity, finding.account_id, finding.resource_type) == (8.0, "123456789012", "Instance")
+    assert finding.label == "Backdoor:EC2/C&CActivity.B!DNS 16afba5c5c43e07c9e3e5e2e544e95df"
+    assert (finding.sample, finding.region) == (False, "us-east-1")
+
+
+def test_the_shared_guardduty_sample_parses() -> None:
+    if not SHARED.exists():
+        pytest.skip("shared/ not beside the repo")
+    finding = parse_guardduty_finding(json.loads((SHARED / "guardduty-finding-ec2.json").read_text()))
+    assert finding.instance_id == "i-0123456789abcdef0"
+
+
+@pytest.mark.parametrize(
+    "additional_info",
+    [
+        {"sample": True},
+        {"sample": "true"},
+        {"sample": True, "type": "default", "value": '{"sample":true}'},
+        {"type": "default", "value": '{"sample":true}'},
+    ],
+)
+def test_sample_findings_are_recognised(additional_info: dict) -> None:
+    event = _load("guardduty-finding-ec2.json")
+    event["detail"]["service"]["additionalInfo"] = additional_info
+    assert parse_guardduty_finding(event).sample
+
+
+@pytest.mark.parametrize(
+    "additional_info", [{}, {"sample": False}, {"value": "not json"}, {"value": '{"threatListName": "x"}'}, None]
+)
+def test_real_findings_are_no_samples(additional_info: dict | None) -> None:
+    event = _load("guardduty-finding-ec2.json")
+    event["detail"]["service"]["additionalInfo"] = additional_info
+    assert not parse_guardduty_finding(event).sample
+
+
+def test_a_finding_on_another_resource_or_without_instance_id_names_no_instance() -> None:
+    access_key = _load("guardduty-finding-ec2.json")
+    access_key["detail"]["resource"] = {"resourceType": "AccessKey", "accessKeyDetails": {"userName": "ci"}}
+    no_id = _load("guardduty-finding-ec2.json")
+    del no_id["detail"]["resource"]["instanceDetails"]["instanceId"]
+
+    assert parse_guardduty_finding(access_key).instance_id is None
+    assert parse_guardduty_finding(access_key).resource_type == "AccessKey"
+    assert parse_guardduty_finding(no_id).instance_id is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update({"severity": "8"}), "detail.severity must be a number"),
+        (lambda d: d.update({"severity": True}), "detail.severity must be a number"),
+        (lambda d: d.pop("severity"), "detail.severity is missing"),
+        (lambda d: d.pop("id"), "detail.id is missing"),
+        (lambda d: d.pop("type"), "detail.type is missing"),
+        (lambda d: d.pop("accountId"), "detail.accountId is missing"),
+        (lambda d: d.pop("resource"), "detail.resource is missing"),
+        (lambda d: d["resource"].pop("resourceType"), "detail.resource.resourceType is missing"),
+        (lambda d: d["resource"]["instanceDetails"].update({"instanceId": "vol-1"}), "not an EC2 instance ID"),
+    ],
+)
+def test_malformed_finding_names_the_field(mutate, message) -> None:
+    event = _load("guardduty-finding-ec2.json")
+    mutate(event["detail"])
+    with pytest.raises(EventValidationError, match=message):
+        parse_guardduty_finding(event)
+
+
+def test_attach_network_interface_gives_the_instance() -> None:
+    trigger = parse_network_interface_attached(_load("cloudtrail-attach-network-interface.json"))
+
+    assert (trigger.instance_id, trigger.detail_type, trigger.region) == (
+        "i-0123456789abcdef0",
+        "AWS API Call via CloudTrail",
+        "us-east-1",
+    )
+    assert trigger.changed_tag_keys is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update({"eventName": "DetachNetworkInterface"}), "DetachNetworkInterface"),
+        (lambda d: d.update({"eventSource": "ecs.amazonaws.com"}), "ecs.amazonaws.com"),
+        (lambda d: d.update({"requestParameters": None}), "detail.requestParameters must be an object"),
+        (lambda d: d["requestParameters"].pop("instanceId"), "detail.requestParameters.instanceId is missing"),
+        (lambda d: d["requestParameters"].update({"instanceId": "eni-1"}), "not an EC2 instance ID"),
+    ],
+)
+def test_malformed_attach_call_names_the_field(mutate, message) -> None:
+    event = _load("cloudtrail-attach-network-interface.json")
+    mutate(event["detail"])
+    with pytest.raises(EventValidationError, match=message):
+        parse_network_interface_attached(event)
+
+
+def test_tag_change_carries_its_changed_keys() -> None:
+    event = _load("tag-change-mirror-added.json")
+    event["detail"]["changed-tag-keys"] = ["mirror", "Name"]
+    assert parse_tag_change(event).changed_tag_keys == ("mirror", "Name")
+    event["detail"]["changed-tag-keys"] = ["mirror", 3]
+    with pytest.raises(EventValidationError, match="list of tag keys"):
+        parse_tag_change(event)
+
+
+SELECTING = load_settings({"FILTER_ID": "tmf-0", "MIRROR_SELECTORS": "eks:cluster-name=prod,team=sec*,vpc-0abc"})
+
+
+@pytest.mark.parametrize(
+    ("keys", "matters"),
+    [
+        (("mirror",), True),
+        (("mirror-until",), True),
+        (("mirror-target",), True),
+        (("mirror-filter",), True),
+        (("eks:cluster-name",), True),
+        (("team",), True),
+        (("Name", "team"), True),
+        (("mirror-status",), False),
+        (("mirror-status", "mirror-generation"), False),
+        (("mirror-finding",), False),
+        (("Name", "eks:nodegroup-name"), False),
+        (("vpc-0abc",), False),  # a VPC selector is no tag key
+        ((), False),
+    ],
+)
+def test_a_tag_change_matters_when_a_key_can_change_what_is_mirrored(keys: tuple[str, ...], matters: bool) -> None:
+    assert tag_change_matters(keys, SELECTING) is matters
+
+
+def test_without_selectors_only_the_mirroring_keys_matter() -> None:
+    plain = load_settings({"FILTER_ID": "tmf-0", "MIRROR_TAG_KEY": "monitor"})
+    assert tag_change_matters(("monitor",), plain)
+    assert not tag_change_matters(("mirror",), plain)
+    assert not tag_change_matters(("eks:cluster-name",), plain)

@@ -6,17 +6,23 @@ the event's own claims (state, tags) are never trusted for decisions.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from traffic_mirroring.config import SELECTOR_TAG, Settings
 from traffic_mirroring.errors import EventValidationError
 
 STATE_CHANGE = "EC2 Instance State-change Notification"
 TAG_CHANGE = "Tag Change on Resource"
 ASG_LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 ASG_LAUNCH_LIFECYCLE_ACTION = "EC2 Instance-launch Lifecycle Action"
+CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
+GUARDDUTY_FINDING = "GuardDuty Finding"
+ATTACH_NETWORK_INTERFACE = "AttachNetworkInterface"
+GUARDDUTY_INSTANCE_RESOURCE = "Instance"  # detail.resource.resourceType of a finding about an EC2 instance
 
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 _INSTANCE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:ec2:[^:]*:[^:]*:instance/(?P<id>.+)$")
@@ -30,6 +36,30 @@ class InstanceTrigger:
     detail_type: str
     event_id: str
     region: str | None = None  # the event's region; None when the event does not say
+    changed_tag_keys: tuple[str, ...] | None = None  # a tag change's keys; None: not a tag change
+
+
+@dataclass(frozen=True)
+class GuardDutyFinding:
+    """What a GuardDuty finding says that decides whether and where to mirror (nothing else is kept).
+
+    ``instance_id`` is None when the finding names no instance (another resource type, or no instance ID).
+    """
+
+    finding_id: str
+    finding_type: str
+    severity: float
+    account_id: str
+    resource_type: str
+    instance_id: str | None
+    sample: bool
+    event_id: str
+    region: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``<finding type> <finding ID>``: what the instance's finding tag records."""
+        return f"{self.finding_type} {self.finding_id}"
 
 
 @dataclass(frozen=True)
@@ -101,15 +131,91 @@ def parse_tag_change(event: Any) -> InstanceTrigger:
     if resource_type != "instance":
         raise EventValidationError(f"event field detail.resource-type is {resource_type!r}, not an EC2 instance"[:300])
     keys = _field(detail, "changed-tag-keys", "detail.")
-    if not isinstance(keys, list):
-        raise EventValidationError("event field detail.changed-tag-keys must be a list")
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise EventValidationError("event field detail.changed-tag-keys must be a list of tag keys")
     resources = event.get("resources")
     if not isinstance(resources, list) or len(resources) != 1 or not isinstance(resources[0], str):
         raise EventValidationError("event field resources must hold exactly one instance ARN")
     match = _INSTANCE_ARN.match(resources[0].strip())
     if not match:
         raise EventValidationError(f"event field resources[0] is not an EC2 instance ARN: {resources[0]!r}"[:300])
-    return InstanceTrigger(_instance_id(match.group("id"), "resources[0]"), detail_type, event_id, _region(event))
+    instance_id = _instance_id(match.group("id"), "resources[0]")
+    return InstanceTrigger(instance_id, detail_type, event_id, _region(event), tuple(keys))
+
+
+def tag_change_matters(changed_keys: tuple[str, ...], settings: Settings) -> bool:
+    """Whether a change of these instance tag keys can change what is mirrored: the mirror tag, ``mirror-until``,
+    the target and filter overrides, or a selector's tag key. (A change of only our own status tags, or of any
+    other tag, cannot.)"""
+    keys_that_matter = {
+        settings.mirror_tag_key,
+        settings.until_tag_key,
+        settings.target_override_tag_key,
+        settings.filter_override_tag_key,
+        *(selector.key for selector in settings.selectors if selector.kind == SELECTOR_TAG),
+    }
+    return any(key in keys_that_matter for key in changed_keys)
+
+
+def parse_network_interface_attached(event: Any) -> InstanceTrigger:
+    """An ``AttachNetworkInterface`` call recorded by CloudTrail: the instance the ENI was attached to."""
+    detail_type, event_id, detail = _envelope(event, (CLOUDTRAIL_API_CALL,))
+    source = _text(detail, "eventSource", "detail.")
+    name = _text(detail, "eventName", "detail.")
+    if (source, name) != ("ec2.amazonaws.com", ATTACH_NETWORK_INTERFACE):
+        raise EventValidationError(
+            f"event is {source} {name}; this function handles ec2.amazonaws.com {ATTACH_NETWORK_INTERFACE}"[:300]
+        )
+    parameters = _mapping(detail, "requestParameters", "detail.")
+    where = "detail.requestParameters.instanceId"
+    instance_id = _instance_id(_text(parameters, "instanceId", "detail.requestParameters."), where)
+    return InstanceTrigger(instance_id, detail_type, event_id, _region(event))
+
+
+def parse_guardduty_finding(event: Any) -> GuardDutyFinding:
+    """A GuardDuty finding. Strict about the fields every finding has (ID, type, severity, account, resource type);
+    a missing instance ID is no error but a finding there is nothing to mirror for (``instance_id`` None)."""
+    _, event_id, detail = _envelope(event, (GUARDDUTY_FINDING,))
+    severity = _field(detail, "severity", "detail.")
+    if isinstance(severity, bool) or not isinstance(severity, (int, float)):
+        raise EventValidationError(f"event field detail.severity must be a number, got {severity!r}"[:300])
+    resource = _mapping(detail, "resource", "detail.")
+    resource_type = _text(resource, "resourceType", "detail.resource.")
+    instance_id: str | None = None
+    details = resource.get("instanceDetails")
+    if resource_type == GUARDDUTY_INSTANCE_RESOURCE and isinstance(details, Mapping):
+        raw = details.get("instanceId")
+        if isinstance(raw, str) and raw.strip():
+            instance_id = _instance_id(raw, "detail.resource.instanceDetails.instanceId")
+    service = detail.get("service")
+    return GuardDutyFinding(
+        finding_id=_text(detail, "id", "detail."),
+        finding_type=_text(detail, "type", "detail."),
+        severity=float(severity),
+        account_id=_text(detail, "accountId", "detail."),
+        resource_type=resource_type,
+        instance_id=instance_id,
+        sample=_is_sample(service.get("additionalInfo") if isinstance(service, Mapping) else None),
+        event_id=event_id,
+        region=_region(event),
+    )
+
+
+def _is_sample(additional: Any) -> bool:
+    """GuardDuty's generated sample findings say ``"sample": true`` in ``service.additionalInfo``; newer ones also
+    (or only) in its ``value``, a JSON text."""
+    if not isinstance(additional, Mapping):
+        return False
+    if additional.get("sample") in (True, "true"):
+        return True
+    value = additional.get("value")
+    if isinstance(value, str):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return False
+        return isinstance(decoded, Mapping) and decoded.get("sample") in (True, "true")
+    return False
 
 
 def parse_autoscaling_launch(event: Any) -> InstanceTrigger:
