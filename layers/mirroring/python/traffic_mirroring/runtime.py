@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
-from traffic_mirroring.events import InstanceTrigger
-from traffic_mirroring.observability import logger
+from traffic_mirroring.events import GUARDDUTY_FINDING, GuardDutyFinding, InstanceTrigger, tag_change_matters
+from traffic_mirroring.incident import IncidentSettings, ignore_reason, respond
+from traffic_mirroring.observability import logger, metrics
 from traffic_mirroring.reconcile import reconcile_instance
 
 # Standard mode retries throttling (RequestLimitExceeded) and transient errors with backoff, a bounded number of
@@ -75,8 +76,35 @@ def handle_instance_event(
     ignored = foreign_region(runtime, trigger.region, trigger.detail_type)
     if ignored is not None:
         return {"trigger": trigger.detail_type, "ignored": ignored}
+    keys = trigger.changed_tag_keys
+    if keys is not None and not tag_change_matters(keys, runtime.settings):
+        # With MirrorSelectors the rule fires for every tag key but our own status tags: most changes are not ours.
+        ignored = "no changed tag key can change what is mirrored"
+        logger.info(ignored, extra={"changed_tag_keys": list(keys)})
+        return {"trigger": trigger.detail_type, "ignored": ignored}
     result = reconcile_instance(trigger.instance_id, runtime.gateway, runtime.settings, trigger.detail_type)
     return result.summary
+
+
+def handle_guardduty_finding(
+    finding: GuardDutyFinding, incident: IncidentSettings, runtime: Runtime | None = None
+) -> dict[str, object]:
+    """A finding that names an instance of this account and Region at or above the threshold marks it for a
+    window and mirrors it at once; any other is logged, once, and left without an AWS call."""
+    runtime = runtime or Runtime.current()
+    if finding.instance_id:
+        logger.append_keys(instance_id=finding.instance_id)
+    ignored = foreign_region(runtime, finding.region, GUARDDUTY_FINDING) or ignore_reason(
+        finding, runtime.settings, incident
+    )
+    if ignored is not None:
+        logger.info(
+            f"GuardDuty finding ignored: {ignored}",
+            extra={"finding": finding.label, "severity": finding.severity, "account_id": finding.account_id},
+        )
+        metrics.add_metric(name="GuardDutyFindingsIgnored", unit="Count", value=1)
+        return {"trigger": GUARDDUTY_FINDING, "ignored": ignored}
+    return respond(finding, runtime.gateway, runtime.settings, incident)
 
 
 def foreign_region(runtime: Runtime, event_region: str | None, detail_type: str) -> str | None:
