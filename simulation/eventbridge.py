@@ -1,16 +1,18 @@
 """Route events to functions the way EventBridge would, from the rules declared in template.yaml.
 
-The patterns are read from the SAM template itself (not copied into tests), with ``!Ref``/``!Sub`` resolved from the
-parameters' defaults or overrides, and matched with moto's EventPattern, which implements EventBridge's matching
-rules offline. That makes "which function does this event reach" a fact tests can check: a pattern that is too wide
-(re-triggering on our own status tag) or too narrow (missing a state) fails a test instead of a deployment.
+The patterns are read from the SAM template itself (not copied into tests), with ``!Ref``/``!Sub``/``!If`` resolved
+from the parameters' defaults or overrides (a pattern written as JSON text, e.g. by ``!Sub``, is parsed as
+EventBridge would parse it), and matched with moto's EventPattern, which implements EventBridge's matching rules
+offline (numeric, anything-but and exists included). That makes "which function does this event reach" a fact
+tests can check: a pattern that is too wide (re-triggering on our own status tag) or too narrow (missing a state)
+fails a test instead of a deployment.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -110,10 +112,16 @@ def _parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str])
     return values
 
 
-def _resolve(node: Any, values: Mapping[str, str | list[str]], where: str) -> Any:
-    """Replace the intrinsic functions an event pattern can use with their values."""
+def _resolve(
+    node: Any,
+    values: Mapping[str, str | list[str]],
+    where: str,
+    condition: Callable[[str], bool] | None = None,
+) -> Any:
+    """Replace the intrinsic functions an event pattern can use with their values (``Fn::If`` needs ``condition``,
+    the verdict on a Condition of the template)."""
     if isinstance(node, list):
-        return [_resolve(item, values, where) for item in node]
+        return [_resolve(item, values, where, condition) for item in node]
     if not isinstance(node, dict):
         return node
     if len(node) == 1:
@@ -126,11 +134,14 @@ def _resolve(node: Any, values: Mapping[str, str | list[str]], where: str) -> An
             return _substitute(argument, values, where)
         if function == "Fn::Join":
             separator, items = argument
-            resolved = _resolve(items, values, where)
+            resolved = _resolve(items, values, where, condition)
             return str(separator).join(str(item) for item in _flatten(resolved))
+        if function == "Fn::If" and condition is not None:
+            name, when_true, when_false = argument
+            return _resolve(when_true if condition(name) else when_false, values, where, condition)
         if function.startswith("Fn::"):
             raise ValueError(f"{where}: {function} is not supported in event patterns by this router")
-    return {key: _resolve(value, values, where) for key, value in node.items()}
+    return {key: _resolve(value, values, where, condition) for key, value in node.items()}
 
 
 def _flatten(items: Any) -> list[Any]:
@@ -200,7 +211,15 @@ def load_rules(
             if event.get("Type") != "EventBridgeRule" or "Pattern" not in (event.get("Properties") or {}):
                 continue
             where = f"{logical_id}.Events.{event_name}.Properties.Pattern"
-            pattern = _resolve(event["Properties"]["Pattern"], values, where)
+            pattern = _resolve(
+                event["Properties"]["Pattern"], values, where, lambda name: condition_holds(template, name, values)
+            )
+            if isinstance(pattern, str):
+                # EventPattern takes JSON text too; EventBridge parses it (a number in it stays a number).
+                try:
+                    pattern = json.loads(pattern)
+                except ValueError as error:
+                    raise ValueError(f"{where} is not valid JSON once resolved: {error}") from None
             if not isinstance(pattern, dict):
                 raise ValueError(f"{where} must be an object")
             rules.append(Rule(logical_id, str(code_uri), str(handler), event_name, pattern))
