@@ -25,6 +25,7 @@ from botocore import xform_name
 from tests.integration.transformed_template import PSEUDO, STACK_FILTER, STACK_ID, Resolver, transformed
 from traffic_mirroring.audit import READ_ONLY_OPERATIONS
 from traffic_mirroring.config import Settings
+from traffic_mirroring.incident import FINDING_TAG_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "layers" / "mirroring" / "python" / "traffic_mirroring" / "ec2_gateway.py"
@@ -683,3 +684,100 @@ def test_the_audit_role_may_make_exactly_the_audit_s_reads(translated: dict[str,
     assert all(allowed(role, Request(action, "*")) for action in _audit_reads())
     for request in [*create_session(OURS), on_session("ec2:DeleteTrafficMirrorSession", OURS)]:
         assert not allowed(role, request)
+
+
+# -- incident response: the GuardDuty function marks instances with exactly the window tags --------------------------
+GUARDDUTY_FUNCTION = "GuardDutyFindingFunction"
+ENI_ATTACHED_FUNCTION = "NetworkInterfaceAttachedFunction"
+UNTIL = SETTINGS.until_tag_key
+FINDING = FINDING_TAG_KEY
+MIRROR = SETTINGS.mirror_tag_key
+INCIDENT = {**PRODUCTION, "GuardDutyMinSeverity": "7", "AttachEventsFromCloudTrail": "true"}
+
+
+@pytest.fixture(scope="module")
+def incident_roles(translated: dict[str, Any]) -> dict[str, Role]:
+    return roles_under(translated, INCIDENT)
+
+
+def test_the_optional_event_functions_are_allowed_exactly_the_calls_their_code_makes(
+    incident_roles: dict[str, Role],
+) -> None:
+    assert sorted(incident_roles) == sorted(
+        [*MIRRORING_FUNCTIONS, CLEANUP_FUNCTION, LIFECYCLE_FUNCTION, GUARDDUTY_FUNCTION, ENI_ATTACHED_FUNCTION]
+    )
+    for name in (GUARDDUTY_FUNCTION, ENI_ATTACHED_FUNCTION):
+        assert incident_roles[name].actions == _needed(name), name
+        assert incident_roles[name].managed == {TRACING_POLICY}, name
+
+
+WINDOW_TAGS_ALLOWED = [[MIRROR, UNTIL, FINDING], [MIRROR, UNTIL], [FINDING], [UNTIL], [MIRROR]]
+WINDOW_TAGS_DENIED = [
+    ["Name"],
+    [MIRROR, UNTIL, FINDING, "Name"],
+    [MIRROR, STATUS],  # each statement allows its own keys: a mix is no request the code makes
+    [MARKER],
+    ["mirror-target"],
+    ["mirror-filter"],
+]
+
+
+@pytest.mark.parametrize("keys", WINDOW_TAGS_ALLOWED, ids=lambda keys: "+".join(keys))
+def test_the_guardduty_function_may_write_the_window_tags_on_instances(
+    incident_roles: dict[str, Role], keys: list[str]
+) -> None:
+    assert allowed(incident_roles[GUARDDUTY_FUNCTION], tag_instance("ec2:CreateTags", keys))
+
+
+@pytest.mark.parametrize("keys", WINDOW_TAGS_DENIED, ids=lambda keys: "+".join(keys))
+def test_the_guardduty_function_may_write_no_other_tag_on_instances(
+    incident_roles: dict[str, Role], keys: list[str]
+) -> None:
+    role = incident_roles[GUARDDUTY_FUNCTION]
+    assert not allowed(role, tag_instance("ec2:CreateTags", keys))
+    # Without any key (ForAllValues holds then): the Null condition refuses it.
+    assert not allowed(role, tag_instance("ec2:CreateTags", None))
+
+
+def test_the_guardduty_function_tags_only_instances_of_this_account_and_removes_no_window_tag(
+    incident_roles: dict[str, Role],
+) -> None:
+    role = incident_roles[GUARDDUTY_FUNCTION]
+    keys: dict[str, str | list[str]] = {"aws:TagKeys": [MIRROR, UNTIL, FINDING]}
+    elsewhere = f"arn:aws:ec2:{REGION}:{OTHER_ACCOUNT}:instance/i-0123456789abcdef0"
+    assert not allowed(role, Request("ec2:CreateTags", elsewhere, keys))
+    assert not allowed(role, Request("ec2:CreateTags", arn("volume/vol-0123456789abcdef0"), keys))
+    assert not allowed(role, Request("ec2:CreateTags", SESSION, keys))
+    for key in (MIRROR, UNTIL, FINDING):
+        assert not allowed(role, tag_instance("ec2:DeleteTags", [key])), key
+
+
+def test_no_other_function_may_write_the_window_tags(incident_roles: dict[str, Role]) -> None:
+    for name, role in incident_roles.items():
+        if name == GUARDDUTY_FUNCTION:
+            continue
+        for keys in WINDOW_TAGS_ALLOWED:
+            assert not allowed(role, tag_instance("ec2:CreateTags", keys)), (name, keys)
+
+
+@pytest.mark.parametrize("case", sorted(ALLOWED))
+def test_the_optional_event_functions_may_mirror_like_the_others(incident_roles: dict[str, Role], case: str) -> None:
+    for name in (GUARDDUTY_FUNCTION, ENI_ATTACHED_FUNCTION):
+        refused = [r for r in ALLOWED[case] if not allowed(incident_roles[name], r)]
+        assert refused == [], (name, case)
+
+
+@pytest.mark.parametrize("case", sorted(DENIED))
+def test_what_no_function_may_do_stays_denied_with_the_optional_functions(
+    incident_roles: dict[str, Role], case: str
+) -> None:
+    for name, role in incident_roles.items():
+        if name == GUARDDUTY_FUNCTION and case == "write the mirror tag on an instance":
+            continue  # its job, and only its: test_no_other_function_may_write_the_window_tags
+        assert not allowed(role, DENIED[case]), (name, case)
+
+
+def test_the_window_tags_follow_the_mirror_tag_key(translated: dict[str, Any]) -> None:
+    role = roles_under(translated, {**INCIDENT, "MirrorTagKey": "monitor"})[GUARDDUTY_FUNCTION]
+    assert allowed(role, tag_instance("ec2:CreateTags", ["monitor", UNTIL, FINDING]))
+    assert not allowed(role, tag_instance("ec2:CreateTags", [MIRROR]))

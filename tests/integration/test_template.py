@@ -21,13 +21,17 @@ from tests.integration.transformed_template import PSEUDO, Resolver, transformed
 from traffic_mirroring.config import load_settings
 from traffic_mirroring.errors import ConfigurationError
 from traffic_mirroring.events import (
+    GuardDutyFinding,
     InstanceTrigger,
     LifecycleAction,
     parse_autoscaling_launch,
+    parse_guardduty_finding,
     parse_lifecycle_action,
+    parse_network_interface_attached,
     parse_state_change,
     parse_tag_change,
 )
+from traffic_mirroring.incident import MIN_SEVERITY_VARIABLE, MIRROR_HOURS_VARIABLE, load_incident_settings
 from traffic_mirroring.lifecycle import ABANDON, CONTINUE, FAILURE_RESULT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,10 +44,15 @@ ASG_LAUNCH = "AutoScalingLaunchFunction"
 ASG_LIFECYCLE = "AutoScalingLifecycleFunction"
 RECONCILER = "ScheduledReconcilerFunction"
 CLEANUP = "SessionCleanupFunction"
+GUARDDUTY = "GuardDutyFindingFunction"
+ENI_ATTACHED = "NetworkInterfaceAttachedFunction"
+# Every optional function deployed: what the template can create at most.
+ALL_OPTIONS = {"LifecycleHookMode": "true", "GuardDutyMinSeverity": "7", "AttachEventsFromCloudTrail": "true"}
 
 # Which function each sample event must reach through an EventBridgeRule, with the default parameters. None: no rule
 # may match it (the schedule invokes the reconciler through its own Schedule rule; lifecycle actions reach a function
-# only with LifecycleHookMode=true).
+# only with LifecycleHookMode=true, GuardDuty findings only with GuardDutyMinSeverity set, CloudTrail's
+# AttachNetworkInterface only with AttachEventsFromCloudTrail=true).
 EXPECTED_FUNCTION: dict[str, str | None] = {
     "ec2-instance-running.json": STATE_CHANGE,
     "ec2-instance-stopped.json": STATE_CHANGE,
@@ -53,9 +62,18 @@ EXPECTED_FUNCTION: dict[str, str | None] = {
     "autoscaling-launch-successful.json": ASG_LAUNCH,
     "autoscaling-launch-lifecycle-action.json": None,
     "scheduled-event.json": None,
+    "guardduty-finding-ec2.json": None,
+    "cloudtrail-attach-network-interface.json": None,
+}
+# With every optional function deployed.
+EXPECTED_WITH_ALL_OPTIONS: dict[str, str | None] = {
+    **EXPECTED_FUNCTION,
+    "autoscaling-launch-lifecycle-action.json": ASG_LIFECYCLE,
+    "guardduty-finding-ec2.json": GUARDDUTY,
+    "cloudtrail-attach-network-interface.json": ENI_ATTACHED,
 }
 
-PARSER_OF_SAMPLE: dict[str, Callable[[Any], InstanceTrigger | LifecycleAction]] = {
+PARSER_OF_SAMPLE: dict[str, Callable[[Any], InstanceTrigger | LifecycleAction | GuardDutyFinding]] = {
     "ec2-instance-running.json": parse_state_change,
     "ec2-instance-stopped.json": parse_state_change,
     "ec2-instance-terminated.json": parse_state_change,
@@ -63,6 +81,8 @@ PARSER_OF_SAMPLE: dict[str, Callable[[Any], InstanceTrigger | LifecycleAction]] 
     "tag-change-mirror-removed.json": parse_tag_change,
     "autoscaling-launch-successful.json": parse_autoscaling_launch,
     "autoscaling-launch-lifecycle-action.json": parse_lifecycle_action,
+    "guardduty-finding-ec2.json": parse_guardduty_finding,
+    "cloudtrail-attach-network-interface.json": parse_network_interface_attached,
 }
 
 # The session marker (tag mirror-managed-by): the parameter ManagedBy, or the stack name when it is empty.
@@ -83,6 +103,7 @@ REQUIRED_ENVIRONMENT = (
     "TARGET_CACHE_SECONDS",
     "TARGET_POOL",
     "TARGET_REACHABLE_FROM",
+    "MIRROR_SELECTORS",
 )
 
 
@@ -246,7 +267,9 @@ def test_pending_state_reaches_no_function(rules: list[Rule]) -> None:
 def test_every_function_runs_app_handler_from_functions_with_the_layer(template: dict[str, Any]) -> None:
     functions = _functions(template)
 
-    assert sorted(functions) == sorted([STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, ASG_LIFECYCLE, RECONCILER, CLEANUP])
+    assert sorted(functions) == sorted(
+        [STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, ASG_LIFECYCLE, RECONCILER, CLEANUP, GUARDDUTY, ENI_ATTACHED]
+    )
     for logical_id, properties in functions.items():
         assert properties["Handler"] == "app.handler", logical_id
         code_uri = properties["CodeUri"]
@@ -269,6 +292,7 @@ def test_every_function_gets_the_settings_the_code_requires(template: dict[str, 
         assert variables["TARGET_SOURCE_LIMITS"] == {"Fn::Join": [",", {"Ref": "TargetSourceLimits"}]}
         assert variables["TARGET_POOL"] == {"Ref": "TargetPool"}
         assert variables["TARGET_REACHABLE_FROM"] == {"Fn::Join": [",", {"Ref": "TargetReachableFrom"}]}
+        assert variables["MIRROR_SELECTORS"] == {"Ref": "MirrorSelectors"}
 
 
 def test_layer_is_built_by_its_makefile_for_arm64(template: dict[str, Any]) -> None:
@@ -559,7 +583,7 @@ def test_every_use_of_the_session_marker_resolves_to_one_value(
 ) -> None:
     # Deployed (SAM-expanded), every optional function on: each function's MANAGED_BY, the IAM conditions of its role
     # (create tagged with it, change and delete only sessions tagged with it), SessionCleanup, the default filter's tag.
-    resolver = Resolver(deployed, {"ManagedBy": managed_by, "LifecycleHookMode": "true"})
+    resolver = Resolver(deployed, {"ManagedBy": managed_by, **ALL_OPTIONS})
     uses = marker_uses(deployed)
     create, change = (f"aws:{kind}/{MARKER_TAG}" for kind in ("RequestTag", "ResourceTag"))
     expected: dict[str, set[str]] = {"SessionCleanup": {"ManagedBy"}, "MirrorFilter": {"Value"}}
@@ -568,7 +592,7 @@ def test_every_use_of_the_session_marker_resolves_to_one_value(
             expected[name] = {"MANAGED_BY"}
             role = resource["Properties"]["Role"]["Fn::GetAtt"][0]
             expected[role] = {change} if name == CLEANUP else {create, change}
-    assert len(expected) == 2 + 2 * 6
+    assert len(expected) == 2 + 2 * 8
     found: dict[str, set[str]] = {}
     for path in uses:
         if path.startswith("Resources."):
@@ -630,3 +654,239 @@ def test_every_deploy_environment_acknowledges_the_named_audit_role(template: di
         assert {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"} <= set(value.split() if isinstance(value, str) else value), (
             env
         )
+
+
+# -- (h) optional rules: GuardDuty findings, ENIs attached later (CloudTrail), selectors -----------------------------
+@pytest.fixture(scope="module")
+def all_option_rules() -> list[Rule]:
+    return load_rules(TEMPLATE, parameter_overrides=ALL_OPTIONS)
+
+
+@pytest.mark.parametrize("sample", sorted(EXPECTED_WITH_ALL_OPTIONS))
+def test_with_every_option_each_sample_reaches_exactly_its_function(all_option_rules: list[Rule], sample: str) -> None:
+    expected = EXPECTED_WITH_ALL_OPTIONS[sample]
+
+    assert _reached(all_option_rules, _sample(sample)) == ([expected] if expected else [])
+
+
+def test_every_rule_the_template_can_deploy_has_a_sample_it_matches(all_option_rules: list[Rule]) -> None:
+    # A rule without a real-shaped sample in events/ is a pattern nobody has checked against what AWS sends.
+    samples = [_sample(path.name) for path in sorted(EVENTS.glob("*.json"))]
+    for selectors in ("", "eks:cluster-name=prod"):
+        rules = load_rules(TEMPLATE, parameter_overrides={**ALL_OPTIONS, "MirrorSelectors": selectors})
+        assert len(rules) == 6
+        unmatched = [f"{r.function_logical_id}.{r.event_name}" for r in rules if not any(r.matches(s) for s in samples)]
+        assert unmatched == [], selectors
+
+
+def test_optional_functions_are_off_by_default(template: dict[str, Any], rules: list[Rule]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["GuardDutyMinSeverity"]["Default"] == ""
+    assert parameters["AttachEventsFromCloudTrail"]["Default"] == "false"
+    assert parameters["AttachEventsFromCloudTrail"]["AllowedValues"] == ["true", "false"]
+    assert parameters["MirrorSelectors"]["Default"] == ""
+    assert template["Conditions"]["GuardDutyEnabled"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "GuardDutyMinSeverity"}, ""]}]
+    }
+    assert template["Conditions"]["AttachEventsEnabled"] == {
+        "Fn::Equals": [{"Ref": "AttachEventsFromCloudTrail"}, "true"]
+    }
+    assert template["Conditions"]["HasMirrorSelectors"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "MirrorSelectors"}, ""]}]
+    }
+    assert template["Resources"][GUARDDUTY]["Condition"] == "GuardDutyEnabled"
+    assert template["Resources"][ENI_ATTACHED]["Condition"] == "AttachEventsEnabled"
+    assert GUARDDUTY not in {r.function_logical_id for r in rules}
+    assert ENI_ATTACHED not in {r.function_logical_id for r in rules}
+
+
+SEVERITIES = (
+    ["1", "1.0", "4.5", "7", "7.25", "8.9", "9.999999", "10", "10.0", ""],
+    ["0", "0.5", "10.1", "11", "7.", ".5", "07", "7,5", " 7", "7.1234567", "1e1", "-7"],
+)
+
+
+def test_the_severity_threshold_deploys_only_as_a_number_from_1_to_10(template: dict[str, Any]) -> None:
+    # It is written unquoted into the rule's pattern: anything but a JSON number from 1 to 10 must be refused
+    # by CloudFormation, before EventBridge or the function sees it.
+    spec = template["Parameters"]["GuardDutyMinSeverity"]
+    good, bad = SEVERITIES
+    assert [value for value in good if not re.fullmatch(spec["AllowedPattern"], value)] == []
+    assert [value for value in bad if re.fullmatch(spec["AllowedPattern"], value)] == []
+    for value in good:
+        if value:
+            assert 1 <= json.loads(value) <= 10, value
+            assert load_incident_settings({MIN_SEVERITY_VARIABLE: value}).min_severity == float(value)
+
+
+def test_the_window_length_is_a_number_of_hours_the_function_accepts(template: dict[str, Any]) -> None:
+    spec = template["Parameters"]["GuardDutyMirrorHours"]
+    assert (spec["Type"], spec["Default"], spec["MinValue"], spec["MaxValue"]) == ("Number", 24, 1, 720)
+    for hours in (spec["MinValue"], spec["Default"], spec["MaxValue"]):
+        settings = load_incident_settings({MIN_SEVERITY_VARIABLE: "7", MIRROR_HOURS_VARIABLE: str(hours)})
+        assert settings.mirror_hours == hours
+    for hours in (spec["MinValue"] - 0.5, spec["MaxValue"] + 1):
+        with pytest.raises(ConfigurationError, match=MIRROR_HOURS_VARIABLE):
+            load_incident_settings({MIN_SEVERITY_VARIABLE: "7", MIRROR_HOURS_VARIABLE: str(hours)})
+
+
+def test_the_guardduty_function_gets_its_threshold_and_window(template: dict[str, Any]) -> None:
+    variables = template["Resources"][GUARDDUTY]["Properties"]["Environment"]["Variables"]
+
+    assert variables == {
+        MIN_SEVERITY_VARIABLE: {"Ref": "GuardDutyMinSeverity"},
+        MIRROR_HOURS_VARIABLE: {"Ref": "GuardDutyMirrorHours"},
+    }
+
+
+def _finding(severity: Any, resource_type: str = "Instance") -> dict[str, Any]:
+    event = _sample("guardduty-finding-ec2.json")
+    event["detail"]["severity"] = severity
+    event["detail"]["resource"]["resourceType"] = resource_type
+    return event
+
+
+@pytest.mark.parametrize(
+    ("threshold", "severity", "routed"),
+    [
+        ("7", 8, True),
+        ("7", 7, True),
+        ("7", 7.0, True),
+        ("7", 10, True),
+        ("7", 6.9, False),
+        ("7", 2, False),
+        ("4.5", 4.5, True),
+        ("4.5", 4.4, False),
+        ("1", 1.0, True),
+        ("10", 9.9, False),
+    ],
+)
+def test_findings_reach_the_guardduty_function_at_or_above_the_threshold(
+    threshold: str, severity: float, routed: bool
+) -> None:
+    rules = load_rules(TEMPLATE, parameter_overrides={"GuardDutyMinSeverity": threshold})
+
+    assert _reached(rules, _finding(severity)) == ([GUARDDUTY] if routed else [])
+
+
+@pytest.mark.parametrize("resource_type", ["AccessKey", "S3Bucket", "EKSCluster", "Container", "Lambda"])
+def test_findings_on_other_resources_reach_no_function(all_option_rules: list[Rule], resource_type: str) -> None:
+    assert _reached(all_option_rules, _finding(9, resource_type)) == []
+
+
+def test_the_severity_in_the_deployed_pattern_is_a_json_number() -> None:
+    # EventBridge's numeric matching refuses a string ("7"), which is what a !Ref of a parameter would give.
+    [rule] = [r for r in load_rules(TEMPLATE, {"GuardDutyMinSeverity": "7.5"}) if r.function_logical_id == GUARDDUTY]
+
+    assert rule.pattern["detail"]["severity"] == [{"numeric": [">=", 7.5]}]
+    assert rule.pattern["detail"]["resource"] == {"resourceType": ["Instance"]}
+
+
+def _attach(**detail: Any) -> dict[str, Any]:
+    event = _sample("cloudtrail-attach-network-interface.json")
+    event["detail"].update(detail)
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "routed"),
+    [
+        (_attach(), True),
+        (_attach(errorCode="Client.InvalidParameterValue", errorMessage="device index in use"), False),
+        (_attach(eventName="DetachNetworkInterface", requestParameters={"attachmentId": "eni-attach-0a"}), False),
+        (_attach(eventName="CreateNetworkInterface"), False),
+        (_attach(eventSource="ecs.amazonaws.com"), False),
+    ],
+    ids=["attached", "failed-call", "detach", "create", "other-service"],
+)
+def test_only_successful_attach_calls_reach_the_eni_function(
+    all_option_rules: list[Rule], event: dict[str, Any], routed: bool
+) -> None:
+    assert _reached(all_option_rules, event) == ([ENI_ATTACHED] if routed else [])
+
+
+@pytest.mark.parametrize(
+    ("changed_keys", "routed"),
+    [
+        (["mirror"], True),
+        (["mirror-until"], True),
+        (["mirror-finding"], False),
+        (["mirror-status"], False),
+        (["eks:cluster-name"], False),
+        (["Name"], False),
+    ],
+)
+def test_without_selectors_the_tag_rule_fires_for_the_mirror_tag_and_mirror_until(
+    rules: list[Rule], changed_keys: list[str], routed: bool
+) -> None:
+    assert _reached(rules, _tag_change(changed_keys)) == ([TAG_CHANGE] if routed else [])
+
+
+@pytest.mark.parametrize(
+    ("changed_keys", "routed"),
+    [
+        (["eks:cluster-name"], True),
+        (["karpenter.sh/nodepool"], True),
+        (["Name"], True),
+        (["mirror"], True),
+        (["mirror-until"], True),
+        (["mirror-status", "Name"], True),
+        (["mirror-status"], False),
+        (["mirror-status", "mirror-generation"], False),
+        (["mirror-finding"], False),
+        ([], False),
+    ],
+)
+def test_with_selectors_the_tag_rule_fires_for_any_change_but_one_of_only_our_own_tags(
+    changed_keys: list[str], routed: bool
+) -> None:
+    # EventBridge matches an array of the event when any of its values matches: anything-but our own tags.
+    rules = load_rules(TEMPLATE, parameter_overrides={"MirrorSelectors": "eks:cluster-name=prod"})
+
+    assert _reached(rules, _tag_change(changed_keys)) == ([TAG_CHANGE] if routed else [])
+
+
+def test_the_anything_but_list_holds_every_tag_the_functions_write_on_instances(template: dict[str, Any]) -> None:
+    # With selectors, a tag written by a function but missing here would trigger the tag function again.
+    pattern = template["Resources"][TAG_CHANGE]["Properties"]["Events"]["MirrorTagChange"]["Properties"]["Pattern"]
+    condition, with_selectors, without = pattern["detail"]["changed-tag-keys"]["Fn::If"]
+    settings = load_settings({"FILTER_ID": "tmf-0"})
+    assert condition == "HasMirrorSelectors"
+    assert with_selectors == [
+        {"anything-but": [settings.status_tag_key, settings.generation_tag_key, "mirror-finding"]}
+    ]
+    assert without == [{"Ref": "MirrorTagKey"}, settings.until_tag_key]
+
+
+def test_deployed_with_every_option_each_function_is_removed_before_the_cleanup_and_watched_by_alarms(
+    deployed: dict[str, Any],
+) -> None:
+    resolver = Resolver(deployed, ALL_OPTIONS)
+    present = _present(deployed, resolver)
+    depends = _depends_on(deployed, resolver)
+    functions = [n for n, r in present.items() if r["Type"] == "AWS::Lambda::Function" and n != CLEANUP]
+    assert sorted(functions) == sorted(
+        [STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, ASG_LIFECYCLE, RECONCILER, GUARDDUTY, ENI_ATTACHED]
+    )
+    for name in (GUARDDUTY, ENI_ATTACHED):
+        rule = next(n for n in present if n.startswith(name) and present[n]["Type"] == "AWS::Events::Rule")
+        for part in (name, present[name]["Properties"]["Role"]["Fn::GetAtt"][0], rule):
+            assert "SessionCleanup" in depends[part], part
+    alarms = [r["Properties"] for r in present.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    for name in functions:
+        watched = {
+            a["MetricName"] for a in alarms if a.get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": name}}]
+        }
+        assert watched == {"Errors", "Throttles"}, name
+    # Each optional function's alarms, log group and role exist exactly when it does.
+    for name, condition in ((GUARDDUTY, "GuardDutyEnabled"), (ENI_ATTACHED, "AttachEventsEnabled")):
+        parts = [n for n, r in deployed["Resources"].items() if n.startswith(name.removesuffix("Function"))]
+        assert len(parts) >= 7, name  # function, its rule and permission, role, log group, two alarms
+        assert {deployed["Resources"][n].get("Condition") for n in parts} == {condition}, name
+
+
+def test_with_reserved_concurrency_the_optional_functions_are_bounded_too(deployed: dict[str, Any]) -> None:
+    resolver = Resolver(deployed, {**ALL_OPTIONS, "ReservedConcurrency": "10"})
+    for name in (GUARDDUTY, ENI_ATTACHED):
+        properties = resolver.resolve(_present(deployed, resolver)[name]["Properties"])
+        assert properties["ReservedConcurrentExecutions"] == "10", name
