@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +13,7 @@ from functions.autoscaling_launch.app import handler as autoscaling_launch
 from functions.instance_state_change.app import handler as state_change
 from functions.instance_tag_change.app import handler as tag_change
 from simulation.account import SimulatedAccount
+from simulation.eventbridge import load_rules, matching_rules
 from tests.integration.stack import LambdaContext, Stack, event, make_stack
 from traffic_mirroring.errors import EventValidationError, MirroringFailed, RollbackIncomplete
 
@@ -332,3 +336,133 @@ def test_limited_targets_are_always_read_fresh(stack: Stack, pool: dict[str, str
     instance = stack.account.launch(tags={"mirror": "true"})
     launched(stack, instance)
     assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(instance)] == [pool["nlb"]]
+
+
+# -- selectors beyond the mirror tag, and ENIs attached later: events routed by the template's own rules ----------
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+SELECTORS = "eks:cluster-name=prod"
+
+
+def routed(stack: Stack, delivered: dict[str, Any], **parameters: str) -> dict[str, Any]:
+    """Deliver an event as EventBridge would with the stack deployed with these parameters: to each function whose
+    rule in template.yaml matches it. Returns each reached function's answer."""
+    answers: dict[str, Any] = {}
+    for rule in matching_rules(load_rules(TEMPLATE, parameters), delivered):
+        module = importlib.import_module(rule.code_uri.strip("/").replace("/", ".") + ".app")
+        answers[rule.function_logical_id] = module.handler(delivered, LambdaContext(), runtime=stack.runtime)
+    return answers
+
+
+def tag_changed(stack: Stack, instance: str, *keys: str) -> dict[str, Any]:
+    """The Tag Change on Resource event AWS sends after a change of these keys (tags: the set after the change)."""
+    change = event("tag-change-mirror-added.json", instance)
+    change["detail"]["changed-tag-keys"] = list(keys)
+    change["detail"]["tags"] = stack.account.tags_of(instance)
+    return change
+
+
+def test_an_instance_matching_a_selector_is_mirrored_when_the_tag_arrives(stack: Stack) -> None:
+    # Given a stack deployed with MirrorSelectors, and an EKS node without the mirror tag
+    stack.configure(MIRROR_SELECTORS=SELECTORS)
+    node = stack.account.launch(tags={"eks:nodegroup-name": "web"}, extra_enis=1)
+    # When EKS tags it with its cluster's name
+    stack.account.tag(node, **{"eks:cluster-name": "prod"})
+    answers = routed(stack, tag_changed(stack, node, "eks:cluster-name"), MirrorSelectors=SELECTORS)
+    # Then the tag function received the change and mirrored every ENI
+    assert list(answers) == ["InstanceTagChangeFunction"]
+    assert sorted(s["NetworkInterfaceId"] for s in stack.our_sessions(node)) == sorted(stack.account.enis_of(node))
+    assert stack.account.tags_of(node)["mirror-status"] == "mirrored"
+
+
+def test_an_instance_matching_a_selector_but_opted_out_is_not_mirrored(stack: Stack) -> None:
+    stack.configure(MIRROR_SELECTORS=SELECTORS)
+    node = stack.account.launch(tags={"mirror": "false"})
+    stack.account.tag(node, **{"eks:cluster-name": "prod"})
+
+    answers = routed(stack, tag_changed(stack, node, "eks:cluster-name"), MirrorSelectors=SELECTORS)
+
+    assert list(answers) == ["InstanceTagChangeFunction"]
+    assert stack.our_sessions(node) == []
+
+
+def test_opting_out_a_selected_instance_deletes_its_sessions(stack: Stack) -> None:
+    stack.configure(MIRROR_SELECTORS=SELECTORS)
+    node = stack.account.launch(tags={"eks:cluster-name": "prod"})
+    launched(stack, node)
+    assert len(stack.our_sessions(node)) == 1
+    stack.account.tag(node, mirror="false")
+
+    routed(stack, tag_changed(stack, node, "mirror"), MirrorSelectors=SELECTORS)
+
+    assert stack.our_sessions(node) == []
+
+
+def test_a_change_of_only_our_status_tag_reaches_no_function(stack: Stack) -> None:
+    stack.configure(MIRROR_SELECTORS=SELECTORS)
+    node = stack.account.launch(tags={"eks:cluster-name": "prod"})
+    launched(stack, node)
+
+    for keys in (["mirror-status"], ["mirror-status", "mirror-generation"]):
+        assert routed(stack, tag_changed(stack, node, *keys), MirrorSelectors=SELECTORS) == {}, keys
+
+
+def test_with_selectors_a_change_that_cannot_matter_is_ignored_without_an_aws_call(stack: Stack) -> None:
+    # The rule fires for any change but one of our own tags (CloudFormation cannot list the selectors' keys in it);
+    # the function drops what cannot change the mirroring before any AWS call.
+    stack.configure(MIRROR_SELECTORS=SELECTORS)
+    node = stack.account.launch(tags={"Name": "web-1"})
+    change = tag_changed(stack, node, "Name", "owner")
+    stack.calls.reset()
+
+    answers = routed(stack, change, MirrorSelectors=SELECTORS)
+
+    assert answers["InstanceTagChangeFunction"]["ignored"] == "no changed tag key can change what is mirrored"
+    assert stack.calls.total == 0
+
+
+def test_a_mirror_until_change_reaches_the_tag_function_and_ends_the_mirroring(stack: Stack) -> None:
+    instance = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, instance)
+    stack.account.tag(instance, **{"mirror-until": "2020-01-01T00:00:00Z"})
+
+    answers = routed(stack, tag_changed(stack, instance, "mirror-until"))
+
+    assert list(answers) == ["InstanceTagChangeFunction"]
+    assert stack.our_sessions(instance) == []
+    assert stack.account.tags_of(instance)["mirror-status"] == "expired"
+
+
+def attached(instance: str, eni: str) -> dict[str, Any]:
+    """The CloudTrail record of AttachNetworkInterface as EventBridge delivers it (events/ sample)."""
+    call = event("cloudtrail-attach-network-interface.json", instance)
+    call["detail"]["requestParameters"].update({"instanceId": instance, "networkInterfaceId": eni})
+    return call
+
+
+def test_an_eni_attached_later_is_mirrored_by_its_cloudtrail_event(stack: Stack) -> None:
+    # Given a mirrored instance, and the stack deployed with AttachEventsFromCloudTrail
+    instance = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, instance)
+    # When an ENI is attached to it (the VPC CNI scaling pods out) and CloudTrail reports the call
+    eni = stack.account.attach_new_eni(instance, ZONE_A, 1, False)
+    answers = routed(stack, attached(instance, eni), AttachEventsFromCloudTrail="true")
+    # Then the ENI function reconciled the instance: the new ENI is mirrored too
+    assert list(answers) == ["NetworkInterfaceAttachedFunction"]
+    assert answers["NetworkInterfaceAttachedFunction"]["sessions_created"] == 1
+    assert len(stack.account.sessions_on(eni)) == 1
+    assert sorted(s["NetworkInterfaceId"] for s in stack.our_sessions(instance)) == sorted(
+        stack.account.enis_of(instance)
+    )
+
+
+def test_without_the_trail_option_the_reconciler_mirrors_an_eni_attached_later(stack: Stack) -> None:
+    from functions.scheduled_reconciler.app import handler as scheduled
+
+    instance = stack.account.launch(tags={"mirror": "true"})
+    launched(stack, instance)
+    eni = stack.account.attach_new_eni(instance, ZONE_A, 1, False)
+
+    assert routed(stack, attached(instance, eni)) == {}  # the default: no rule for CloudTrail's API calls
+    assert stack.account.sessions_on(eni) == []
+    scheduled(event("scheduled-event.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert len(stack.account.sessions_on(eni)) == 1
