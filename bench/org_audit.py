@@ -9,13 +9,16 @@ the caller), measured at several N:
 - **API calls per account**, counted per account with a botocore ``before-call`` hook on every client the audit
   builds (``instrument``): they must not depend on N, nor on the number of workers. The caller's own calls
   (GetCallerIdentity, ListAccounts pages of 20) are counted apart.
-- **Wall time**, with 1 worker (serial) and ``workers`` threads (parallel), twice: against moto as it is (every
-  call answered in this process, CPU-bound: threads share one interpreter lock), and with a round trip of
-  ``latency`` seconds added to every call (a sleep, which threads overlap as they would overlap network waits).
+- **Wall time**, split into moto's part (answering: AWS's side in a deployment) and ours (the audit and botocore), with
+  1 worker (serial) and ``workers`` threads (parallel) against moto as it is: every call is answered in this process,
+  so the threads share one interpreter lock and can overlap nothing. Then parallel again with a round trip of
+  ``latency`` seconds added to every call (a sleep, which threads overlap as they overlap network waits); serial with
+  that round trip is computed (the serial time plus calls x latency), not waited for.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +29,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from bench.moto_patches import indexed_tags
+from bench.cost import API_LATENCY_SECONDS
+from bench.moto_patches import indexed_tags, server_time
 from bench.seeding import seed_mirrored_instances, untag
 from simulation.account import REGION, ApiCalls, SimulatedAccount
 from simulation.strict_aws import StrictAws
@@ -41,7 +45,7 @@ ACCOUNT_COUNTS = (5, 10, 20)
 SESSIONS = 500
 ORPHAN_SHARE = 0.10
 WORKERS = 8
-LATENCY_SECONDS = 0.05  # an assumed round trip per AWS call from the audit's machine (not moto's answering time)
+LATENCY_SECONDS = API_LATENCY_SECONDS  # the round trip of one call assumed by figure 5 (moto's answer apart)
 
 
 class _Account(SimulatedAccount):
@@ -121,45 +125,56 @@ def organization(accounts: int, sessions: int) -> Iterator[list[str]]:
 
 
 def audit_once(pool: list[str], workers: int, latency: float) -> dict[str, Any]:
-    """One organization audit; its wall time and its calls, per account."""
+    """One organization audit: its wall time (and moto's part of it), its report, its calls per account."""
     settings = load_settings({"TARGET_IDS": ",".join(pool), "FILTER_ID": "per-account", "MANAGED_BY": MANAGED_BY})
     settings = replace(settings, filter_id="")  # each account's own stack filter, as without --filter-id
     counted = Counted({}, threading.Lock())
-    started = time.perf_counter()
-    report = audit_organization(
-        settings,
-        AwsTarget(REGION, None, None),
-        Request(accounts=None, regions=(REGION,), role_name=ROLE, workers=workers),
-        instrument=counted.hook(latency),
-    )
-    seconds = time.perf_counter() - started
+    with server_time() as moto:
+        started = time.perf_counter()
+        report = audit_organization(
+            settings,
+            AwsTarget(REGION, None, None),
+            Request(accounts=None, regions=(REGION,), role_name=ROLE, workers=workers),
+            instrument=counted.hook(latency),
+        )
+        seconds = time.perf_counter() - started
     members = {account: calls for account, calls in counted.by_account.items() if account}
-    return {"seconds": seconds, "report": report, "entry": counted.by_account.get("", ApiCalls()), "members": members}
+    return {
+        "seconds": seconds,
+        "moto_seconds": moto.seconds,
+        "report": report,
+        "entry": counted.by_account.get("", ApiCalls()),
+        "members": members,
+    }
 
 
 def run_case(accounts: int, sessions: int, workers: int, latency: float) -> dict[str, Any]:
-    """Serial and parallel audits of one organization, without and with the added round trip."""
+    """Audits of one organization: serial, parallel, and (``latency`` > 0) parallel with the round trip added."""
     with organization(accounts, sessions) as pool:
-        samples = {
-            (mode, delay): audit_once(pool, count, delay)
-            for delay in ((0.0, latency) if latency else (0.0,))
-            for mode, count in (("serial", 1), ("parallel", workers))
-        }
-    first = samples[("serial", 0.0)]
-    report = first["report"]
-    per_account = {account: calls.total for account, calls in first["members"].items()}
-    for key, sample in samples.items():
+        samples = {"serial": audit_once(pool, 1, 0.0), "parallel": audit_once(pool, workers, 0.0)}
+        if latency:
+            samples["parallel_latency"] = audit_once(pool, workers, latency)
+    serial = samples["serial"]
+    report = serial["report"]
+    per_account = {account: calls.total for account, calls in serial["members"].items()}
+    for mode, sample in samples.items():
         totals = {account: calls.total for account, calls in sample["members"].items()}
         if totals != per_account:
-            raise AssertionError(f"{accounts} accounts, {key}: calls per account differ: {totals} vs {per_account}")
+            raise AssertionError(f"{accounts} accounts, {mode}: calls per account differ: {totals} vs {per_account}")
         if sample["report"]["totals"] != report["totals"]:
-            raise AssertionError(f"{accounts} accounts, {key}: the report differs from the serial one")
+            raise AssertionError(f"{accounts} accounts, {mode}: the report differs from the serial one")
     summed = report["totals"]
     expected_orphans = round(sessions * ORPHAN_SHARE) * accounts
     if summed["audited"] != accounts or summed["changes"]["deletes"] != expected_orphans:
         raise AssertionError(f"{accounts} accounts: {summed}")
     calls = sorted(set(per_account.values()))
-    any_member = next(iter(first["members"].values()))
+    total_calls = serial["entry"].total + sum(per_account.values())
+    seconds = {"serial": serial["seconds"], "parallel": samples["parallel"]["seconds"]}
+    if latency:
+        # One call after the other, a sleep adds exactly calls x latency: computed, not run (it would only wait).
+        seconds["serial_latency"] = serial["seconds"] + total_calls * latency
+        seconds["parallel_latency"] = samples["parallel_latency"]["seconds"]
+    any_member = next(iter(serial["members"].values()))
     return {
         "accounts": accounts,
         "sessions_per_account": sessions,
@@ -168,13 +183,12 @@ def run_case(accounts: int, sessions: int, workers: int, latency: float) -> dict
         "deletes_reported": summed["changes"]["deletes"],
         "calls_per_account": calls[0] if len(calls) == 1 else calls,
         "calls_per_account_by_operation": dict(sorted(any_member.counts.items())),
-        "caller_calls": first["entry"].total,
-        "caller_calls_by_operation": dict(sorted(first["entry"].counts.items())),
-        "total_calls": first["entry"].total + sum(per_account.values()),
-        "seconds": {
-            f"{mode}{'_latency' if delay else ''}": round(sample["seconds"], 3)
-            for (mode, delay), sample in samples.items()
-        },
+        "caller_calls": serial["entry"].total,
+        "caller_calls_by_operation": dict(sorted(serial["entry"].counts.items())),
+        "total_calls": total_calls,
+        "seconds": {mode: round(value, 3) for mode, value in seconds.items()},
+        "serial_moto_seconds": round(serial["moto_seconds"], 3),  # moto answering: AWS's side in a deployment
+        "serial_client_seconds": round(serial["seconds"] - serial["moto_seconds"], 3),  # ours and botocore's
     }
 
 
@@ -197,8 +211,10 @@ def run(
     workers: int = WORKERS,
     latency: float = LATENCY_SECONDS,
 ) -> dict[str, Any]:
-    """One organization per N; serial and parallel audits of it, without and (``latency`` > 0) with the round trip."""
+    """One organization per N; its serial and parallel audits (see run_case)."""
+    load_before = [round(x, 2) for x in os.getloadavg()]  # other work on the machine slows wall times, never calls
     cases = [run_case(n, sessions, workers, latency) for n in account_counts]
+    load_after = [round(x, 2) for x in os.getloadavg()]
     per_account = [c["calls_per_account"] for c in cases]
     modes = list(cases[0]["seconds"])
     largest = max(cases, key=lambda c: c["accounts"])["seconds"]
@@ -210,6 +226,7 @@ def run(
         "sessions_per_account": sessions,
         "workers": workers,
         "latency_seconds": latency,
+        "load_average": {"before": load_before, "after": load_after},
         "calls_per_account_constant": all(isinstance(n, int) for n in per_account) and len(set(per_account)) == 1,
         "fits": {mode: fit([(c["accounts"], c["seconds"][mode]) for c in cases]) for mode in modes},
         "speedup_at_largest": speedup,

@@ -88,7 +88,7 @@ def plot(results: Mapping[str, Any], path: Path) -> None:
 _ORG_MODES = {
     "serial": "1 worker",
     "parallel": "{workers} workers",
-    "serial_latency": "1 worker, +{latency:g} s a call",
+    "serial_latency": "1 worker, +{latency:g} s a call (computed)",
     "parallel_latency": "{workers} workers, +{latency:g} s a call",
 }
 
@@ -731,6 +731,7 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
         return [*lines, "Not measured in this run.", ""]
     cases = org["cases"]
     modes = list(org["fits"])
+    latency = org["latency_seconds"]
     lines.extend(
         [
             f"`mirror-audit --organization` (`audit_organization`, the code the command runs) over an organization "
@@ -741,12 +742,14 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
             "and trusts the caller), then the one-account audit with the role's credentials. Calls are counted per "
             "account with a botocore hook on every client the audit builds; every audit of an organization must "
             "count the same calls per account, whatever N and the workers, and report the same totals (checked). "
-            f"Wall times: 1 worker (serial) and {org['workers']} threads (parallel), against moto answering in "
-            "this process (CPU-bound: the threads share one interpreter lock)"
+            f"Wall times: 1 worker (serial, split into moto's part and ours) and {org['workers']} threads "
+            "(parallel), against moto answering in this process: the threads share one interpreter lock, so they "
+            "cannot overlap moto's work, nor ours"
             + (
-                f", and again with {org['latency_seconds']:g} s added to every call (a sleep standing for the "
-                "network round trip, which threads overlap)."
-                if org["latency_seconds"]
+                f". Then {org['workers']} threads again with {latency:g} s added to every call (a sleep standing for "
+                "the network round trip of figure 5, which threads overlap); the serial time with that round trip is "
+                "computed (serial + calls in all " + TIMES + f" {latency:g} s), not waited for."
+                if latency
                 else "."
             ),
             "",
@@ -760,6 +763,8 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
             c["caller_calls"],
             c["total_calls"],
             *(f"{c['seconds'][mode]:.2f}" for mode in modes),
+            f"{c['serial_client_seconds']:.2f}",
+            f"{c['serial_moto_seconds']:.2f}",
         ]
         for c in cases
     ]
@@ -772,6 +777,8 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
                 "caller's calls",
                 "calls in all",
                 *(f"s, {_org_mode(org, mode)}" for mode in modes),
+                "serial: ours s",
+                "serial: moto s",
             ],
             rows,
         )
@@ -779,7 +786,9 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
     lines.append("")
     largest = max(cases, key=lambda c: c["accounts"])
     lines.append(
-        f"Calls per account, by operation: {_ops(largest['calls_per_account_by_operation'])}; the caller's own at "
+        f"Calls per account, by operation: {_ops(largest['calls_per_account_by_operation'])} (one "
+        "DescribeTrafficMirrorFilters finds the account's stack filter, as without `--filter-id`; the other is the "
+        "one-account audit's own); the caller's own at "
         f"{largest['accounts']} accounts: {_ops(largest['caller_calls_by_operation'])} (one ListAccounts page per "
         "20 accounts). "
         + (
@@ -797,24 +806,37 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
     ]
     lines.append("Wall time against N, least squares: " + "; ".join(fits) + ".")
     lines.append("")
-    speedup = org["speedup_at_largest"]
+    seconds = largest["seconds"]
+    n = largest["accounts"]
+    ours = largest["serial_client_seconds"] / n
+    moto = largest["serial_moto_seconds"] / n
     note = (
-        f"At {largest['accounts']} accounts, {org['workers']} workers take {1 / speedup['moto']:.0%} of the serial "
-        "time against in-process moto, where every call is computation in this one interpreter (so threads cannot "
-        "overlap it)"
+        f"At {n} accounts, {org['workers']} workers take {seconds['parallel'] / seconds['serial']:.0%} of the serial "
+        f"time against in-process moto: per account, {ours:.2f} s are ours (the audit, botocore) and {moto:.2f} s "
+        "moto's, all of it computation in this one interpreter, which threads cannot overlap (and their switching "
+        "costs a little)"
     )
-    if "latency" in speedup:
+    if "parallel_latency" in seconds:
+        saved = seconds["serial_latency"] - seconds["parallel_latency"]
         note += (
-            f", and {1 / speedup['latency']:.0%} of it once each call also waits {org['latency_seconds']:g} s, as "
-            "against AWS, where a call is mostly waiting: the workers overlap the waits"
+            f". With {latency:g} s a call, serial would take {seconds['serial_latency']:.1f} s and "
+            f"{org['workers']} workers take {seconds['parallel_latency']:.1f} s: the workers overlap the waits "
+            f"({saved:.1f} s saved of the {largest['total_calls'] * latency:.1f} s of waiting)"
         )
-    lines.extend(
-        [
-            note + ". The fixed part is the audit's start: botocore reading its service models (once per run, shared "
-            "by the workers' sessions), the caller's identity and the account list.",
-            "",
-        ]
+    load = org.get("load_average")
+    if load:
+        note += (
+            f". Load average of the machine when this figure started: {load['before']}, when it ended: "
+            f"{load['after']} (other work slows these wall times, never the call counts)"
+        )
+    note += (
+        ". Against AWS, moto's part is AWS's, answered on AWS's machines, which workers overlap like the waits; only "
+        f"ours stays one after the other. So {org['workers']} workers should take about the larger of N "
+        f"{TIMES} ours and N / {org['workers']} {TIMES} (ours + AWS's answer + calls {TIMES} round trip): an "
+        "estimate, not measured here. The fixed part is the audit's start: botocore reading its service models "
+        "(once per run, shared by the workers' sessions), the caller's identity and the account list."
     )
+    lines.extend([note, ""])
     if plot_name:
         lines.extend([f"![Wall time and API calls per account of the organization audit against N]({plot_name})", ""])
     return lines

@@ -38,7 +38,7 @@ class Plan:
     org_accounts: tuple[int, ...] = (5, 10, 20)
     org_sessions: int = 500
     org_workers: int = 8
-    org_latency: float = 0.05
+    org_latency: float = 0.10  # figure 5's assumed round trip per call
 
 
 FULL = Plan()

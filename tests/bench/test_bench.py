@@ -81,6 +81,10 @@ def test_the_organization_audit_audits_every_account_with_the_same_calls_per_acc
         assert case["caller_calls_by_operation"] == {"GetCallerIdentity": 1, "ListAccounts": 1}
         assert case["total_calls"] == case["caller_calls"] + case["accounts"] * case["calls_per_account"]
         assert set(case["seconds"]) == {"serial", "parallel"}  # QUICK adds no round trip
+        assert case["serial_client_seconds"] + case["serial_moto_seconds"] == pytest.approx(
+            case["seconds"]["serial"], abs=0.01
+        )
+        assert case["serial_moto_seconds"] > 0
     assert org["calls_per_account_constant"]
     assert set(org["fits"]) == {"serial", "parallel"}
 
