@@ -171,23 +171,57 @@ class SimulatedAccount:
         self.ec2.terminate_instances(InstanceIds=[instance_id])
 
     # -- targets and filters -----------------------------------------------------------------------------------
-    def eni_target(self, zone: str | None = None, instance_type: str = "c5.large") -> str:
+    def eni_target(
+        self, zone: str | None = None, instance_type: str = "c5.large", admit_vxlan_from: str | None = "vpc"
+    ) -> str:
+        """An ENI target on a new appliance, whose security group admits UDP 4789 from ``admit_vxlan_from``: a CIDR,
+        "vpc" (its VPC's CIDR: a correct single-VPC set-up) or None (only the VPC's default group, which admits
+        nothing but its own members)."""
         host = self.launch(instance_type, zone=zone)
         eni = self.enis_of(host)[0]
+        if admit_vxlan_from is not None:
+            vpc = self.vpc_of(self.subnets[zone or self.zones[0]])
+            cidr = self.ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlock"] if admit_vxlan_from == "vpc" else ""
+            group = self.ec2.create_security_group(
+                GroupName=f"mirror-target-{uuid.uuid4().hex[:8]}", Description="VXLAN from the sources", VpcId=vpc
+            )["GroupId"]
+            self.ec2.authorize_security_group_ingress(
+                GroupId=group,
+                IpPermissions=[
+                    {
+                        "IpProtocol": "udp",
+                        "FromPort": VXLAN_PORT,
+                        "ToPort": VXLAN_PORT,
+                        "IpRanges": [{"CidrIp": cidr or admit_vxlan_from}],
+                    }
+                ],
+            )
+            self.ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[group])
         target_id: str = self.ec2.create_traffic_mirror_target(
             NetworkInterfaceId=eni, Description=f"ENI target on {host}"
         )["TrafficMirrorTarget"]["TrafficMirrorTargetId"]
         return target_id
 
-    def nlb_target(self, zones: list[str] | None = None, name: str = "mirror-nlb", udp_listener: bool = True) -> str:
+    def nlb_target(
+        self,
+        zones: list[str] | None = None,
+        name: str = "mirror-nlb",
+        udp_listener: bool = True,
+        cross_zone: bool = True,
+    ) -> str:
         """An NLB target; by default with the UDP listener on port 4789 (to a UDP target group) without which AWS
-        mirrors nothing to it, silently. ``udp_listener=False`` leaves the NLB without listener.
+        mirrors nothing to it, silently, and with cross-zone load balancing on (off is AWS's default for an NLB).
+        ``udp_listener=False`` leaves the NLB without listener.
         https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-targets.html#traffic-mirroring-targets-nlb
         """
         subnets = [self.subnets[z] for z in (zones or self.zones[:2])]
         arn = self.elbv2.create_load_balancer(Name=name, Subnets=subnets, Type="network")["LoadBalancers"][0][
             "LoadBalancerArn"
         ]
+        if cross_zone:
+            self.elbv2.modify_load_balancer_attributes(
+                LoadBalancerArn=arn, Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": "true"}]
+            )
         if udp_listener:
             group = self.elbv2.create_target_group(
                 Name=f"{name[:25]}-vxlan",

@@ -218,6 +218,10 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
         "target_ids",
         "target_pool",
         "filter_id",
+        "packet_length",
+        "vni_policy",
+        "session_options",
+        "vni_map",
         "creates",
         "deletes",
         "moves",
@@ -241,6 +245,8 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
             "target_id": drift.pool,
             "session_number": 1,
             "filter_id": drift.filter_id,
+            "packet_length": None,
+            "virtual_network_id": None,
             "reason": "missing-session",
         }
     ]
@@ -264,6 +270,7 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
         set(d) == {"subject", "name", "instance_type", "session_id", "eni_id", "target_id", "session_number", "reason"}
         for d in report["deletes"]
     )
+    [moved_vni] = [s["VirtualNetworkId"] for s in remote.sessions_on(remote.enis_of(drift.on_retired)[0])]
     assert report["moves"] == [
         {
             "instance_id": drift.on_retired,
@@ -275,6 +282,10 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
             "to_target_id": drift.pool,
             "from_filter_id": drift.filter_id,
             "to_filter_id": drift.filter_id,
+            "from_packet_length": None,
+            "to_packet_length": None,
+            "from_virtual_network_id": moved_vni,
+            "to_virtual_network_id": moved_vni,
             "reason": "target-retired",
         }
     ]
@@ -445,8 +456,8 @@ def test_the_guard_refuses_every_mutating_call_before_it_is_sent(server: Server,
         )
     with pytest.raises(MutatingCallRefused, match="ec2:CreateTags"):
         ec2.create_tags(Resources=[instance], Tags=[{"Key": "mirror-status", "Value": "mirrored"}])
-    with pytest.raises(MutatingCallRefused, match="ec2:DescribeVpcs"):  # a read, but not one the audit needs
-        ec2.describe_vpcs()
+    with pytest.raises(MutatingCallRefused, match="ec2:DescribeSubnets"):  # a read, but not one the audit needs
+        ec2.describe_subnets()
     with pytest.raises(MutatingCallRefused, match="elbv2:DeleteLoadBalancer"):
         elbv2.delete_load_balancer(LoadBalancerArn="arn:aws:elasticloadbalancing:us-east-1:123456789012:x")
     assert server.requests.taken() == []

@@ -17,7 +17,13 @@ from traffic_mirroring.config import SELECTOR_SUBNET, SELECTOR_TAG, SELECTOR_VPC
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.model import Instance, Inventory, MirrorTarget
-from traffic_mirroring.planner import candidate_targets, is_judged, may_need_placement, needs_placement
+from traffic_mirroring.planner import (
+    candidate_targets,
+    is_judged,
+    may_need_placement,
+    needs_placement,
+    needs_source_cidrs,
+)
 
 _LIVE_STATES = frozenset({"pending", "running"})
 
@@ -77,6 +83,7 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         unlimited = [t.target_id for t in candidates if t.capacity is None]
         if unlimited:
             target_sources = gateway.target_sources(unlimited)
+    cidrs = gateway.vpc_cidrs({e.vpc_id for e in instance.enis}) if instance and needs_source_cidrs(targets) else {}
     return Inventory(
         instances=found,
         sessions=sessions,
@@ -87,6 +94,7 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         deleted_eni_ids=deleted,
         target_sources=target_sources,
         read_at=now,
+        vpc_cidrs=cidrs,
     )
 
 
@@ -112,16 +120,20 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
         instances.update(more)
         for instance in more.values():
             attachments.update({eni.eni_id: instance.instance_id for eni in instance.enis})
+    targets = gateway.targets(fresh=True)
+    judged = [i for i in instances.values() if is_judged(i, settings, now)]
+    cidrs = gateway.vpc_cidrs({e.vpc_id for i in judged for e in i.enis}) if needs_source_cidrs(targets) else {}
     return Inventory(
         instances=instances,
         sessions=sessions,
         eni_attachments=attachments,
-        targets=gateway.targets(fresh=True),
+        targets=targets,
         type_verdicts=type_verdicts(gateway, settings, instances.values(), now),
         missing_instance_ids=frozenset(missing),
         deleted_eni_ids=deleted,
         existing_filter_ids=gateway.existing_filter_ids(),
         read_at=now,
+        vpc_cidrs=cidrs,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -24,9 +26,19 @@ def monthly_cost(sessions: int, hourly_price: float) -> float:
 
 
 def report(
-    plan: Plan, outcome: Outcome, *, hourly_price: float, trigger: str, dry_run: bool = False
+    plan: Plan,
+    outcome: Outcome,
+    *,
+    hourly_price: float,
+    trigger: str,
+    dry_run: bool = False,
+    vni_map: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, object]:
-    """Emit one structured log line and the matching metrics; return the summary (also for tests)."""
+    """Emit one structured log line and the matching metrics; return the summary (also for tests).
+
+    ``vni_map``: VNI → the sources (VPCs or instances) of our sessions carrying it after the run, published so an
+    analyser can tell where a copy comes from (session_options.vni_map).
+    """
     deleted = sum(outcome.deleted.values())
     managed_after = plan.managed_sessions + len(outcome.created) - deleted
     attention = sorted(subject for subject, status in outcome.final_status.items() if needs_attention(status))
@@ -37,6 +49,7 @@ def report(
         "sessions_managed": managed_after,
         "sessions_created": len(outcome.created),
         "sessions_moved": outcome.updated,
+        "sessions_options_changed": outcome.options_changed,  # of the moved: packet length or VNI rolled over
         "sessions_deleted": dict(outcome.deleted),
         "sessions_skipped": dict(outcome.skipped),
         "sessions_rolled_back": outcome.rolled_back,
@@ -47,9 +60,11 @@ def report(
         "pool_targets": list(plan.pool),
         "mirroring_windows": dict(plan.windows),
         "dead_targets": dict(plan.dead_targets),
+        "unhealthy_targets": dict(plan.unhealthy_targets),
         "unreadable_reachability": dict(plan.reachability_problems),
         "missing_pool_targets": list(plan.missing_pool_targets),
         "unconfirmed_creations": outcome.unconfirmed,
+        "vni_map": {vni: list(sources) for vni, sources in (vni_map or {}).items()},
         "estimated_monthly_cost": monthly_cost(managed_after, hourly_price),
         "monthly_cost_avoided": monthly_cost(deleted, hourly_price),
     }
@@ -58,6 +73,11 @@ def report(
         logger.info("instance types learned from AWS", extra={"instance_type_verdicts": outcome.learned})
     if plan.dead_targets:
         logger.warning("pool targets that cannot receive", extra={"dead_targets": plan.dead_targets})
+    if plan.unhealthy_targets:
+        logger.warning(
+            "pool targets that fail preflight: they get no new sessions",
+            extra={"unhealthy_targets": plan.unhealthy_targets},
+        )
     if plan.reachability_problems:
         logger.warning(
             "pool targets whose reachability tag names no VPC it can read (they serve their own VPC only)",
@@ -80,6 +100,7 @@ def report(
     if trigger == "schedule":  # only a full reconciliation counts every session: the account's running cost
         metrics.add_metric(name="DeadTargets", unit=MetricUnit.Count, value=len(plan.dead_targets))
         metrics.add_metric(name="PoolTargetsMissing", unit=MetricUnit.Count, value=len(plan.missing_pool_targets))
+        metrics.add_metric(name="UnhealthyTargets", unit=MetricUnit.Count, value=len(plan.unhealthy_targets))
         metrics.add_metric(
             name="EstimatedMonthlyCost", unit=MetricUnit.NoUnit, value=monthly_cost(managed_after, hourly_price)
         )
