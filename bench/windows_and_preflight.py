@@ -163,16 +163,15 @@ def preflight(n: int = 1000) -> dict[str, Any]:
 
 
 def run(expired_sizes: tuple[int, ...] = (1000,), preflight_sizes: tuple[int, ...] = (1000, 2000)) -> dict[str, Any]:
+    cases = [preflight(n) for n in preflight_sizes]
+    counts = {case["preflight_calls"] for case in cases}
+    if len(counts) != 1 or not all(case["within_budget"] for case in cases):
+        raise AssertionError(f"preflight calls vary with the sessions or exceed {PREFLIGHT_BUDGET}: {cases}")
     result = {
         "guardduty": guardduty_finding(),
         "expired": [expired_reconcile(n) for n in expired_sizes],
-        "preflight": [preflight(n) for n in preflight_sizes],
+        "preflight": cases,
     }
-    counts = {case["preflight_calls"] for case in result["preflight"]}
-    if len(counts) != 1 or not all(case["within_budget"] for case in result["preflight"]):
-        raise AssertionError(
-            f"preflight calls vary with the sessions or exceed {PREFLIGHT_BUDGET}: {result['preflight']}"
-        )
     return result
 
 
