@@ -409,7 +409,7 @@ def _alarms_on(template: dict[str, Any], namespace: str, metric: str, dimension:
     found: dict[str, dict[str, Any]] = {}
     for alarm in _resources(template, "AWS::CloudWatch::Alarm").values():
         properties = alarm["Properties"]
-        if properties["Namespace"] == namespace and properties["MetricName"] == metric:
+        if properties.get("Namespace") == namespace and properties.get("MetricName") == metric:
             [only] = properties["Dimensions"]
             assert only["Name"] == dimension
             found[json.dumps(only["Value"])] = alarm
@@ -492,7 +492,7 @@ def test_safety_valve_alarm_watches_the_metric_the_reconciler_emits(
     [alarm] = [
         a["Properties"]
         for a in _resources(template, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["MetricName"] == "SafetyValveTriggered"
+        if a["Properties"].get("MetricName") == "SafetyValveTriggered"
     ]
     assert alarm["Namespace"] == {"Ref": "MetricsNamespace"}
     dimensions = tuple((d["Name"], d["Value"]) for d in alarm["Dimensions"])
@@ -515,7 +515,9 @@ def test_the_alarms_on_targets_and_instances_watch_what_the_runs_emit(
     emitted = _emitted_metrics(_emitted(capsys.readouterr().out))
     # Then each alarm watches a metric really emitted, in its namespace with its dimensions, above 0
     alarms = {
-        a["Properties"]["MetricName"]: a["Properties"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+        if "MetricName" in a["Properties"]
     }
     for metric in ("InstancesNeedingAttention", "DeadTargets", "PoolTargetsMissing", "Deleted.target-dead"):
         alarm = alarms[metric]
@@ -530,11 +532,11 @@ def _dashboard(template: dict[str, Any], lifecycle_hook_mode: bool) -> dict[str,
     body, variables = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     [condition, when_true, when_false] = variables["LifecycleFunctionErrors"]["Fn::If"]
     assert condition == "LifecycleHookEnabled"
-    values = {
-        **PSEUDO_PARAMETERS,
-        "MetricsNamespace": "TrafficMirroringTests",
-        "LifecycleFunctionErrors": when_true["Fn::Sub"] if lifecycle_hook_mode else when_false,
-    }
+    values = {**PSEUDO_PARAMETERS, "MetricsNamespace": "TrafficMirroringTests"}
+    # Each optional function's line is there when its option is on (lifecycle_hook_mode: every option on).
+    for name, variable in variables.items():
+        [_, when_true, when_false] = variable["Fn::If"]
+        values[name] = when_true["Fn::Sub"] if lifecycle_hook_mode else when_false
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -550,6 +552,8 @@ def _dashboard_metrics(dashboard: dict[str, Any]) -> set[tuple[str, str, tuple[t
     for widget in dashboard["widgets"]:
         for metric in widget["properties"]["metrics"]:
             names = [item for item in metric if isinstance(item, str)]
+            if not names:
+                continue  # a Metrics Insights query (AWS/EC2 mirror bytes): checked by its own test
             namespace, name, *dimensions = names
             found.add((namespace, name, tuple(zip(dimensions[::2], dimensions[1::2], strict=True))))
     return found
@@ -600,3 +604,43 @@ def test_dashboard_graphs_every_metric_a_run_emits(
     not_graphed = {"SessionsManaged", "ColdStart"}  # per-run counts of one instance; Powertools' own
     missing = sorted(m for m in emitted if m not in graphed and m[1] not in not_graphed)
     assert missing == []
+
+
+def test_the_skip_alarms_watch_every_instance_through_a_metrics_insights_query(template: dict[str, Any]) -> None:
+    """Issue 15: one Metrics Insights alarm per direction over NetworkSkipMirrorIn/Out, on by default."""
+    assert template["Parameters"]["CreateSkipAlarms"]["Default"] == "true"
+    assert template["Conditions"]["SkipAlarmsEnabled"] == {"Fn::Equals": [{"Ref": "CreateSkipAlarms"}, "true"]}
+    alarms = _resources(template, "AWS::CloudWatch::Alarm")
+    for name, metric in (
+        ("MirrorSkippedInAlarm", "NetworkSkipMirrorIn"),
+        ("MirrorSkippedOutAlarm", "NetworkSkipMirrorOut"),
+    ):
+        alarm = alarms[name]
+        assert alarm["Condition"] == "SkipAlarmsEnabled"
+        properties = alarm["Properties"]
+        [query] = properties["Metrics"]
+        expression = " ".join(query["Expression"].split())
+        assert expression.startswith(f'SELECT SUM({metric}) FROM SCHEMA("AWS/EC2", InstanceId)'), expression
+        assert "GROUP BY InstanceId" in expression and query["ReturnData"] is True and query["Period"] == 300
+        assert properties["Threshold"] == {"Ref": "SkipAlarmThresholdBytes"}
+        assert properties["ComparisonOperator"] == "GreaterThanThreshold"
+        assert properties["TreatMissingData"] == "notBreaching"
+        assert properties["AlarmActions"] == [
+            {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+        ]
+    threshold = template["Parameters"]["SkipAlarmThresholdBytes"]
+    assert threshold["Type"] == "Number" and threshold["Default"] == 1048576 and threshold["MinValue"] == 0
+
+
+def test_the_dashboard_graphs_mirrored_against_skipped_bytes_and_the_top_instances(template: dict[str, Any]) -> None:
+    dashboard = _dashboard(template, lifecycle_hook_mode=False)
+    expressions = [
+        item["expression"]
+        for widget in dashboard["widgets"]
+        for metric in widget["properties"]["metrics"]
+        for item in metric
+        if isinstance(item, dict) and "expression" in item
+    ]
+    for metric in ("NetworkMirrorIn", "NetworkMirrorOut", "NetworkSkipMirrorIn", "NetworkSkipMirrorOut"):
+        assert f'SELECT SUM({metric}) FROM SCHEMA("AWS/EC2", InstanceId)' in expressions
+    assert any("GROUP BY InstanceId ORDER BY SUM() DESC LIMIT 10" in e for e in expressions)
