@@ -9,6 +9,8 @@ the caller), measured at several N:
 - **API calls per account**, counted per account with a botocore ``before-call`` hook on every client the audit
   builds (``instrument``): they must not depend on N, nor on the number of workers. The caller's own calls
   (GetCallerIdentity, ListAccounts pages of 20) are counted apart.
+- **CPU time** of this process (every thread): the audit's work and moto's, which other work on the machine does not
+  slow, so it shows how the work grows with N.
 - **Wall time**, split into moto's part (answering: AWS's side in a deployment) and ours (the audit and botocore), with
   1 worker (serial) and ``workers`` threads (parallel) against moto as it is: every call is answered in this process,
   so the threads share one interpreter lock and can overlap nothing. Then parallel again with a round trip of
@@ -130,17 +132,18 @@ def audit_once(pool: list[str], workers: int, latency: float) -> dict[str, Any]:
     settings = replace(settings, filter_id="")  # each account's own stack filter, as without --filter-id
     counted = Counted({}, threading.Lock())
     with server_time() as moto:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         report = audit_organization(
             settings,
             AwsTarget(REGION, None, None),
             Request(accounts=None, regions=(REGION,), role_name=ROLE, workers=workers),
             instrument=counted.hook(latency),
         )
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     members = {account: calls for account, calls in counted.by_account.items() if account}
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,  # this process's CPU (every thread): what other work on the machine cannot slow
         "moto_seconds": moto.seconds,
         "report": report,
         "entry": counted.by_account.get("", ApiCalls()),
@@ -175,6 +178,7 @@ def run_case(accounts: int, sessions: int, workers: int, latency: float) -> dict
         seconds["serial_latency"] = serial["seconds"] + total_calls * latency
         seconds["parallel_latency"] = samples["parallel_latency"]["seconds"]
     any_member = next(iter(serial["members"].values()))
+    cpu = {mode: round(samples[mode]["cpu_seconds"], 3) for mode in ("serial", "parallel")}
     return {
         "accounts": accounts,
         "sessions_per_account": sessions,
@@ -187,6 +191,7 @@ def run_case(accounts: int, sessions: int, workers: int, latency: float) -> dict
         "caller_calls_by_operation": dict(sorted(serial["entry"].counts.items())),
         "total_calls": total_calls,
         "seconds": {mode: round(value, 3) for mode, value in seconds.items()},
+        "cpu_seconds": cpu,
         "serial_moto_seconds": round(serial["moto_seconds"], 3),  # moto answering: AWS's side in a deployment
         "serial_client_seconds": round(serial["seconds"] - serial["moto_seconds"], 3),  # ours and botocore's
     }
@@ -229,5 +234,8 @@ def run(
         "load_average": {"before": load_before, "after": load_after},
         "calls_per_account_constant": all(isinstance(n, int) for n in per_account) and len(set(per_account)) == 1,
         "fits": {mode: fit([(c["accounts"], c["seconds"][mode]) for c in cases]) for mode in modes},
+        "cpu_fits": {
+            mode: fit([(c["accounts"], c["cpu_seconds"][mode]) for c in cases]) for mode in ("serial", "parallel")
+        },
         "speedup_at_largest": speedup,
     }

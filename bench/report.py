@@ -126,6 +126,12 @@ def plot_org_audit(results: Mapping[str, Any], path: Path) -> None:
     )
 
     per_account = [c["calls_per_account"] if isinstance(c["calls_per_account"], int) else 0 for c in cases]
+    for mode, marker in (("serial", "o:"), ("parallel", "s:")):
+        if all("cpu_seconds" in c for c in cases):
+            seconds.plot(
+                accounts, [c["cpu_seconds"][mode] for c in cases], marker, label=f"CPU s, {_org_mode(org, mode)}"
+            )
+    seconds.legend(fontsize=7)
     calls.plot(accounts, per_account, "o-", label="API calls per account (member's role)")
     calls.plot(accounts, [c["caller_calls"] for c in cases], "s-", label="the caller's own calls, in all")
     calls.set_xlabel("accounts audited")
@@ -765,6 +771,7 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
             *(f"{c['seconds'][mode]:.2f}" for mode in modes),
             f"{c['serial_client_seconds']:.2f}",
             f"{c['serial_moto_seconds']:.2f}",
+            *(f"{c['cpu_seconds'][mode]:.2f}" for mode in ("serial", "parallel") if "cpu_seconds" in c),
         ]
         for c in cases
     ]
@@ -779,6 +786,7 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
                 *(f"s, {_org_mode(org, mode)}" for mode in modes),
                 "serial: ours s",
                 "serial: moto s",
+                *(["CPU s, 1 worker", f"CPU s, {org['workers']} workers"] if "cpu_fits" in org else []),
             ],
             rows,
         )
@@ -804,6 +812,18 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
         f"{TIMES} N (worst point {org['fits'][mode]['worst_deviation']:.0%} off the line)"
         for mode in modes
     ]
+    cpu_fits = org.get("cpu_fits") or {}
+    if cpu_fits:
+        lines.append(
+            "CPU time of the audit's process against N, least squares (other work on the machine does not slow it): "
+            + "; ".join(
+                f"{_org_mode(org, mode)}: {line['fixed']:.2f} s + {line['per_account']:.3f} s {TIMES} N (worst point "
+                f"{line['worst_deviation']:.0%} off the line)"
+                for mode, line in cpu_fits.items()
+            )
+            + "."
+        )
+        lines.append("")
     lines.append("Wall time against N, least squares: " + "; ".join(fits) + ".")
     lines.append("")
     seconds = largest["seconds"]
@@ -818,10 +838,16 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
     )
     if "parallel_latency" in seconds:
         saved = seconds["serial_latency"] - seconds["parallel_latency"]
+        waiting = largest["total_calls"] * latency
         note += (
             f". With {latency:g} s a call, serial would take {seconds['serial_latency']:.1f} s and "
-            f"{org['workers']} workers take {seconds['parallel_latency']:.1f} s: the workers overlap the waits "
-            f"({saved:.1f} s saved of the {largest['total_calls'] * latency:.1f} s of waiting)"
+            f"{org['workers']} workers take {seconds['parallel_latency']:.1f} s: "
+            + (
+                f"the workers overlap the waits ({saved:.1f} s saved of the {waiting:.1f} s of waiting)"
+                if saved > 0
+                else f"no gain measured here, where the {waiting:.1f} s of waiting are small beside the computation "
+                "and the machine was busy"
+            )
         )
     load = org.get("load_average")
     if load:

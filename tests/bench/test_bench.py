@@ -85,6 +85,7 @@ def test_the_organization_audit_audits_every_account_with_the_same_calls_per_acc
             case["seconds"]["serial"], abs=0.01
         )
         assert case["serial_moto_seconds"] > 0
+        assert set(case["cpu_seconds"]) == {"serial", "parallel"}
     assert org["calls_per_account_constant"]
     assert set(org["fits"]) == {"serial", "parallel"}
 
