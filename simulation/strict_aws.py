@@ -17,6 +17,16 @@ Rules always on:
 - ENI targets take 10 source ENIs, 100 when the appliance's instance type is on AWS's explicit list; an ENI target
   whose ENI is gone (appliance terminated) or is another account's counts 10 unless its host type was given
   (``add_shared_target``). NLB and Gateway Load Balancer endpoint targets have no limit.
+- Session options (the CreateTrafficMirrorSession and ModifyTrafficMirrorSession API reference): PacketLength 1-8500
+  ("Setting a PacketLength greater than 8500 will result in an error response") and VirtualNetworkId 0-16777215
+  (the VXLAN ID: 24 bits, RFC 7348), else ``InvalidParameterValue``. A create without VirtualNetworkId gets "an
+  account-wide unique ID ... chosen at random"; a session on a Network Load Balancer target without PacketLength has
+  8500 ("For sessions with NLB traffic mirror targets the default PacketLength will be set to 8500"), also after a
+  modify. ModifyTrafficMirrorSession's ``RemoveFields`` (``packet-length``, ``description``,
+  ``virtual-network-id``; another value ``InvalidParameterValue``) sets each back to its default ("When you remove
+  a property from a Traffic Mirror session, the property is set to the default"): the whole packet (8500 on an NLB
+  target), no description, a new VNI chosen at random. moto picks no VNI, knows no NLB default and ignores
+  RemoveFields.
 - Deleting the resource behind a target (NLB, Gateway Load Balancer endpoint, the appliance's ENI) leaves the target
   and its sessions; sessions can still be created on it or moved to it (AWS only stops mirroring).
 - A session owned by another account answers ``UnauthorizedOperation`` to Delete/Modify; sessions the account
@@ -67,6 +77,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
+import random
 import re
 import threading
 import uuid
@@ -368,6 +379,28 @@ def _in_range(name: str, value: int | None, bounds: list[int]) -> None:
         raise _error("InvalidParameterValue", f"{name} {value} is out of range [{bounds[0]}, {bounds[1]}].")
 
 
+VNI_RANGE = [0, 2**24 - 1]  # VXLAN's 24-bit network identifier (RFC 7348)
+NLB_DEFAULT_PACKET_LENGTH = 8500  # CreateTrafficMirrorSession: the default PacketLength of a session on an NLB target
+REMOVABLE_FIELDS = frozenset({"packet-length", "description", "virtual-network-id"})  # ModifyTrafficMirrorSession
+_RANDOM = random.Random()
+
+
+def _random_vni(backend: Any) -> int:
+    """AWS: "If you do not specify a VirtualNetworkId, an account-wide unique ID is chosen at random"."""
+    used = {s.virtual_network_id for s in _sessions(backend).values()}
+    while True:
+        vni = _RANDOM.randint(1, VNI_RANGE[1])
+        if vni not in used:
+            return vni
+
+
+def _default_packet_length(backend: Any, session: Any) -> None:
+    """A session on an NLB target never goes without a PacketLength: AWS's default there is 8500."""
+    target = backend.traffic_mirror_targets.get(session.traffic_mirror_target_id)
+    if session.packet_length is None and target is not None and target.type == "network-load-balancer":
+        session.packet_length = NLB_DEFAULT_PACKET_LENGTH
+
+
 # -- patched backend methods ---------------------------------------------------------------------------------
 def _strict_create_session(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
     def create(
@@ -410,8 +443,7 @@ def _strict_create_session(layer: StrictAws, original: Callable[..., Any]) -> Ca
             _require_filter(self, traffic_mirror_filter_id)
             _in_range("SessionNumber", session_number, RULES["session_number_range"])
             _in_range("PacketLength", packet_length, RULES["packet_length_range"])
-            if virtual_network_id is not None:
-                _in_range("VirtualNetworkId", virtual_network_id, [0, 2**24 - 1])
+            _in_range("VirtualNetworkId", virtual_network_id, VNI_RANGE)
             if not _supported_source(layer, eni):
                 raise _error(
                     "NetworkInterfaceNotSupported", f"{network_interface_id} must be attached to a supported instance."
@@ -429,11 +461,12 @@ def _strict_create_session(layer: StrictAws, original: Callable[..., Any]) -> Ca
                 traffic_mirror_filter_id,
                 session_number,
                 packet_length,
-                virtual_network_id,
+                _random_vni(self) if virtual_network_id is None else virtual_network_id,
                 description,
                 tag_specifications,
                 client_token,
             )
+            _default_packet_length(self, session)
             _lag(self, "traffic_mirror_sessions").created(session.id, layer.describe_lag)
             if remember:
                 _tokens(self)[client_token] = (params, session)  # type: ignore[index]
@@ -490,8 +523,7 @@ def _strict_modify_session(layer: StrictAws, original: Callable[..., Any]) -> Ca
                 _require_filter(self, traffic_mirror_filter_id)
             _in_range("SessionNumber", session_number, RULES["session_number_range"])
             _in_range("PacketLength", packet_length, RULES["packet_length_range"])
-            if virtual_network_id is not None:
-                _in_range("VirtualNetworkId", virtual_network_id, [0, 2**24 - 1])
+            _in_range("VirtualNetworkId", virtual_network_id, VNI_RANGE)
             if (
                 session_number is not None
                 and not layer.duplicate_numbers_accepted
@@ -503,7 +535,7 @@ def _strict_modify_session(layer: StrictAws, original: Callable[..., Any]) -> Ca
                 )
             ):
                 raise _error("InvalidParameterValue", f"Session number {session_number} is already in use.")
-            return original(
+            modified = original(
                 self,
                 traffic_mirror_session_id,
                 traffic_mirror_target_id,
@@ -513,8 +545,37 @@ def _strict_modify_session(layer: StrictAws, original: Callable[..., Any]) -> Ca
                 virtual_network_id,
                 description,
             )
+            _default_packet_length(self, modified)
+            return modified
 
     return modify
+
+
+def _modify_removes_fields(original: Callable[..., Any]) -> Callable[..., Any]:
+    """ModifyTrafficMirrorSession with ``RemoveFields`` (the query's ``RemoveField.N``), which moto's response
+    ignores: each field goes back to its default after the other changes."""
+
+    def modify_traffic_mirror_session(self: Any) -> Any:
+        fields = [str(f) for f in self._get_param("RemoveFields", []) or []]
+        unknown = sorted(set(fields) - REMOVABLE_FIELDS)
+        if unknown:
+            raise _error("InvalidParameterValue", f"Invalid value for RemoveFields: {', '.join(unknown)}.")
+        with _LOCK:
+            result = original(self)
+            if not fields:
+                return result
+            backend = self.ec2_backend
+            session = _sessions(backend)[self._get_param("TrafficMirrorSessionId")]
+            if "packet-length" in fields:
+                session.packet_length = None
+                _default_packet_length(backend, session)
+            if "description" in fields:
+                session.description = None
+            if "virtual-network-id" in fields:
+                session.virtual_network_id = _random_vni(backend)
+            return ActionResult({"TrafficMirrorSession": session.to_dict()})
+
+    return modify_traffic_mirror_session
 
 
 # The filters each Describe call documents (plus the generic ``tag:<key>`` and ``tag-key``), to model attributes.
@@ -1175,6 +1236,11 @@ class StrictAws:
             backend,
             "describe_traffic_mirror_filters",
             _strict_describe("traffic_mirror_filters", "InvalidTrafficMirrorFilterId.NotFound", lagged=False),
+        )
+        self._patch(
+            TrafficMirrors,
+            "modify_traffic_mirror_session",
+            _modify_removes_fields(TrafficMirrors.modify_traffic_mirror_session),
         )
         cap = lambda: self.page_cap  # noqa: E731 - read at call time so a test can change it
         self._patch(

@@ -739,3 +739,55 @@ def test_the_command_exits_2_with_one_line_when_its_reader_closes_the_pipe(
     )
     assert code == 2  # the reader got part of the report at most: neither "no drift" nor "drift" was delivered
     assert one_line(err) == "mirror-audit: the output was closed before the report was complete (broken pipe)"
+
+
+def test_shows_each_sessions_vni_and_packet_length_in_json_and_text(
+    server: Server, remote: SimulatedAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two of our sessions: one created with PacketLength 128 and VNI 77 (its mirror-vni tag says 5: written at
+    # creation, a later modify kept it), one mirroring whole packets under a VNI AWS picked
+    pool, filter_id = remote.eni_target(), remote.mirror_filter()
+    truncated, whole = (remote.launch(tags={"mirror": "true", "mirror-status": "mirrored"}) for _ in range(2))
+    first = managed_session(remote, remote.enis_of(truncated)[0], pool, filter_id, truncated)
+    remote.ec2.modify_traffic_mirror_session(TrafficMirrorSessionId=first, PacketLength=128, VirtualNetworkId=77)
+    remote.ec2.create_tags(Resources=[first], Tags=[{"Key": "mirror-vni", "Value": "5"}])
+    second = managed_session(remote, remote.enis_of(whole)[0], pool, filter_id, whole)
+    [picked] = [s["VirtualNetworkId"] for s in remote.sessions_on(remote.enis_of(whole)[0])]
+    # When the audit runs for a stack with the default options (JSON, then text)
+    json_code = run_audit(server, [pool], filter_id, "--json")
+    report = json.loads(capsys.readouterr().out)
+    text_code = run_audit(server, [pool], filter_id, "--width", "0")
+    out = capsys.readouterr().out
+    # Then JSON lists each session with its VNI and packet length as AWS describes them, and the VNI → instance map
+    assert (report["packet_length"], report["vni_policy"]) == (None, "aws")
+    by_instance = sorted([(truncated, (first, 77, 128, "5")), (whole, (second, picked, None, None))])
+    assert [
+        (r["session_id"], r["virtual_network_id"], r["packet_length"], r["vni_tag"]) for r in report["session_options"]
+    ] == [row for _, row in by_instance]
+    assert report["vni_map"] == {str(v): [i] for v, i in sorted([(77, truncated), (picked, whole)])}
+    # the stack asks for whole packets: the 128-byte session rolls over (a move with reason options-changed)
+    assert [
+        (m["session_id"], m["from_packet_length"], m["to_packet_length"], m["reason"]) for m in report["moves"]
+    ] == [(first, 128, None, "options-changed")]
+    assert (json_code, text_code) == (1, 1)
+    # And the text report has a row per session with its VNI (and the tag that says otherwise) and packet length
+    lines = out.splitlines()
+    assert [line for line in lines if first in line and "77 (tag 5)" in line and "128 bytes" in line]
+    assert [line for line in lines if second in line and str(picked) in line and "whole packet" in line]
+    assert [line for line in lines if first in line and "packet length 128 → whole" in line]
+
+
+def test_audits_with_the_stacks_packet_length_and_vni_policy(
+    server: Server, remote: SimulatedAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a session as a stack with PacketLength=128 and VniPolicy=per-instance-tag created it
+    pool, filter_id = remote.eni_target(), remote.mirror_filter()
+    instance = remote.launch(tags={"mirror": "true", "mirror-status": "mirrored", "mirror-vni": "77"})
+    session = managed_session(remote, remote.enis_of(instance)[0], pool, filter_id, instance)
+    remote.ec2.modify_traffic_mirror_session(TrafficMirrorSessionId=session, PacketLength=128, VirtualNetworkId=77)
+    # When the audit is given the stack's options, it sees no drift; without them it would roll the session over
+    options = ("--packet-length", "128", "--vni-policy", "per-instance-tag")
+    assert run_audit(server, [pool], filter_id, "--json", *options) == 0
+    assert json.loads(capsys.readouterr().out)["moves"] == []
+    assert run_audit(server, [pool], filter_id, "--json") == 1
+    assert [m["reason"] for m in json.loads(capsys.readouterr().out)["moves"]] == ["options-changed"]

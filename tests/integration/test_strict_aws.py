@@ -1544,3 +1544,102 @@ def test_targets_and_filters_carry_aws_prefixes_and_take_tags_like_any_ec2_resou
     account.untag_target(target, "mirror-pool")
     described = account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[target])["TrafficMirrorTargets"]
     assert not described[0].get("Tags")
+
+
+# -- session options: PacketLength, VirtualNetworkId, RemoveFields ---------------------------------------------------
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateTrafficMirrorSession.html and
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyTrafficMirrorSession.html
+@pytest.mark.parametrize(
+    ("option", "value"), [("PacketLength", 0), ("PacketLength", 8501), ("VirtualNetworkId", 2**24)]
+)
+def test_session_options_outside_aws_ranges_are_rejected_on_create_and_modify(
+    account, eni, target, mirror_filter, option, value
+):
+    # Given a session with AWS's defaults
+    session = create_session(account.ec2, eni, target, mirror_filter)
+    before = account.sessions_on(eni)
+    other_eni = account.enis_of(account.launch("m5.large"))[0]
+    # When an option outside AWS's range is asked for, on a create and on a modify
+    on_create = error_code(
+        account.ec2.create_traffic_mirror_session, **session_args(other_eni, target, mirror_filter), **{option: value}
+    )
+    on_modify = error_code(account.ec2.modify_traffic_mirror_session, TrafficMirrorSessionId=session, **{option: value})
+    # Then AWS rejects both, and nothing changed
+    assert (on_create, on_modify) == ("InvalidParameterValue", "InvalidParameterValue")
+    assert account.sessions_on(other_eni) == []
+    assert account.sessions_on(eni) == before
+
+
+@pytest.mark.parametrize(("option", "value"), [("PacketLength", 1), ("PacketLength", 8500), ("VirtualNetworkId", 0)])
+def test_session_options_at_the_bounds_are_taken(account, eni, target, mirror_filter, option, value):
+    create_session(account.ec2, eni, target, mirror_filter, **{option: value})
+    assert account.sessions_on(eni)[0][option] == value
+
+
+def test_without_a_vni_each_session_gets_one_unique_in_the_account(account, target, mirror_filter):
+    # Given sessions created without VirtualNetworkId ("an account-wide unique ID is chosen at random")
+    enis = source_enis(account, 6)
+    for eni in enis:
+        create_session(account.ec2, eni, target, mirror_filter)
+    # Then each carries a VNI within 24 bits, none twice
+    vnis = [s["VirtualNetworkId"] for s in account.sessions()]
+    assert len(vnis) == 6 and len(set(vnis)) == 6
+    assert all(0 <= vni < 2**24 for vni in vnis)
+
+
+def test_a_session_on_an_nlb_target_has_packet_length_8500_unless_told_otherwise(account, eni, mirror_filter):
+    # Given an NLB target and an ENI target
+    nlb, eni_target = account.nlb_target(), account.eni_target()
+    other_eni = account.enis_of(account.launch("m5.large"))[0]
+    # When sessions are created on each without a PacketLength, and one on the NLB with 200 bytes
+    create_session(account.ec2, eni, nlb, mirror_filter)
+    create_session(account.ec2, other_eni, eni_target, mirror_filter)
+    third = account.enis_of(account.launch("m5.large"))[0]
+    create_session(account.ec2, third, nlb, mirror_filter, PacketLength=200)
+    # Then the NLB's default is 8500, an ENI target's session mirrors whole packets (no PacketLength)
+    assert account.sessions_on(eni)[0]["PacketLength"] == 8500
+    assert "PacketLength" not in account.sessions_on(other_eni)[0]
+    assert account.sessions_on(third)[0]["PacketLength"] == 200
+
+
+def test_remove_fields_sets_each_option_back_to_its_default(account, eni, target, mirror_filter):
+    # Given a session with a packet length, a VNI and a description
+    session = create_session(
+        account.ec2, eni, target, mirror_filter, PacketLength=128, VirtualNetworkId=77, Description="tools"
+    )
+    # When RemoveFields names all three
+    answer = account.ec2.modify_traffic_mirror_session(
+        TrafficMirrorSessionId=session, RemoveFields=["packet-length", "virtual-network-id", "description"]
+    )["TrafficMirrorSession"]
+    # Then the session mirrors whole packets under a VNI AWS picked, without description, the same session
+    [described] = account.sessions_on(eni)
+    assert described["TrafficMirrorSessionId"] == session
+    assert "PacketLength" not in described and "Description" not in described
+    assert described["VirtualNetworkId"] != 77 and 0 <= described["VirtualNetworkId"] < 2**24
+    assert answer == described
+
+
+def test_removing_the_packet_length_of_a_session_on_an_nlb_target_gives_8500_again(account, eni, mirror_filter):
+    session = create_session(account.ec2, eni, account.nlb_target(), mirror_filter, PacketLength=128)
+    account.ec2.modify_traffic_mirror_session(TrafficMirrorSessionId=session, RemoveFields=["packet-length"])
+    assert account.sessions_on(eni)[0]["PacketLength"] == 8500
+
+
+def test_modify_sets_packet_length_and_vni_on_the_same_session(account, eni, target, mirror_filter):
+    session = create_session(account.ec2, eni, target, mirror_filter)
+    account.ec2.modify_traffic_mirror_session(TrafficMirrorSessionId=session, PacketLength=96, VirtualNetworkId=5)
+    [described] = account.sessions_on(eni)
+    assert (described["TrafficMirrorSessionId"], described["PacketLength"], described["VirtualNetworkId"]) == (
+        session,
+        96,
+        5,
+    )
+
+
+def test_remove_fields_with_an_unknown_field_is_rejected_and_changes_nothing(account, eni, target, mirror_filter):
+    session = create_session(account.ec2, eni, target, mirror_filter, PacketLength=128)
+    code = error_code(
+        account.ec2.modify_traffic_mirror_session, TrafficMirrorSessionId=session, RemoveFields=["session-number"]
+    )
+    assert code == "InvalidParameterValue"
+    assert account.sessions_on(eni)[0]["PacketLength"] == 128

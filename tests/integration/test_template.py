@@ -890,3 +890,34 @@ def test_with_reserved_concurrency_the_optional_functions_are_bounded_too(deploy
     for name in (GUARDDUTY, ENI_ATTACHED):
         properties = resolver.resolve(_present(deployed, resolver)[name]["Properties"])
         assert properties["ReservedConcurrentExecutions"] == "10", name
+
+
+# -- session options (issue 15, part 3) ------------------------------------------------------------------------------
+def test_session_options_are_checked_at_deploy_time_and_reach_every_function_as_the_code_reads_them(
+    template: dict[str, Any],
+) -> None:
+    parameters = template["Parameters"]
+    # PacketLength and each value of ApprovedPacketLengths: 64-8500 (PacketLength also empty: the whole packet)
+    for name in ("PacketLength", "ApprovedPacketLengths"):
+        pattern = parameters[name]["AllowedPattern"]
+        good = ["", "64", "99", "100", "1500", "7999", "8000", "8499", "8500"]
+        bad = ["63", "0", "8501", "9000", "064", "full", " 64", "64 ", "1e3", "-64"]
+        assert [value for value in good if not re.fullmatch(pattern, value)] == [], name
+        assert [value for value in bad if re.fullmatch(pattern, value)] == [], name
+        assert re.fullmatch(pattern, str(parameters[name]["Default"])), name
+    assert parameters["ApprovedPacketLengths"]["Type"] == "CommaDelimitedList"
+    assert (parameters["VniPolicy"]["Default"], parameters["VniPolicy"]["AllowedValues"]) == (
+        "aws",
+        ["aws", "per-vpc", "per-instance-tag"],
+    )
+    for logical_id, properties in _functions(template).items():
+        variables = properties["Environment"]["Variables"]
+        assert variables["PACKET_LENGTH"] == {"Ref": "PacketLength"}, logical_id
+        assert variables["APPROVED_PACKET_LENGTHS"] == {"Fn::Join": [",", {"Ref": "ApprovedPacketLengths"}]}
+        assert variables["VNI_POLICY"] == {"Ref": "VniPolicy"}, logical_id
+    # Every value the template lets through, the functions load (no deployment that fails at cold start)
+    for length in ("", "64", "8500"):
+        for policy in parameters["VniPolicy"]["AllowedValues"]:
+            env = {"FILTER_ID": "tmf-1", "PACKET_LENGTH": length, "APPROVED_PACKET_LENGTHS": "64,8500"}
+            loaded = load_settings({**env, "VNI_POLICY": policy})
+            assert (loaded.packet_length, loaded.vni_policy) == (int(length) if length else None, policy)

@@ -11,7 +11,12 @@ What it models, each a switch a test sets:
 - unknown targets, filters, ENIs and sessions (``TargetNotFound``, ``FilterNotFound``, a plain ``AwsApiError``,
   ``SessionNotFound``); an ENI AWS refuses as a source (``SourceNotSupported``);
 - ClientToken: the same token with the same parameters answers the first session again, even if it was deleted
-  since; with other parameters ``TokenReused`` (IdempotentParameterMismatch);
+  since; with other parameters (PacketLength and VirtualNetworkId included) ``TokenReused``
+  (IdempotentParameterMismatch);
+- session options: PacketLength 1-8500 and VirtualNetworkId 0-16777215, else ``InvalidParameterValue``; a create
+  without a VNI gets one unique among the account's sessions (AWS picks it at random; here the next unused from
+  ``first_aws_vni``); ModifyTrafficMirrorSession sets them, and ``remove_fields`` puts them back to the default
+  (whole packet; a new VNI AWS picks);
 - duplicate session numbers on one ENI refused (``InvalidParameterValue``, a plain ``AwsApiError``) or accepted
   (``duplicate_numbers_refused=False``);
 - hidden sessions: they count for the ENI and target limits and hold their number, but no describe shows them and
@@ -42,6 +47,9 @@ DELETE_TAGS = "DeleteTags"
 
 SESSIONS_PER_ENI = 3  # AWS's quota, restated here on purpose (the fake does not import the product's constants)
 SESSION_NUMBERS = range(1, 32767)
+PACKET_LENGTHS = range(1, 8501)  # CreateTrafficMirrorSession / ModifyTrafficMirrorSession: "Valid values are 1-8500"
+VNIS = range(0, 2**24)  # VXLAN's 24-bit network identifier
+REMOVABLE_FIELDS = frozenset({"packet-length", "description", "virtual-network-id"})
 
 
 @dataclass
@@ -71,6 +79,7 @@ class FakeAws:
     account_id: str = "111111111111"
     duplicate_numbers_refused: bool = True
     describe_lag: int = 0
+    first_aws_vni: int = 7000000  # where the VNIs "AWS picks" start (AWS picks at random: tests must not care)
     verdicts: TypeVerdicts = field(default_factory=TypeVerdicts)
     targets: dict[str, int | None] = field(default_factory=dict)  # target → source limit (None: no limit)
     filters: set[str] = field(default_factory=set)
@@ -110,11 +119,21 @@ class FakeAws:
         *,
         hidden: bool = False,
         owner_id: str | None = None,
+        packet_length: int | None = None,
+        virtual_network_id: int | None = None,
     ) -> MirrorSession:
         """A session that was there before the test (made by hand, by another account, or by an earlier run)."""
         self.enis.setdefault(eni_id, True)
         session = MirrorSession(
-            self._new_id(), eni_id, target_id, filter_id, number, dict(tags or {}), owner_id or self.account_id
+            self._new_id(),
+            eni_id,
+            target_id,
+            filter_id,
+            number,
+            dict(tags or {}),
+            owner_id or self.account_id,
+            packet_length,
+            self._aws_vni() if virtual_network_id is None else virtual_network_id,
         )
         self.sessions[session.session_id] = session
         if hidden:
@@ -164,8 +183,10 @@ class FakeAws:
         description: str,
         tags: Mapping[str, str],
         token: str,
+        packet_length: int | None = None,
+        virtual_network_id: int | None = None,
     ) -> MirrorSession:
-        params = {
+        params: dict[str, Any] = {
             "eni_id": eni_id,
             "target_id": target_id,
             "filter_id": filter_id,
@@ -173,9 +194,20 @@ class FakeAws:
             "description": description,
             "tags": dict(tags),
             "token": token,
+            "packet_length": packet_length,
+            "virtual_network_id": virtual_network_id,
         }
         self._call(CREATE, params)
-        request = (eni_id, target_id, filter_id, session_number, description, tuple(sorted(tags.items())))
+        request = (
+            eni_id,
+            target_id,
+            filter_id,
+            session_number,
+            description,
+            tuple(sorted(tags.items())),
+            packet_length,
+            virtual_network_id,
+        )
         if token in self.tokens:
             first_request, first_answer = self.tokens[token]
             if first_request == request:
@@ -189,6 +221,7 @@ class FakeAws:
             raise self._error(CREATE, "InvalidTrafficMirrorFilterId.NotFound", f"{filter_id} does not exist")
         if session_number not in SESSION_NUMBERS:
             raise self._error(CREATE, "InvalidParameterValue", f"session number {session_number} out of range")
+        self._check_options(CREATE, packet_length, virtual_network_id)
         if not self.enis[eni_id]:
             raise self._error(
                 CREATE, "NetworkInterfaceNotSupported", f"{eni_id} must be attached to a supported instance"
@@ -200,7 +233,15 @@ class FakeAws:
             raise self._error(CREATE, "InvalidParameterValue", f"session number {session_number} is in use")
         self._check_room(CREATE, target_id, eni_id)
         session = MirrorSession(
-            self._new_id(), eni_id, target_id, filter_id, session_number, dict(tags), self.account_id
+            self._new_id(),
+            eni_id,
+            target_id,
+            filter_id,
+            session_number,
+            dict(tags),
+            self.account_id,
+            packet_length,
+            self._aws_vni() if virtual_network_id is None else virtual_network_id,
         )
         self.sessions[session.session_id] = session
         self.tokens[token] = (request, session)
@@ -215,8 +256,22 @@ class FakeAws:
         self._lag("delete", session)
         return True
 
-    def modify_session(self, session_id: str, target_id: str | None, filter_id: str | None) -> None:
-        self._call(MODIFY, {"session_id": session_id, "target_id": target_id, "filter_id": filter_id})
+    def modify_session(
+        self,
+        session_id: str,
+        target_id: str | None,
+        filter_id: str | None,
+        *,
+        packet_length: int | None = None,
+        virtual_network_id: int | None = None,
+        remove_fields: Sequence[str] = (),
+    ) -> None:
+        params: dict[str, Any] = {"session_id": session_id, "target_id": target_id, "filter_id": filter_id}
+        options = {"packet_length": packet_length, "virtual_network_id": virtual_network_id}
+        params.update({k: v for k, v in options.items() if v is not None})  # options only when asked for
+        if remove_fields:
+            params["remove_fields"] = list(remove_fields)
+        self._call(MODIFY, params)
         session = self.sessions.get(session_id)
         if session is None or session_id in self.hidden:
             raise self._error(MODIFY, "InvalidTrafficMirrorSessionId.NotFound", f"{session_id} does not exist")
@@ -224,8 +279,18 @@ class FakeAws:
             raise self._error(MODIFY, "InvalidTrafficMirrorTargetId.NotFound", f"{target_id} does not exist")
         if filter_id is not None and filter_id not in self.filters:
             raise self._error(MODIFY, "InvalidTrafficMirrorFilterId.NotFound", f"{filter_id} does not exist")
+        self._check_options(MODIFY, packet_length, virtual_network_id)
+        unknown = set(remove_fields) - REMOVABLE_FIELDS
+        if unknown:
+            raise self._error(MODIFY, "InvalidParameterValue", f"cannot remove {sorted(unknown)}")
         if target_id is not None:
             self._check_room(MODIFY, target_id, session.eni_id, ignore=session_id)
+        new_packet_length = session.packet_length if packet_length is None else packet_length
+        new_vni = session.virtual_network_id if virtual_network_id is None else virtual_network_id
+        if "packet-length" in remove_fields:
+            new_packet_length = None
+        if "virtual-network-id" in remove_fields:
+            new_vni = self._aws_vni()
         self.sessions[session_id] = MirrorSession(
             session.session_id,
             session.eni_id,
@@ -234,6 +299,8 @@ class FakeAws:
             session.session_number,
             session.tags,
             session.owner_id,
+            new_packet_length,
+            new_vni,
         )
 
     def sessions_by_id(self, session_ids: Sequence[str]) -> list[MirrorSession]:
@@ -260,6 +327,20 @@ class FakeAws:
         self.forgotten_targets += 1  # a cache, not an AWS call: not in the call log
 
     # -- inside ------------------------------------------------------------------------------------------------
+    def _check_options(self, operation: str, packet_length: int | None, virtual_network_id: int | None) -> None:
+        if packet_length is not None and packet_length not in PACKET_LENGTHS:
+            raise self._error(operation, "InvalidParameterValue", f"PacketLength {packet_length} out of range")
+        if virtual_network_id is not None and virtual_network_id not in VNIS:
+            raise self._error(operation, "InvalidParameterValue", f"VirtualNetworkId {virtual_network_id} out of range")
+
+    def _aws_vni(self) -> int:
+        """A VNI unique among the account's sessions, as AWS picks one when none is given."""
+        used = {s.virtual_network_id for s in self.sessions.values()}
+        vni = self.first_aws_vni
+        while vni in used:
+            vni += 1
+        return vni
+
     def _new_id(self) -> str:
         return f"tms-{next(self._ids):017x}"
 

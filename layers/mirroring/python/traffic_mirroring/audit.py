@@ -33,6 +33,7 @@ from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import AwsApiError, ConfigurationError, MirroringError
 from traffic_mirroring.model import Inventory, Plan
+from traffic_mirroring.session_options import vni_map
 
 EXIT_NO_DRIFT = 0
 EXIT_DRIFT = 1
@@ -51,9 +52,13 @@ READ_ONLY_OPERATIONS: Mapping[str, frozenset[str]] = {
             "DescribeTrafficMirrorTargets",
             "DescribeTrafficMirrorFilters",
             "DescribeVpcEndpoints",  # whether a Gateway Load Balancer endpoint target still exists
+            "DescribeSecurityGroups",  # preflight: does an ENI target admit UDP 4789 from the sources' VPCs?
+            "DescribeNetworkAcls",
+            "DescribeVpcs",
         }
     ),
-    "elbv2": frozenset({"DescribeLoadBalancers", "DescribeListeners"}),  # an NLB target needs a UDP 4789 listener
+    # An NLB target needs a UDP 4789 listener, and cross-zone load balancing (preflight).
+    "elbv2": frozenset({"DescribeLoadBalancers", "DescribeListeners", "DescribeLoadBalancerAttributes"}),
     "sts": frozenset({"GetCallerIdentity"}),
 }
 READ_ONLY_PREFIXES = ("Describe", "List", "Get")
@@ -254,6 +259,31 @@ def instance_facts(inventory: Inventory) -> dict[str, tuple[str | None, str]]:
     return {iid: (i.tags.get("Name"), i.instance_type) for iid, i in inventory.instances.items()}
 
 
+def session_options(inventory: Inventory, settings: Settings) -> list[dict[str, Any]]:
+    """Each of our sessions with its VNI and packet length as AWS describes them (null packet length: the whole
+    packet), its source instance and VPC, and the ``mirror-vni`` tag written when it was created (null: none, e.g.
+    a VNI AWS picked)."""
+    enis = {eni.eni_id: (i.instance_id, eni.vpc_id) for i in inventory.instances.values() for eni in i.enis}
+    rows = []
+    for session in {s.session_id: s for s in inventory.sessions}.values():
+        if not settings.owns(session):
+            continue
+        instance_id, vpc_id = enis.get(session.eni_id, (session.tags.get(settings.instance_tag_key), None))
+        rows.append(
+            {
+                "session_id": session.session_id,
+                "instance_id": instance_id,
+                "eni_id": session.eni_id,
+                "vpc_id": vpc_id,
+                "target_id": session.target_id,
+                "virtual_network_id": session.virtual_network_id,
+                "packet_length": session.packet_length,
+                "vni_tag": session.tags.get(settings.vni_tag_key),
+            }
+        )
+    return sorted(rows, key=lambda row: (str(row["instance_id"]), row["session_id"]))
+
+
 def plan_report(
     plan: Plan,
     settings: Settings,
@@ -261,6 +291,8 @@ def plan_report(
     account: str,
     region: str,
     instances: Mapping[str, tuple[str | None, str]] | None = None,
+    sessions: Sequence[Mapping[str, Any]] = (),
+    vnis: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The plan as plain data with a stable shape (the --json output). Lists are sorted, keys always present.
 
@@ -269,6 +301,9 @@ def plan_report(
     ``mirror-status`` tag would change. A create whose ``probe_type`` is set asks AWS whether that unlisted
     instance type can be a source: AWS decides, so it is not drift (a type AWS refuses is asked again by every new
     reconciler container, and would otherwise read as drift for ever) and not counted in ``managed_after``.
+    ``session_options`` lists our sessions with their VNI and packet length (``session_options``), ``vni_map`` the
+    sources under each VNI now (VPCs under VniPolicy per-vpc, else instances); a session whose options the stack's
+    settings no longer match is a move with reason ``options-changed``.
     """
     from traffic_mirroring.observability import monthly_cost
     from traffic_mirroring.reconcile import plan_actions
@@ -298,6 +333,10 @@ def plan_report(
         "target_ids": list(settings.target_ids),
         "target_pool": settings.target_pool,  # "" when off; else targets tagged mirror-pool=<this> join the pool
         "filter_id": settings.filter_id,
+        "packet_length": settings.packet_length,  # the stack's PacketLength; null: the whole packet
+        "vni_policy": settings.vni_policy,
+        "session_options": [dict(row) for row in sessions],
+        "vni_map": {vni: list(sources) for vni, sources in (vnis or {}).items()},
         "creates": creates,
         "deletes": deletes,
         "moves": moves,
@@ -339,7 +378,23 @@ def _move(row: Mapping[str, Any]) -> list[str]:
         atoms += [row["from_target_id"], f"→ {row['to_target_id']}"]
     if row["to_filter_id"] != row["from_filter_id"]:
         atoms += ["filter", row["from_filter_id"], f"→ {row['to_filter_id']}"]
+    if row.get("to_packet_length") != row.get("from_packet_length"):
+        before, after = (_length(row.get(key)) for key in ("from_packet_length", "to_packet_length"))
+        atoms += ["packet length", before, f"→ {after}"]
+    if row.get("to_virtual_network_id") != row.get("from_virtual_network_id"):
+        atoms += ["VNI", str(row.get("from_virtual_network_id")), f"→ {row.get('to_virtual_network_id')}"]
     return atoms
+
+
+def _length(packet_length: Any) -> str:
+    return "whole" if packet_length is None else str(packet_length)
+
+
+def _vni_cell(row: Mapping[str, Any]) -> list[str]:
+    """The VNI, and the session's mirror-vni tag when it says another (written at creation; a modify keeps tags)."""
+    vni = str(row["virtual_network_id"]) if row["virtual_network_id"] is not None else "-"
+    tag = row.get("vni_tag")
+    return [vni, f"(tag {tag})"] if tag is not None and tag != vni else [vni]
 
 
 def _plural(count: int, noun: str) -> str:
@@ -430,6 +485,30 @@ def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = Non
             ["instance", "mirror-status now", "would be"],
             [[_who(t, "instance_id"), t["current"] or "(none)", would_be(t)] for t in report["status_tags"]],
         )
+    options = report.get("session_options") or []
+    if options:
+        say()
+        whole = "whole packets" if report.get("packet_length") is None else f"{report['packet_length']} bytes"
+        say(
+            f"Our sessions' VNI and packet length as AWS describes them (VniPolicy {report.get('vni_policy')}, "
+            f"PacketLength {whole}):"
+        )
+        # By session and ENI: the text report names only the instances that change (--json has them all).
+        table(
+            ["session on ENI", "VNI", "packet length"],
+            [
+                [
+                    [r["session_id"], f"on {r['eni_id']}"],
+                    _vni_cell(r),
+                    "whole packet" if r["packet_length"] is None else f"{r['packet_length']} bytes",
+                ]
+                for r in options
+            ],
+        )
+    if report.get("vni_map") and report.get("vni_policy") == "per-vpc":
+        say()
+        say("VNI → source VPC:")
+        table(["VNI", "VPC"], [[vni, sources] for vni, sources in report["vni_map"].items()])
     verdicts = report.get("instance_type_verdicts") or {}
     if verdicts:
         say()
@@ -515,6 +594,21 @@ def _parser() -> argparse.ArgumentParser:
         choices=["true", "false"],
         help="the stack's DeleteWhenStopped (env DELETE_WHEN_STOPPED; default true)",
     )
+    stack.add_argument(
+        "--packet-length",
+        help="bytes mirrored of each packet, 64-8500, or empty for the whole packet (env PACKET_LENGTH; the stack's "
+        "PacketLength)",
+    )
+    stack.add_argument(
+        "--approved-packet-lengths",
+        help="packet lengths a mirror-packet-length tag may choose, separated by commas (env APPROVED_PACKET_LENGTHS; "
+        "the stack's ApprovedPacketLengths)",
+    )
+    stack.add_argument(
+        "--vni-policy",
+        choices=["aws", "per-vpc", "per-instance-tag"],
+        help="the stack's VniPolicy (env VNI_POLICY; default aws)",
+    )
     parser.add_argument(
         "--price",
         type=float,
@@ -545,6 +639,9 @@ _FLAG_ENV = {
     "eligibility_allow": "ELIGIBILITY_ALLOW",
     "eligibility_deny": "ELIGIBILITY_DENY",
     "delete_when_stopped": "DELETE_WHEN_STOPPED",
+    "packet_length": "PACKET_LENGTH",
+    "approved_packet_lengths": "APPROVED_PACKET_LENGTHS",
+    "vni_policy": "VNI_POLICY",
     "price": "SESSION_HOURLY_PRICE",
 }
 
@@ -664,7 +761,13 @@ def audit_account(settings: Settings, account: str, ec2: Any, elbv2: Any) -> Acc
     inventory = inventory_reader.read_account_inventory(gateway, settings)
     plan = planner.plan_mirroring(inventory, settings)
     report = plan_report(
-        plan, settings, account=account, region=ec2.meta.region_name, instances=instance_facts(inventory)
+        plan,
+        settings,
+        account=account,
+        region=ec2.meta.region_name,
+        instances=instance_facts(inventory),
+        sessions=session_options(inventory, settings),
+        vnis=vni_map(inventory.sessions, inventory, settings),
     )
     return AccountAudit(report, sum(1 for session in inventory.sessions if not settings.owns(session)))
 

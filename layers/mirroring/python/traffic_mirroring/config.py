@@ -18,6 +18,13 @@ _FALSE = {"false", "0", "no", "off", ""}
 
 SELECTOR_TAG, SELECTOR_VPC, SELECTOR_SUBNET = "tag", "vpc", "subnet"
 
+# Session options. AWS takes PacketLength 1-8500 (the limitations page adds: at least 35 bytes for IPv4, 55 for
+# IPv6); the stack takes 64-8500, so a copy always holds its IPv4/IPv6 and TCP/UDP headers. A VNI is 24 bits (VXLAN).
+PACKET_LENGTH_MIN, PACKET_LENGTH_MAX = 64, 8500
+VNI_MAX = 2**24 - 1
+VNI_POLICY_AWS, VNI_POLICY_PER_VPC, VNI_POLICY_PER_INSTANCE_TAG = "aws", "per-vpc", "per-instance-tag"
+VNI_POLICIES = (VNI_POLICY_AWS, VNI_POLICY_PER_VPC, VNI_POLICY_PER_INSTANCE_TAG)
+
 
 @dataclass(frozen=True)
 class Selector:
@@ -58,8 +65,16 @@ class Settings:
     eligibility_deny: frozenset[str] = field(default_factory=frozenset)
     probe_unlisted_types: bool = True
     approved_filter_ids: tuple[str, ...] = ()
+    packet_length: int | None = None  # PACKET_LENGTH: bytes mirrored of each packet; None: the whole packet
+    # APPROVED_PACKET_LENGTHS: the values an instance's mirror-packet-length tag may choose.
+    approved_packet_lengths: frozenset[int] = frozenset()
+    packet_length_tag_key: str = "mirror-packet-length"
+    vni_policy: str = VNI_POLICY_AWS  # VNI_POLICY: aws, per-vpc or per-instance-tag
+    vni_tag_key: str = "mirror-vni"  # on an instance: its VNI (per-instance-tag); on our sessions: their VNI
     target_source_limits: Mapping[str, int] = field(default_factory=dict)
     target_cache_seconds: int = 60
+    # ACCEPT_UNJUDGED_TARGETS: targets (or "*") whose preflight the operator accepts when it cannot judge them.
+    accept_unjudged_targets: frozenset[str] = frozenset()
     session_hourly_price: float = 0.015
     reconcile_dry_run: bool = False
     max_delete_percent: float = 50.0
@@ -80,6 +95,17 @@ class Settings:
         if session.tags.get(self.managed_by_tag_key) != self.managed_by:
             return False
         return not (self.account_id and session.owner_id and session.owner_id != self.account_id)
+
+    def packet_length_wanted(self, tags: Mapping[str, str]) -> tuple[int | None, bool]:
+        """The packet length an instance's sessions should have, and whether its ``mirror-packet-length`` tag (if
+        any) is approved: one of ApprovedPacketLengths, written as a plain integer. Without the tag: PacketLength."""
+        raw = tags.get(self.packet_length_tag_key)
+        if raw is None:
+            return self.packet_length, True
+        value = raw.strip()
+        if value.isascii() and value.isdigit() and int(value) in self.approved_packet_lengths:
+            return int(value), True
+        return self.packet_length, False
 
     def approved_filters(self) -> frozenset[str]:
         """Filters a ``mirror-filter`` tag may choose: the stack's filter and the ones the operator listed."""
@@ -143,6 +169,32 @@ def _id_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 def _name_set(env: Mapping[str, str], name: str) -> frozenset[str]:
     return frozenset(item.lower() for item in _id_list(env, name))
+
+
+def _packet_length(raw: str, name: str) -> int:
+    value = raw.strip()
+    if not (value.isascii() and value.isdigit()) or not PACKET_LENGTH_MIN <= int(value) <= PACKET_LENGTH_MAX:
+        raise ConfigurationError(
+            f"{name}: {raw!r} is not a number of bytes from {PACKET_LENGTH_MIN} to {PACKET_LENGTH_MAX}"
+        )
+    return int(value)
+
+
+def _whole_or_packet_length(env: Mapping[str, str], name: str) -> int | None:
+    """Empty: the whole packet (None)."""
+    raw = env.get(name) or ""
+    return _packet_length(raw, name) if raw.strip() else None
+
+
+def _packet_lengths(env: Mapping[str, str], name: str) -> frozenset[int]:
+    return frozenset(_packet_length(item, name) for item in env.get(name, "").split(",") if item.strip())
+
+
+def _vni_policy(env: Mapping[str, str], name: str) -> str:
+    value = (env.get(name) or "").strip().lower() or VNI_POLICY_AWS
+    if value not in VNI_POLICIES:
+        raise ConfigurationError(f"{name}={env.get(name)!r} must be one of {', '.join(VNI_POLICIES)}")
+    return value
 
 
 def _limits(env: Mapping[str, str], name: str) -> dict[str, int]:
@@ -225,7 +277,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         eligibility_deny=_name_set(env, "ELIGIBILITY_DENY"),
         probe_unlisted_types=_flag(env, "PROBE_UNLISTED_TYPES", True),
         approved_filter_ids=_id_list(env, "APPROVED_FILTER_IDS"),
+        packet_length=_whole_or_packet_length(env, "PACKET_LENGTH"),
+        approved_packet_lengths=_packet_lengths(env, "APPROVED_PACKET_LENGTHS"),
+        vni_policy=_vni_policy(env, "VNI_POLICY"),
         target_source_limits=_limits(env, "TARGET_SOURCE_LIMITS"),
+        accept_unjudged_targets=frozenset(_id_list(env, "ACCEPT_UNJUDGED_TARGETS")),
         target_cache_seconds=int(_number(env, "TARGET_CACHE_SECONDS", 60, 0, 86400)),
         session_hourly_price=_number(env, "SESSION_HOURLY_PRICE", 0.015, 0, 100),
         reconcile_dry_run=_flag(env, "RECONCILE_DRY_RUN", False),

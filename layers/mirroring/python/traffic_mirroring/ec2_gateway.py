@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
@@ -26,6 +26,7 @@ from traffic_mirroring.model import (
     MirrorSession,
     MirrorTarget,
 )
+from traffic_mirroring.preflight import AclEntry, IngressPermission, TargetIngress
 
 PAGE_SIZE = 1000  # the largest MaxResults DescribeTrafficMirror* and DescribeInstances accept
 FILTER_VALUES_PER_CALL = 200  # EC2 caps the values of one filter
@@ -76,6 +77,7 @@ class Ec2Gateway:
         self._targets_read_at = 0.0
         self._target_cache_seconds = target_cache_seconds
         self._sources: dict[str, tuple[float, set[str]]] = {}  # target → (read at, source ENIs), for spreading
+        self._cidrs: dict[str, tuple[float, tuple[str, ...]]] = {}  # VPC → (read at, CIDR blocks), for preflight
 
     # -- error handling ----------------------------------------------------------------------------------------
     def _call(self, operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
@@ -135,7 +137,10 @@ class Ec2Gateway:
 
     def _describe_enis(self, eni_ids: Iterable[str]) -> dict[str, tuple[str, str | None, str]]:
         """ENI → (zone, attached instance or None, VPC). ENIs that no longer exist are absent."""
-        result: dict[str, tuple[str, str | None, str]] = {}
+        return {eni_id: (e.zone, e.attached, e.vpc_id) for eni_id, e in self._read_enis(eni_ids).items()}
+
+    def _read_enis(self, eni_ids: Iterable[str]) -> dict[str, _Eni]:
+        result: dict[str, _Eni] = {}
         for batch in _batches(sorted(set(eni_ids)), FILTER_VALUES_PER_CALL):
             for raw in self._pages(
                 "DescribeNetworkInterfaces",
@@ -145,8 +150,60 @@ class Ec2Gateway:
             ):
                 attachment = raw.get("Attachment") or {}
                 attached = attachment.get("InstanceId") if attachment.get("Status") != "detached" else None
-                result[raw["NetworkInterfaceId"]] = (raw.get("AvailabilityZone", ""), attached, raw.get("VpcId", ""))
+                result[raw["NetworkInterfaceId"]] = _Eni(
+                    raw.get("AvailabilityZone", ""),
+                    attached,
+                    raw.get("VpcId", ""),
+                    raw.get("SubnetId", ""),
+                    tuple(g["GroupId"] for g in raw.get("Groups") or [] if g.get("GroupId")),
+                )
         return result
+
+    # -- preflight: what admits VXLAN to a target --------------------------------------------------------------
+    def vpc_cidrs(self, vpc_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """VPC → its IPv4 and IPv6 CIDR blocks (associated), cached for ``target_cache_seconds``. Unknown VPCs
+        (another account's, or deleted) are absent."""
+        now = self._clock()
+        wanted = sorted(set(vpc_ids) - {""})
+        stale = [v for v in wanted if v not in self._cidrs or now - self._cidrs[v][0] >= self._target_cache_seconds]
+        if stale:
+            raws = _existing(stale, FILTER_VALUES_PER_CALL, self._describe_vpcs, "InvalidVpcID")
+            for raw in raws:
+                blocks = [a["CidrBlock"] for a in raw.get("CidrBlockAssociationSet") or [] if _associated(a)]
+                blocks += [a["Ipv6CidrBlock"] for a in raw.get("Ipv6CidrBlockAssociationSet") or [] if _associated(a)]
+                self._cidrs[raw["VpcId"]] = (now, tuple(dict.fromkeys(blocks or [raw.get("CidrBlock", "")])))
+        return {v: self._cidrs[v][1] for v in wanted if v in self._cidrs}
+
+    def _describe_vpcs(self, vpc_ids: Sequence[str]) -> list[Mapping[str, Any]]:
+        return list(self._pages("DescribeVpcs", "Vpcs", Filters=[{"Name": "vpc-id", "Values": list(vpc_ids)}]))
+
+    def _target_ingress(self, enis: Sequence[_Eni]) -> dict[str, TargetIngress]:
+        """Subnet → groups → what admits traffic, for ENI targets: one DescribeSecurityGroups and one
+        DescribeNetworkAcls for every target (batched), whatever the number of sessions. Keyed by ENI subnet and
+        groups, joined by the caller."""
+        group_ids = sorted({g for e in enis for g in e.groups})
+        subnets = sorted({e.subnet_id for e in enis if e.subnet_id})
+        permissions: dict[str, list[IngressPermission]] = {g: [] for g in group_ids}
+        for batch in _batches(group_ids, FILTER_VALUES_PER_CALL):
+            filters = [{"Name": "group-id", "Values": list(batch)}]
+            for raw in self._pages("DescribeSecurityGroups", "SecurityGroups", Filters=filters, MaxResults=PAGE_SIZE):
+                permissions[raw["GroupId"]] = [_permission(raw["GroupId"], p) for p in raw.get("IpPermissions") or []]
+        acls: dict[str, tuple[str, tuple[AclEntry, ...]]] = {}
+        for batch in _batches(subnets, FILTER_VALUES_PER_CALL):
+            filters = [{"Name": "association.subnet-id", "Values": list(batch)}]
+            for raw in self._pages("DescribeNetworkAcls", "NetworkAcls", Filters=filters, MaxResults=PAGE_SIZE):
+                entries = tuple(_acl_entry(e) for e in raw.get("Entries") or [] if not e.get("Egress"))
+                for association in raw.get("Associations") or []:
+                    acls[association.get("SubnetId", "")] = (raw.get("NetworkAclId", ""), entries)
+        return {
+            f"{e.subnet_id}/{','.join(e.groups)}": TargetIngress(
+                e.groups,
+                tuple(p for g in e.groups for p in permissions.get(g, [])),
+                acls.get(e.subnet_id, ("", ()))[0],
+                acls[e.subnet_id][1] if e.subnet_id in acls else None,
+            )
+            for e in enis
+        }
 
     # -- sessions ----------------------------------------------------------------------------------------------
     def describe_sessions(self, filters: Sequence[Mapping[str, Any]] = ()) -> list[MirrorSession]:
@@ -192,7 +249,16 @@ class Ec2Gateway:
         description: str,
         tags: Mapping[str, str],
         token: str,
+        packet_length: int | None = None,
+        virtual_network_id: int | None = None,
     ) -> MirrorSession:
+        """Create a session. Without ``packet_length`` AWS mirrors whole packets (8500 bytes for an NLB target);
+        without ``virtual_network_id`` it picks a VNI unique in the account, which the answer carries."""
+        options: dict[str, int] = {}
+        if packet_length is not None:
+            options["PacketLength"] = packet_length
+        if virtual_network_id is not None:
+            options["VirtualNetworkId"] = virtual_network_id
         response = self._call(
             "CreateTrafficMirrorSession",
             self.ec2.create_traffic_mirror_session,
@@ -201,6 +267,7 @@ class Ec2Gateway:
             TrafficMirrorFilterId=filter_id,
             SessionNumber=session_number,
             Description=description,
+            **options,
             TagSpecifications=[
                 {
                     "ResourceType": "traffic-mirror-session",
@@ -226,12 +293,29 @@ class Ec2Gateway:
             return False
         return True
 
-    def modify_session(self, session_id: str, target_id: str | None, filter_id: str | None) -> None:
-        changes: dict[str, str] = {}
+    def modify_session(
+        self,
+        session_id: str,
+        target_id: str | None,
+        filter_id: str | None,
+        *,
+        packet_length: int | None = None,
+        virtual_network_id: int | None = None,
+        remove_fields: Sequence[str] = (),
+    ) -> None:
+        """One ModifyTrafficMirrorSession: the session keeps its ID and number, so its copies never stop.
+        ``remove_fields`` (``packet-length``, ``virtual-network-id``) sets those back to AWS's default."""
+        changes: dict[str, Any] = {}
         if target_id:
             changes["TrafficMirrorTargetId"] = target_id
         if filter_id:
             changes["TrafficMirrorFilterId"] = filter_id
+        if packet_length is not None:
+            changes["PacketLength"] = packet_length
+        if virtual_network_id is not None:
+            changes["VirtualNetworkId"] = virtual_network_id
+        if remove_fields:
+            changes["RemoveFields"] = list(remove_fields)
         self._call(
             "ModifyTrafficMirrorSession",
             self.ec2.modify_traffic_mirror_session,
@@ -282,7 +366,9 @@ class Ec2Gateway:
         )
         target_eni_ids = [raw["NetworkInterfaceId"] for raw in raws if raw.get("Type") == TARGET_KIND_ENI]
         endpoint_eni_ids = [eni for _, _, enis in endpoints.values() for eni in enis]
-        enis = self._describe_enis([*target_eni_ids, *endpoint_eni_ids]) if target_eni_ids or endpoint_eni_ids else {}
+        full = self._read_enis([*target_eni_ids, *endpoint_eni_ids]) if target_eni_ids or endpoint_eni_ids else {}
+        enis = {eni_id: (e.zone, e.attached, e.vpc_id) for eni_id, e in full.items()}
+        ingress = self._target_ingress([full[e] for e in target_eni_ids if e in full])
         hosts = {attached for _, attached, _ in (enis.get(e, ("", None, "")) for e in target_eni_ids) if attached}
         instances, _ = self.describe_instances(sorted(hosts)) if hosts else ({}, set())
         nlbs = self._load_balancers(
@@ -297,11 +383,15 @@ class Ec2Gateway:
             capacity: int | None = None
             zones: frozenset[str] = frozenset()
             problem = ""
+            health = ""
+            target_ingress: TargetIngress | None = None
             eni_id: str | None = None
             vpc = ""
             if kind == TARGET_KIND_ENI:
                 eni_id = raw.get("NetworkInterfaceId", "")
                 zone, attached, vpc = enis.get(eni_id, ("", None, ""))
+                if eni_id in full:
+                    target_ingress = ingress.get(f"{full[eni_id].subnet_id}/{','.join(full[eni_id].groups)}")
                 host = instances.get(attached or "")
                 zones = frozenset({zone}) if zone else frozenset()
                 capacity = eni_target_source_limit(host.instance_type if host else None)
@@ -321,6 +411,11 @@ class Ec2Gateway:
                     problem = f"its Network Load Balancer is {state}"
                 elif not listens:
                     problem = f"its Network Load Balancer has no UDP listener on port {VXLAN_PORT}"
+                elif not self._cross_zone(raw.get("NetworkLoadBalancerArn", "")):
+                    health = (
+                        "its Network Load Balancer has cross-zone load balancing off: copies from a zone without a "
+                        "healthy appliance are lost"
+                    )
             elif kind == TARGET_KIND_GWLB_ENDPOINT:
                 endpoint = endpoints.get(raw.get("GatewayLoadBalancerEndpointId", ""))
                 if endpoint is None:
@@ -341,8 +436,19 @@ class Ec2Gateway:
                 owner_id=owner,
                 vpc_id=vpc,
                 tags=tags_of(raw),
+                health_problem=health,
+                ingress=target_ingress,
             )
         return targets
+
+    def _cross_zone(self, arn: str) -> bool:
+        """Whether the NLB balances across zones (AWS's default for an NLB is off). One call per live NLB."""
+        assert self.elbv2 is not None
+        response = self._call(
+            "DescribeLoadBalancerAttributes", self.elbv2.describe_load_balancer_attributes, LoadBalancerArn=arn
+        )
+        attributes = {a.get("Key"): a.get("Value") for a in response.get("Attributes", [])}
+        return str(attributes.get("load_balancing.cross_zone.enabled", "false")).lower() == "true"
 
     def _load_balancers(self, arns: Sequence[str]) -> dict[str, tuple[str, frozenset[str], bool, str]]:
         """NLB ARN → (state, zones, has a UDP listener on 4789, VPC). Absent: the load balancer does not exist."""
@@ -444,6 +550,50 @@ def _existing(
     return found
 
 
+class _Eni(NamedTuple):
+    zone: str
+    attached: str | None
+    vpc_id: str
+    subnet_id: str
+    groups: tuple[str, ...]
+
+
+def _associated(association: Mapping[str, Any]) -> bool:
+    state = (association.get("CidrBlockState") or association.get("Ipv6CidrBlockState") or {}).get("State", "")
+    return state in ("", "associated")
+
+
+def _port(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _permission(group_id: str, raw: Mapping[str, Any]) -> IngressPermission:
+    cidrs = [r["CidrIp"] for r in raw.get("IpRanges") or [] if r.get("CidrIp")]
+    cidrs += [r["CidrIpv6"] for r in raw.get("Ipv6Ranges") or [] if r.get("CidrIpv6")]
+    named = [p["GroupId"] for p in raw.get("UserIdGroupPairs") or [] if p.get("GroupId")]
+    named += [p["PrefixListId"] for p in raw.get("PrefixListIds") or [] if p.get("PrefixListId")]
+    return IngressPermission(
+        group_id,
+        str(raw.get("IpProtocol", "")),
+        _port(raw.get("FromPort")),
+        _port(raw.get("ToPort")),
+        tuple(cidrs),
+        tuple(named),
+    )
+
+
+def _acl_entry(raw: Mapping[str, Any]) -> AclEntry:
+    ports = raw.get("PortRange") or {}
+    return AclEntry(
+        int(raw.get("RuleNumber", 32767)),
+        str(raw.get("Protocol", "")),
+        _port(ports.get("From")),
+        _port(ports.get("To")),
+        raw.get("CidrBlock") or raw.get("Ipv6CidrBlock") or "",
+        raw.get("RuleAction") == "allow",
+    )
+
+
 def _snake(operation: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
 
@@ -482,4 +632,6 @@ def _session(raw: Mapping[str, Any]) -> MirrorSession:
         session_number=int(raw["SessionNumber"]),
         tags=tags_of(raw),
         owner_id=raw.get("OwnerId", ""),
+        packet_length=int(raw["PacketLength"]) if raw.get("PacketLength") is not None else None,
+        virtual_network_id=int(raw["VirtualNetworkId"]) if raw.get("VirtualNetworkId") is not None else None,
     )

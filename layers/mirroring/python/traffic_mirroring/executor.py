@@ -13,6 +13,17 @@ by us. What nobody can foresee (a session deleted by hand within the token's mem
 creation its describe does not show starts a new generation for the next run instead of a hasty replacement that a
 lagging describe would turn into a duplicate.
 
+**Session options are not part of the token**, on purpose. A create replayed with other options (PacketLength or
+VNI changed since, or a concurrent invocation that computed another per-vpc VNI) reuses the token with other
+parameters, and AWS answers IdempotentParameterMismatch, which this module reads as "this ENI's session was created
+by another invocation" and confirms by describe (reconciler); the session that exists is then rolled over to the
+new options by ModifyTrafficMirrorSession, as every existing session is. A token that changed with the options would
+instead let the replay create a second session on the ENI whenever the first is not yet visible (a lagging
+describe). A token is never reused after its session was deleted by us (generations, above), so no other request
+can be answered with an old session of other options. Option changes of existing sessions are modifies (no gap):
+``UpdateSession`` carries them, and a VNI change cannot rewrite the session's ``mirror-vni`` tag (the stack may tag
+sessions only when it creates them), so that tag records the VNI a session was created with.
+
 Problems of one instance (a refused source, a bad filter, an ENI at its limit, any other error AWS answers for that
 request) end as its status tag, a metric and a log line; only transient and account-wide errors raise.
 """
@@ -65,6 +76,7 @@ class Outcome:
     created: list[MirrorSession] = field(default_factory=list)
     deleted: Counter[str] = field(default_factory=Counter)  # by reason
     updated: int = 0
+    options_changed: int = 0  # of the updated: packet length or VNI rolled over (by modify: the session kept)
     skipped: Counter[str] = field(default_factory=Counter)  # by reason
     rolled_back: int = 0
     statuses: dict[str, str] = field(default_factory=dict)  # instance → status tag written
@@ -246,29 +258,44 @@ class Executor:
         return _Result(skip=Reason.NO_TARGET_CAPACITY)
 
     def _session_request(self, create: CreateSession, target_id: str, number: int) -> dict[str, Any]:
+        tags = {
+            self.settings.managed_by_tag_key: self.settings.managed_by,
+            self.settings.instance_tag_key: create.instance_id,
+        }
+        if create.virtual_network_id is not None:
+            # The VNI → source map, on the session itself. A VNI AWS picks is known only from its answer, after the
+            # tags are written: those sessions are mapped from DescribeTrafficMirrorSessions (report, mirror-audit).
+            tags[self.settings.vni_tag_key] = str(create.virtual_network_id)
         return {
             "eni_id": create.eni_id,
             "target_id": target_id,
             "filter_id": create.filter_id,
             "session_number": number,
             "description": f"{self.settings.managed_by}: {create.instance_id} {create.eni_id}",
-            "tags": {
-                self.settings.managed_by_tag_key: self.settings.managed_by,
-                self.settings.instance_tag_key: create.instance_id,
-            },
+            "tags": tags,
+            "packet_length": create.packet_length,
+            "virtual_network_id": create.virtual_network_id,
         }
 
     def _update(self, update: UpdateSession, outcome: Outcome) -> None:
         targets: tuple[str | None, ...] = update.target_ids or (None,)
         for target_id in targets:
             try:
-                self.port.modify_session(update.session.session_id, target_id, update.filter_id)
+                self.port.modify_session(
+                    update.session.session_id,
+                    target_id,
+                    update.filter_id,
+                    packet_length=update.packet_length,
+                    virtual_network_id=update.virtual_network_id,
+                    remove_fields=update.remove_fields,
+                )
             except TargetFull:
                 continue
             except TargetNotFound:
                 self.port.forget_targets()
                 continue
             outcome.updated += 1
+            outcome.options_changed += update.changes_options
             return
         outcome.skipped[Reason.NO_TARGET_CAPACITY] += 1
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from traffic_mirroring.eligibility import Verdict
+from traffic_mirroring.preflight import TargetIngress
 
 SESSION_NUMBER_MIN = 1
 SESSION_NUMBER_MAX = 32766
@@ -31,6 +32,7 @@ class Reason(StrEnum):
     NO_TARGET_CAPACITY = "no-target-capacity"
     NO_LIVE_TARGET = "no-live-target"
     NO_REACHABLE_TARGET = "no-reachable-target"  # no live pool target is reachable from the source's VPC
+    NO_HEALTHY_TARGET = "no-healthy-target"  # the reachable live targets fail preflight (e.g. no UDP 4789 admitted)
     TARGET_OVERRIDE_NOT_FOUND = "target-override-not-found"
     TARGET_NOT_APPROVED = "target-not-approved"
     FILTER_NOT_APPROVED = "filter-not-approved"
@@ -52,8 +54,12 @@ class Reason(StrEnum):
     TARGET_MISSING = "target-missing"
     TARGET_DEAD = "target-dead"
     TARGET_UNREACHABLE = "target-unreachable"  # the session's target cannot be reached from the source's VPC
+    TARGET_UNHEALTHY = "target-unhealthy"  # the session's target fails preflight for the source's VPC
     FILTER_CHANGED = "filter-changed"
     FILTER_MISSING = "filter-missing"
+    OPTIONS_CHANGED = "options-changed"  # PacketLength or the VNI asked for changed: rolled over by modify
+    PACKET_LENGTH_NOT_APPROVED = "packet-length-not-approved"  # a mirror-packet-length not in ApprovedPacketLengths
+    VNI_UNREADABLE = "vni-unreadable"  # VniPolicy per-instance-tag: no mirror-vni tag, or not an integer 0-16777215
 
 
 ERROR_STATUS_PREFIX = "error:"
@@ -65,6 +71,7 @@ ATTENTION_STATUSES = frozenset(
         Reason.NO_TARGET_CAPACITY,
         Reason.NO_LIVE_TARGET,
         Reason.NO_REACHABLE_TARGET,
+        Reason.NO_HEALTHY_TARGET,
         Reason.TARGET_OVERRIDE_NOT_FOUND,
         Reason.TARGET_NOT_APPROVED,
         Reason.FILTER_NOT_APPROVED,
@@ -72,6 +79,8 @@ ATTENTION_STATUSES = frozenset(
         Reason.POOL_TARGET_NOT_FOUND,
         Reason.TARGET_DEAD,
         Reason.UNTIL_UNREADABLE,
+        Reason.PACKET_LENGTH_NOT_APPROVED,
+        Reason.VNI_UNREADABLE,
     }
 )
 
@@ -111,6 +120,8 @@ class MirrorSession:
     session_number: int
     tags: Mapping[str, str] = field(default_factory=dict)
     owner_id: str = ""  # the account that owns the session (the source's account); "" when not known
+    packet_length: int | None = None  # bytes mirrored of each packet; None: the whole packet
+    virtual_network_id: int | None = None  # the VXLAN network identifier (VNI) of the copies; None when not read
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,10 @@ class MirrorTarget:
     owner_id: str = ""
     vpc_id: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Preflight (what AWS lets us see): a problem of the whole target that does not stop every copy, e.g. an NLB
+    # without cross-zone load balancing; and, for an ENI target, what admits VXLAN (judged per source VPC).
+    health_problem: str = ""
+    ingress: TargetIngress | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,7 @@ class Inventory:
     existing_filter_ids: frozenset[str] | None = None
     target_eni_ids: frozenset[str] = frozenset()  # ENIs that are mirror targets (from the targets read)
     read_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # "now" for mirror-until windows
+    vpc_cidrs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # source VPC → its CIDRs (preflight)
 
 
 @dataclass(frozen=True)
@@ -168,6 +184,8 @@ class CreateSession:
     generation: str = ""  # the instance's mirror generation the session is created in (part of the token)
     probe_type: str | None = None  # an unlisted instance type this create asks AWS about
     reason: str = Reason.MISSING_SESSION
+    packet_length: int | None = None  # None: the whole packet
+    virtual_network_id: int | None = None  # None: AWS picks a VNI (VniPolicy aws)
 
 
 @dataclass(frozen=True)
@@ -179,13 +197,21 @@ class DeleteSession:
 
 @dataclass(frozen=True)
 class UpdateSession:
-    """ModifyTrafficMirrorSession: move to another target and/or switch filter, keeping the session number."""
+    """ModifyTrafficMirrorSession: move to another target, switch filter and/or roll the session's options over
+    (packet length, VNI), keeping the session (its ID and number): no gap in the copies."""
 
     instance_id: str
     session: MirrorSession
     target_ids: tuple[str, ...]  # empty: keep the target
     filter_id: str | None
     reason: str
+    packet_length: int | None = None  # set PacketLength to this (None: leave it, unless removed below)
+    virtual_network_id: int | None = None  # set VirtualNetworkId to this (None: leave it)
+    remove_fields: tuple[str, ...] = ()  # RemoveFields, e.g. ("packet-length",): back to the whole packet
+
+    @property
+    def changes_options(self) -> bool:
+        return self.packet_length is not None or self.virtual_network_id is not None or bool(self.remove_fields)
 
 
 @dataclass(frozen=True)
@@ -226,6 +252,7 @@ class Plan:
     pool: tuple[str, ...] = ()  # the pool as judged: TargetIds, then targets discovered by tag (when targets read)
     reachability_problems: dict[str, str] = field(default_factory=dict)  # pool target → unreadable declaration
     windows: dict[str, str] = field(default_factory=dict)  # mirrored instance → "<mirror-until> (<time> left)"
+    unhealthy_targets: dict[str, str] = field(default_factory=dict)  # pool target → why it fails preflight
 
     def for_subject(self, subject: str) -> SubjectPlan:
         if subject not in self.subjects:

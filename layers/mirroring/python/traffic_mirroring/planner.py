@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from traffic_mirroring.config import SELECTOR_SUBNET, SELECTOR_VPC, Selector, Settings, vpc_list
+from traffic_mirroring.config import (
+    SELECTOR_SUBNET,
+    SELECTOR_VPC,
+    VNI_POLICY_PER_INSTANCE_TAG,
+    Selector,
+    Settings,
+    vpc_list,
+)
 from traffic_mirroring.eligibility import Verdict, listed_verdict
 from traffic_mirroring.model import (
     SESSIONS_PER_ENI,
@@ -32,6 +39,8 @@ from traffic_mirroring.model import (
     UpdateSession,
 )
 from traffic_mirroring.placement import TargetUsage, lowest_free_session_number, rank_targets
+from traffic_mirroring.preflight import ingress_problem, unjudged
+from traffic_mirroring.session_options import instance_vni, option_changes, vpc_vnis, wanted_options
 
 UNCONFIRMED_MARK = "~"  # generation tag "G~D": generation G, creations with digest D not confirmed by the last run
 CLEAR_STATUS = ""  # remove the status tag: the instance is not asking to be mirrored
@@ -196,6 +205,11 @@ def needs_placement(
     return any(not well_placed(eni) for eni in instance.enis if eni.interface_type == "interface")
 
 
+def needs_source_cidrs(targets: Mapping[str, MirrorTarget] | None) -> bool:
+    """Whether preflight must know source VPCs' CIDRs: some target's ingress (an ENI target's) is judged by them."""
+    return targets is not None and any(t.ingress is not None for t in targets.values())
+
+
 def next_generation(deleted_session_ids: Iterable[str]) -> str:
     """The instance's mirror generation after these deletions: derived from them, so every invocation that
     deletes the same sessions agrees on it, and a later create never reuses a token of a deleted session."""
@@ -223,6 +237,7 @@ class _Planner:
         self.probing: dict[str, str] = {}  # unlisted type → the instance whose create asks AWS
         self.pool = pool_targets(settings, self.targets)
         self.result = Plan(pool=self.pool if self.targets is not None else ())
+        self.vnis_by_vpc = vpc_vnis(inventory, settings)  # VniPolicy per-vpc: each source VPC's VNI
 
     # -- entry point -------------------------------------------------------------------------------------------
     def plan(self) -> Plan:
@@ -243,6 +258,7 @@ class _Planner:
             self.result.dead_targets = {
                 t: self.targets[t].problem for t in pool if t in self.targets and not self.targets[t].live
             }
+            self.result.unhealthy_targets = self._unhealthy(pool)
             for target_id in pool:
                 declared = (
                     self.targets[target_id].tags.get(self.settings.reachable_tag_key, "")
@@ -313,6 +329,25 @@ class _Planner:
         if window is not None:
             self.result.windows[instance.instance_id] = window
 
+    def _unhealthy(self, pool: Sequence[str]) -> dict[str, str]:
+        """Pool targets that fail preflight for a source VPC in scope (or as a whole), with the first reason."""
+        known = self.targets or {}
+        vpcs = sorted(
+            {eni.vpc_id for i in self.inventory.instances.values() for eni in i.enis if eni.vpc_id}
+            | set(self.inventory.vpc_cidrs)
+        )
+        found: dict[str, str] = {}
+        for target_id in pool:
+            target = known.get(target_id)
+            if target is None or not target.live:
+                continue  # missing or dead: reported as such
+            for vpc in vpcs or [""]:
+                problem = self._health(vpc, target) if can_reach(vpc, target, self.settings) else ""
+                if problem:
+                    found[target_id] = problem if not vpc or problem == target.health_problem else f"{vpc}: {problem}"
+                    break
+        return found
+
     def _verdict(self, instance: Instance) -> Verdict:
         verdict = self.inventory.type_verdicts.get(instance.instance_type, Verdict.ASK_AWS)
         if verdict == Verdict.ASK_AWS and not self.settings.probe_unlisted_types:
@@ -358,6 +393,10 @@ class _Planner:
         mirror_filter = instance.tags.get(self.settings.filter_override_tag_key)
         if mirror_filter and mirror_filter not in self.settings.approved_filters():
             return Reason.FILTER_NOT_APPROVED
+        if not self.settings.packet_length_wanted(instance.tags)[1]:
+            return Reason.PACKET_LENGTH_NOT_APPROVED
+        if self.settings.vni_policy == VNI_POLICY_PER_INSTANCE_TAG and instance_vni(instance, self.settings) is None:
+            return Reason.VNI_UNREADABLE  # its VNI cannot be known: nothing new, what exists stays
         return None
 
     def _status(self, instance: Instance, plan: SubjectPlan, tagged: bool, unmirror: str | None) -> str | None:
@@ -401,13 +440,43 @@ class _Planner:
             plan.skips.append(Skip(instance.instance_id, eni_id, self._why_no_target(instance, candidates, eni)))
             return
         self.usage.add(ranked[0], eni_id)
-        plan.creates.append(CreateSession(instance.instance_id, eni_id, number, desired_filter, ranked, taken))
+        options = wanted_options(instance, eni, self.settings, self.vnis_by_vpc)
+        plan.creates.append(
+            CreateSession(
+                instance.instance_id,
+                eni_id,
+                number,
+                desired_filter,
+                ranked,
+                taken,
+                packet_length=options.packet_length,
+                virtual_network_id=options.virtual_network_id,
+            )
+        )
 
     def _rank(self, candidates: Sequence[str], eni: AttachedEni, zone: str) -> tuple[str, ...]:
-        """The candidates this ENI's VPC can reach, best first (see placement.rank_targets)."""
+        """The candidates this ENI's VPC can reach and that pass preflight for it, best first (see
+        placement.rank_targets)."""
         known = self.targets or {}
-        reachable = [c for c in candidates if c in known and can_reach(eni.vpc_id, known[c], self.settings)]
-        return rank_targets(reachable, known, self.usage, eni.eni_id, zone, eni.vpc_id)
+        usable = [
+            c
+            for c in candidates
+            if c in known and can_reach(eni.vpc_id, known[c], self.settings) and not self._health(eni.vpc_id, known[c])
+        ]
+        return rank_targets(usable, known, self.usage, eni.eni_id, zone, eni.vpc_id)
+
+    def _health(self, source_vpc: str, target: MirrorTarget) -> str:
+        """Why the target would not receive this VPC's copies, by what AWS lets us see; "" when it would (or when
+        the VPC's CIDRs were not read). A verdict it cannot judge counts as a failure unless the operator accepts
+        the target (AcceptUnjudgedTargets)."""
+        problem = target.health_problem
+        cidrs = self.inventory.vpc_cidrs.get(source_vpc)
+        if not problem and target.ingress is not None and cidrs:
+            problem = ingress_problem(target.ingress, cidrs) or ""
+        accepted = self.settings.accept_unjudged_targets
+        if problem and unjudged(problem) and ("*" in accepted or target.target_id in accepted):
+            return ""
+        return problem
 
     def _why_no_target(self, instance: Instance, candidates: Sequence[str], eni: AttachedEni) -> str:
         known = self.targets or {}
@@ -420,8 +489,11 @@ class _Planner:
             return Reason.POOL_TARGET_NOT_FOUND
         if not any(t.live for t in existing):
             return Reason.NO_LIVE_TARGET
-        if not any(t.live and can_reach(eni.vpc_id, t, self.settings) for t in existing):
+        reachable = [t for t in existing if t.live and can_reach(eni.vpc_id, t, self.settings)]
+        if not reachable:
             return Reason.NO_REACHABLE_TARGET
+        if all(self._health(eni.vpc_id, t) for t in reachable):
+            return Reason.NO_HEALTHY_TARGET
         return Reason.NO_TARGET_CAPACITY
 
     def _plan_kept_session(
@@ -445,13 +517,17 @@ class _Planner:
             problem = Reason.TARGET_RETIRED
         elif not can_reach(eni.vpc_id, current, self.settings):
             problem = Reason.TARGET_UNREACHABLE
+        elif self._health(eni.vpc_id, current):
+            problem = Reason.TARGET_UNHEALTHY  # moved when a healthy target has room, else left (it may still work)
         else:
             problem = None
         new_filter = desired_filter if session.filter_id != desired_filter else None
-        if problem is None and new_filter is None:
+        options = option_changes(session, wanted_options(instance, eni, self.settings, self.vnis_by_vpc), known)
+        if problem is None and new_filter is None and options is None:
             return
         ranked: tuple[str, ...] = ()
-        reason: str = Reason.FILTER_CHANGED
+        # Changed options ride along with a move or a filter switch: one modify, the session kept.
+        reason: str = Reason.FILTER_CHANGED if new_filter is not None else Reason.OPTIONS_CHANGED
         if problem is not None:
             reason = problem
             ranked = self._rank(candidates, eni, instance.availability_zone)
@@ -464,12 +540,23 @@ class _Planner:
                 plan.skips.append(
                     Skip(instance.instance_id, session.eni_id, self._why_no_target(instance, candidates, eni))
                 )
-                if new_filter is None:
+                if new_filter is None and options is None:
                     return
-                reason = Reason.FILTER_CHANGED
+                reason = Reason.FILTER_CHANGED if new_filter is not None else Reason.OPTIONS_CHANGED
             else:
                 self.usage.add(ranked[0], session.eni_id)
-        plan.updates.append(UpdateSession(instance.instance_id, session, ranked, new_filter, reason))
+        plan.updates.append(
+            UpdateSession(
+                instance.instance_id,
+                session,
+                ranked,
+                new_filter,
+                reason,
+                packet_length=options.packet_length if options else None,
+                virtual_network_id=options.virtual_network_id if options else None,
+                remove_fields=options.remove_fields if options else (),
+            )
+        )
 
     # -- sessions no scoped instance accounts for --------------------------------------------------------------
     def _plan_orphans(self, instance_enis: set[str]) -> None:

@@ -24,11 +24,22 @@ class MirroringPort(Protocol):
         description: str,
         tags: Mapping[str, str],
         token: str,
+        packet_length: int | None = None,
+        virtual_network_id: int | None = None,
     ) -> MirrorSession: ...
 
     def delete_session(self, session_id: str) -> bool: ...
 
-    def modify_session(self, session_id: str, target_id: str | None, filter_id: str | None) -> None: ...
+    def modify_session(
+        self,
+        session_id: str,
+        target_id: str | None,
+        filter_id: str | None,
+        *,
+        packet_length: int | None = None,
+        virtual_network_id: int | None = None,
+        remove_fields: Sequence[str] = (),
+    ) -> None: ...
 
     def sessions_by_id(self, session_ids: Sequence[str]) -> list[MirrorSession]: ...
 

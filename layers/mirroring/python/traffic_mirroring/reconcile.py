@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.executor import Executor, Outcome
 from traffic_mirroring.inventory import read_account_inventory, read_instance_inventory
-from traffic_mirroring.model import Plan, Reason
+from traffic_mirroring.model import Inventory, MirrorSession, Plan, Reason, UpdateSession
 from traffic_mirroring.observability import logger, metrics, report
 from traffic_mirroring.planner import plan_mirroring
+from traffic_mirroring.session_options import REMOVE_PACKET_LENGTH, vni_map
 
 SAFETY_VALVE_MIN_DELETES = 10
 # Subjects a second pass may place: they waited for a slot, or for AWS's answer about their instance type.
@@ -45,7 +46,13 @@ def reconcile_instance(instance_id: str, gateway: Ec2Gateway, settings: Settings
     try:
         Executor(gateway, settings, log=_log).apply(plan, outcome)
     finally:
-        summary = report(plan, outcome, hourly_price=settings.session_hourly_price, trigger=trigger)
+        summary = report(
+            plan,
+            outcome,
+            hourly_price=settings.session_hourly_price,
+            trigger=trigger,
+            vni_map=vni_map(sessions_after(inventory, plan, outcome), inventory, settings),
+        )
     return RunResult(plan, outcome, summary)
 
 
@@ -64,10 +71,18 @@ def reconcile_account(
     instance is finished first. A second pass places what waited for capacity freed by this run's deletions or for
     AWS's verdict on an unlisted type; it only creates, so the safety valve holds over the whole run.
     """
-    plan = plan_account(gateway, settings)
+    inventory = read_account_inventory(gateway, settings)
+    plan = plan_mirroring(inventory, settings)
     log_plan(plan)
     if settings.reconcile_dry_run:
-        summary = report(plan, Outcome(), hourly_price=settings.session_hourly_price, trigger="schedule", dry_run=True)
+        summary = report(
+            plan,
+            Outcome(),
+            hourly_price=settings.session_hourly_price,
+            trigger="schedule",
+            dry_run=True,
+            vni_map=vni_map(inventory.sessions, inventory, settings),
+        )
         return RunResult(plan, Outcome(), summary)
     to_apply = plan
     if refuses_deletes(plan, settings):
@@ -90,8 +105,42 @@ def reconcile_account(
     finally:
         if outcome.unapplied:
             logger.warning("deadline: stopping before the Lambda timeout", extra={"left": outcome.unapplied})
-        summary = report(plan, outcome, hourly_price=settings.session_hourly_price, trigger="schedule")
+        summary = report(
+            plan,
+            outcome,
+            hourly_price=settings.session_hourly_price,
+            trigger="schedule",
+            vni_map=vni_map(sessions_after(inventory, to_apply, outcome), inventory, settings),
+        )
     return RunResult(plan, outcome, summary)
+
+
+def sessions_after(inventory: Inventory, applied: Plan, outcome: Outcome) -> list[MirrorSession]:
+    """The sessions as this run leaves them, as far as it knows: those read, without the deletions of the subjects
+    it applied, with their option changes, and what it created (with the VNI AWS answered)."""
+    done = set(outcome.applied)
+    gone = {d.session.session_id for d in applied.deletes if d.subject in done}
+    changed = {u.session.session_id: u for u in applied.updates if u.instance_id in done and u.changes_options}
+    kept = {s.session_id: s for s in inventory.sessions if s.session_id not in gone}
+    return [*(_with_options(s, changed.get(s.session_id)) for s in kept.values()), *outcome.created]
+
+
+def _with_options(session: MirrorSession, update: UpdateSession | None) -> MirrorSession:
+    if update is None:
+        return session
+    return replace(
+        session,
+        packet_length=_packet_length_after(update),
+        virtual_network_id=update.virtual_network_id
+        if update.virtual_network_id is not None
+        else session.virtual_network_id,
+    )
+
+
+def _packet_length_after(update: UpdateSession) -> int | None:
+    if update.packet_length is not None:
+        return update.packet_length
+    return None if REMOVE_PACKET_LENGTH in update.remove_fields else update.session.packet_length
 
 
 def _waiting_subjects(plan: Plan) -> set[str]:
@@ -163,6 +212,8 @@ def plan_actions(plan: Plan) -> dict[str, list[dict[str, Any]]]:
                 "target_id": c.target_ids[0],
                 "session_number": c.session_number,
                 "filter_id": c.filter_id,
+                "packet_length": c.packet_length,  # None: the whole packet
+                "virtual_network_id": c.virtual_network_id,  # None: AWS picks one
                 "reason": c.reason,
             }
             for c in plan.creates
@@ -193,6 +244,12 @@ def plan_actions(plan: Plan) -> dict[str, list[dict[str, Any]]]:
                 "to_target_id": u.target_ids[0] if u.target_ids else u.session.target_id,
                 "from_filter_id": u.session.filter_id,
                 "to_filter_id": u.filter_id or u.session.filter_id,
+                "from_packet_length": u.session.packet_length,
+                "to_packet_length": _packet_length_after(u),
+                "from_virtual_network_id": u.session.virtual_network_id,
+                "to_virtual_network_id": u.virtual_network_id
+                if u.virtual_network_id is not None
+                else u.session.virtual_network_id,
                 "reason": u.reason,
             }
             for u in plan.updates
