@@ -293,6 +293,8 @@ def plan_report(
     instances: Mapping[str, tuple[str | None, str]] | None = None,
     sessions: Sequence[Mapping[str, Any]] = (),
     vnis: Mapping[str, Sequence[str]] | None = None,
+    targets: Sequence[Mapping[str, Any]] = (),
+    mtu: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The plan as plain data with a stable shape (the --json output). Lists are sorted, keys always present.
 
@@ -337,6 +339,9 @@ def plan_report(
         "vni_policy": settings.vni_policy,
         "session_options": [dict(row) for row in sessions],
         "vni_map": {vni: list(sources) for vni, sources in (vnis or {}).items()},
+        "targets": [dict(row) for row in targets],  # each pool target's health (preflight), as the reconciler judges
+        "mirroring_windows": dict(sorted(plan.windows.items())),  # mirror-until still ahead: when, and time left
+        "mtu_warnings": [dict(row) for row in mtu],
         "creates": creates,
         "deletes": deletes,
         "moves": moves,
@@ -356,6 +361,57 @@ def plan_report(
         },
         "drift": bool(certain or deletes or moves),
     }
+
+
+def target_health(plan: Plan, inventory: Inventory) -> list[dict[str, Any]]:
+    """Each pool target: its kind, VPC, and health (healthy / dead / unhealthy / missing, with the reason)."""
+    known = inventory.targets or {}
+    rows: list[dict[str, Any]] = []
+    for target_id in plan.pool:
+        target = known.get(target_id)
+        if target is None:
+            health, reason = "missing", "no such target in this account and Region"
+        elif target_id in plan.dead_targets:
+            health, reason = "dead", plan.dead_targets[target_id]
+        elif target_id in plan.unhealthy_targets:
+            health, reason = "unhealthy", plan.unhealthy_targets[target_id]
+        else:
+            health, reason = "healthy", ""
+        kind, vpc = (target.kind, target.vpc_id) if target else ("", "")
+        rows.append({"target_id": target_id, "kind": kind, "vpc_id": vpc, "health": health, "reason": reason})
+    return rows
+
+
+# Jumbo frames: current-generation instances send packets up to 9001 bytes. VXLAN to an ENI target adds 54 bytes
+# within the target's 9001-byte MTU, so a mirrored packet above 8947 bytes is truncated.
+JUMBO_MTU, VXLAN_OVERHEAD = 9001, 54
+
+
+def mtu_warnings(plan: Plan, inventory: Inventory, settings: Settings) -> list[dict[str, Any]]:
+    """Sources that can send jumbo frames mirrored (or about to be) to a standalone ENI target."""
+    from traffic_mirroring.eligibility import PREVIOUS_GENERATION_FAMILIES, family_of
+
+    known = inventory.targets or {}
+    eni_targets = {t for t, target in known.items() if target.kind == "network-interface"}
+    placed = {s.eni_id: s.target_id for s in inventory.sessions if settings.owns(s)}
+    placed.update({c.eni_id: c.target_ids[0] for c in plan.creates if c.target_ids})
+    rows = []
+    for instance in sorted(inventory.instances.values(), key=lambda i: i.instance_id):
+        if family_of(instance.instance_type) in PREVIOUS_GENERATION_FAMILIES:
+            continue
+        for eni in instance.enis:
+            target = placed.get(eni.eni_id)
+            if target in eni_targets:
+                rows.append(
+                    {
+                        "instance_id": instance.instance_id,
+                        "instance_type": instance.instance_type,
+                        "eni_id": eni.eni_id,
+                        "target_id": target,
+                        "truncated_above": JUMBO_MTU - VXLAN_OVERHEAD,
+                    }
+                )
+    return rows
 
 
 def pool_text(report: Mapping[str, Any]) -> str:
@@ -417,6 +473,39 @@ def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = Non
         f"sessions tagged mirror-managed-by={report['managed_by']}"
     )
     say(f"Target pool: {pool_text(report)}; filter of new sessions: {report['filter_id']}")
+    if report.get("targets"):
+        say()
+        say("Pool targets (preflight)")
+        table(
+            ["target", "kind", "VPC", "health"],
+            [
+                [
+                    row["target_id"],
+                    row["kind"] or None,
+                    row["vpc_id"] or None,
+                    f"{row['health']} {row['reason']}".strip(),
+                ]
+                for row in report["targets"]
+            ],
+        )
+    if report.get("mirroring_windows"):
+        say()
+        say("Mirroring windows (mirror-until)")
+        table(["instance", "until"], [[i, left] for i, left in report["mirroring_windows"].items()])
+    if report.get("mtu_warnings"):
+        say()
+        say(
+            f"MTU: {_plural(len(report['mtu_warnings']), 'source ENI')} can send jumbo frames (9001 bytes) to a "
+            "standalone ENI target: mirrored packets above 8947 bytes are truncated. Lower the sources' MTU to 8947, "
+            "set PacketLength, or use an NLB or Gateway Load Balancer endpoint target."
+        )
+        table(
+            ["instance", "ENI", "target"],
+            [
+                [f"{r['instance_id']} ({r['instance_type']})", r["eni_id"], r["target_id"]]
+                for r in report["mtu_warnings"]
+            ],
+        )
 
     deletes, moves = report["deletes"], report["moves"]
     creates = [r for r in report["creates"] if not r.get("probe_type")]
@@ -768,6 +857,8 @@ def audit_account(settings: Settings, account: str, ec2: Any, elbv2: Any) -> Acc
         instances=instance_facts(inventory),
         sessions=session_options(inventory, settings),
         vnis=vni_map(inventory.sessions, inventory, settings),
+        targets=target_health(plan, inventory),
+        mtu=mtu_warnings(plan, inventory, settings),
     )
     return AccountAudit(report, sum(1 for session in inventory.sessions if not settings.owns(session)))
 
