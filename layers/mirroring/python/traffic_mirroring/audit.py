@@ -492,20 +492,6 @@ def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = Non
         say()
         say("Mirroring windows (mirror-until)")
         table(["instance", "until"], [[i, left] for i, left in report["mirroring_windows"].items()])
-    if report.get("mtu_warnings"):
-        say()
-        say(
-            f"MTU: {_plural(len(report['mtu_warnings']), 'source ENI')} can send jumbo frames (9001 bytes) to a "
-            "standalone ENI target: mirrored packets above 8947 bytes are truncated. Lower the sources' MTU to 8947, "
-            "set PacketLength, or use an NLB or Gateway Load Balancer endpoint target."
-        )
-        table(
-            ["instance", "ENI", "target"],
-            [
-                [f"{r['instance_id']} ({r['instance_type']})", r["eni_id"], r["target_id"]]
-                for r in report["mtu_warnings"]
-            ],
-        )
 
     deletes, moves = report["deletes"], report["moves"]
     creates = [r for r in report["creates"] if not r.get("probe_type")]
@@ -621,6 +607,20 @@ def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = Non
     money_rows.append(["after the plan", str(after), f"${cost['monthly_after']:,.2f}"])
     table(["", "sessions", "a month"], money_rows, align="<>>")
     say()
+    if report.get("mtu_warnings"):
+        say()
+        say(
+            f"MTU: {_plural(len(report['mtu_warnings']), 'source ENI')} can send jumbo frames (9001 bytes) to a "
+            "standalone ENI target: mirrored packets above 8947 bytes are truncated. Lower the sources' MTU to 8947, "
+            "set PacketLength, or use an NLB or Gateway Load Balancer endpoint target."
+        )
+        table(
+            ["instance", "ENI", "target"],
+            [
+                [f"{r['instance_id']} ({r['instance_type']})", r["eni_id"], r["target_id"]]
+                for r in report["mtu_warnings"]
+            ],
+        )
     say("Drift: yes, the reconciler would change the sessions above" if report["drift"] else "Drift: none")
 
 
