@@ -179,7 +179,73 @@ def markdown(
     lines.extend(_burst(results.get("burst")))
     lines.extend(_cost(results["cost"]))
     lines.extend(_org_audit(results.get("org_audit"), org_plot_name))
+    lines.extend(_windows_and_preflight(results.get("windows_and_preflight")))
     return "\n".join(lines) + "\n"
+
+
+def _windows_and_preflight(figures: Mapping[str, Any] | None) -> list[str]:
+    if not figures:
+        return []
+    guardduty = figures["guardduty"]
+    lines = [
+        "",
+        "## 7. Incident windows, GuardDuty findings and target preflight",
+        "",
+        "`bench/windows_and_preflight.py`. Each case checks the account afterwards (both ENIs mirrored, exactly the "
+        "expired sessions gone, every target healthy and nothing changed).",
+        "",
+        f"**A GuardDuty finding (severity 8) on a {guardduty['enis']}-ENI instance**, through the GuardDuty "
+        "function, from the finding to every ENI mirrored with `mirror-until` set:",
+        "",
+    ]
+    lines.extend(
+        _table(
+            ["container", "calls", "by operation"],
+            [[c, guardduty[c]["calls"], _ops(guardduty[c]["by_operation"])] for c in ("cold", "warm")],
+        )
+    )
+    lines += ["", "**One scheduled reconcile with 10% of the instances past their `mirror-until`:**", ""]
+    lines.extend(
+        _table(
+            ["instances", "expired (deleted)", "calls", "by operation", "wall s"],
+            [
+                [c["instances"], c["expired"], c["calls"], _ops(c["by_operation"]), c["seconds"]]
+                for c in figures["expired"]
+            ],
+        )
+    )
+    lines += [
+        "",
+        "Each expired session costs its DeleteTrafficMirrorSession; the status tags of every instance go in one "
+        "batched CreateTags. Expiries do not count toward the safety valve (a window someone chose to end).",
+        "",
+        "**Target preflight: the calls it adds to one scheduled reconcile, 5 pool targets (2 ENI targets, 2 NLBs, "
+        "1 Gateway Load Balancer endpoint):**",
+        "",
+    ]
+    lines.extend(
+        _table(
+            ["sessions", "targets", "reconcile calls", "preflight calls", "by operation", f"≤ {5}"],
+            [
+                [
+                    c["sessions"],
+                    c["targets"],
+                    c["calls"],
+                    c["preflight_calls"],
+                    _ops(c["preflight_by_operation"]),
+                    _verdict(c["within_budget"]),
+                ]
+                for c in figures["preflight"]
+            ],
+        )
+    )
+    lines += [
+        "",
+        "One DescribeSecurityGroups and one DescribeNetworkAcls for every ENI target together, one DescribeVpcs for "
+        "the sources' VPCs, one DescribeLoadBalancerAttributes per NLB: the same at every size, since nothing is "
+        "read per session.",
+    ]
+    return lines
 
 
 def _summary(results: Mapping[str, Any]) -> list[str]:

@@ -39,6 +39,8 @@ class Plan:
     org_sessions: int = 500
     org_workers: int = 8
     org_latency: float = 0.10  # figure 5's assumed round trip per call
+    expired_sizes: tuple[int, ...] = (1000,)
+    preflight_sizes: tuple[int, ...] = (1000, 2000)
 
 
 FULL = Plan()
@@ -56,12 +58,14 @@ QUICK = Plan(
     org_sessions=5,
     org_workers=2,
     org_latency=0.0,
+    expired_sizes=(20,),
+    preflight_sizes=(20, 40),
 )
 
 
 def measure(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run every benchmark; returns what bench/results.json holds."""
-    from bench import api_calls, cold_start, cost, org_audit, reconcile_scaling
+    from bench import api_calls, cold_start, cost, org_audit, reconcile_scaling, windows_and_preflight
 
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -71,25 +75,27 @@ def measure(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dic
     }
     with offline_environment(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Powertools warns about runs without metrics (the preparing container)
-        progress("1/6 API calls per trigger")
+        progress("1/7 API calls per trigger")
         results["api_calls"] = api_calls.run(runs=plan.api_runs, eni_counts=plan.eni_counts, busy_pools=plan.busy_pools)
-        progress("2/6 reconcile scaling")
+        progress("2/7 reconcile scaling")
         results["reconcile_scaling"] = reconcile_scaling.run(
             sizes=plan.sizes, runs=plan.scaling_runs, runs_at_largest=plan.scaling_runs_at_largest
         )
-        progress("3/6 cold start" + (" (sam build)" if plan.sam_build else ""))
+        progress("3/7 cold start" + (" (sam build)" if plan.sam_build else ""))
         results["cold_start"] = cold_start.run(runs=plan.import_runs, build=plan.sam_build)
-        progress("4/6 burst")
+        progress("4/7 burst")
         results["burst"] = _burst(plan)
-        progress("5/6 cost")
+        progress("5/7 cost")
         results["cost"] = cost.estimate(results["api_calls"], results["reconcile_scaling"], results["cold_start"])
-        progress("6/6 organization audit")
+        progress("6/7 organization audit")
         results["org_audit"] = org_audit.run(
             account_counts=plan.org_accounts,
             sessions=plan.org_sessions,
             workers=plan.org_workers,
             latency=plan.org_latency,
         )
+        progress("7/7 windows, GuardDuty and preflight")
+        results["windows_and_preflight"] = windows_and_preflight.run(plan.expired_sizes, plan.preflight_sizes)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     return results
 

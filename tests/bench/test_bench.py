@@ -112,3 +112,11 @@ def test_the_organization_audit_plot_is_drawn(results: dict[str, Any], tmp_path:
 
     plot_org_audit(results, tmp_path / "org.png")
     assert (tmp_path / "org.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_windows_guardduty_and_preflight_are_counted(results: dict[str, Any]) -> None:
+    figures = results["windows_and_preflight"]
+    assert figures["guardduty"]["warm"]["calls"] <= figures["guardduty"]["cold"]["calls"]
+    assert all(c["expired"] == round(c["instances"] * 0.1) for c in figures["expired"])
+    assert len({c["preflight_calls"] for c in figures["preflight"]}) == 1
+    assert all(c["within_budget"] for c in figures["preflight"])
