@@ -67,7 +67,8 @@ checkov: $(BIN)/.installed
 	$(BIN)/python -m tests.integration.transformed_template $(CHECKOV_DIR)/defaults.json
 	$(BIN)/python -m tests.integration.transformed_template $(CHECKOV_DIR)/all-options.json \
 		LifecycleHookMode=true CreateDashboard=true AlarmEmail=alarms@example.com TargetOwnerAccountId=210987654321 \
-		TargetPool=prod AuditAccountId=444455556666
+		TargetPool=prod AuditAccountId=444455556666 GuardDutyMinSeverity=7 AttachEventsFromCloudTrail=true \
+		MirrorSelectors=eks:cluster-name=prod
 	$(BIN)/checkov --quiet --compact --skip-download --framework cloudformation \
 		--file $(CHECKOV_DIR)/defaults.json --file $(CHECKOV_DIR)/all-options.json
 

@@ -63,3 +63,16 @@ def test_the_audit_warns_of_jumbo_frames_to_a_standalone_eni_target(account: Sim
     warned = [row["instance_id"] for row in report["mtu_warnings"]]  # type: ignore[attr-defined]
     assert to_eni in warned and to_nlb not in warned
     assert "above 8947 bytes are truncated" in text_of(report)
+
+
+def test_the_audit_reads_the_instances_the_stacks_selectors_select(account: SimulatedAccount) -> None:
+    nlb, filter_id = account.nlb_target(), account.mirror_filter()
+    node = account.launch(tags={"eks:cluster-name": "prod"})
+    settings = audit.settings_from(
+        audit._parser().parse_args(
+            ["--targets", nlb, "--filter-id", filter_id, "--selectors", "eks:cluster-name=prod"]
+        ),
+        {},
+    )
+    report = audit.audit_account(settings, "123456789012", account.ec2, account.elbv2).report
+    assert [row["instance_id"] for row in report["creates"]] == [node]  # type: ignore[index]

@@ -698,6 +698,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=["aws", "per-vpc", "per-instance-tag"],
         help="the stack's VniPolicy (env VNI_POLICY; default aws)",
     )
+    stack.add_argument(
+        "--selectors", help="the stack's MirrorSelectors, e.g. eks:cluster-name=prod,vpc-0abc (env MIRROR_SELECTORS)"
+    )
+    stack.add_argument(
+        "--accept-unjudged-targets",
+        help="the stack's AcceptUnjudgedTargets: targets (or *) whose preflight is accepted (env ACCEPT_UNJUDGED_TARGETS)",
+    )
     parser.add_argument(
         "--price",
         type=float,
@@ -731,6 +738,8 @@ _FLAG_ENV = {
     "packet_length": "PACKET_LENGTH",
     "approved_packet_lengths": "APPROVED_PACKET_LENGTHS",
     "vni_policy": "VNI_POLICY",
+    "selectors": "MIRROR_SELECTORS",
+    "accept_unjudged_targets": "ACCEPT_UNJUDGED_TARGETS",
     "price": "SESSION_HOURLY_PRICE",
 }
 

@@ -83,7 +83,11 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         unlimited = [t.target_id for t in candidates if t.capacity is None]
         if unlimited:
             target_sources = gateway.target_sources(unlimited)
-    cidrs = gateway.vpc_cidrs({e.vpc_id for e in instance.enis}) if instance and needs_source_cidrs(targets) else {}
+    cidrs = (
+        gateway.vpc_cidrs({e.vpc_id for e in instance.enis})
+        if instance and needs_source_cidrs(targets, settings)
+        else {}
+    )
     return Inventory(
         instances=found,
         sessions=sessions,
@@ -122,7 +126,9 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
             attachments.update({eni.eni_id: instance.instance_id for eni in instance.enis})
     targets = gateway.targets(fresh=True)
     judged = [i for i in instances.values() if is_judged(i, settings, now)]
-    cidrs = gateway.vpc_cidrs({e.vpc_id for i in judged for e in i.enis}) if needs_source_cidrs(targets) else {}
+    cidrs = (
+        gateway.vpc_cidrs({e.vpc_id for i in judged for e in i.enis}) if needs_source_cidrs(targets, settings) else {}
+    )
     return Inventory(
         instances=instances,
         sessions=sessions,

@@ -205,9 +205,12 @@ def needs_placement(
     return any(not well_placed(eni) for eni in instance.enis if eni.interface_type == "interface")
 
 
-def needs_source_cidrs(targets: Mapping[str, MirrorTarget] | None) -> bool:
-    """Whether preflight must know source VPCs' CIDRs: some target's ingress (an ENI target's) is judged by them."""
-    return targets is not None and any(t.ingress is not None for t in targets.values())
+def needs_source_cidrs(targets: Mapping[str, MirrorTarget] | None, settings: Settings) -> bool:
+    """Whether preflight must know source VPCs' CIDRs: a pool target's ingress (an ENI target's) is judged by them."""
+    if targets is None:
+        return False
+    pool = pool_targets(settings, targets)
+    return any(targets[t].ingress is not None for t in pool if t in targets)
 
 
 def next_generation(deleted_session_ids: Iterable[str]) -> str:
