@@ -910,7 +910,10 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
             f"{org['workers']} workers take {seconds['parallel_latency']:.1f} s: "
             + (
                 f"the workers overlap the waits ({saved:.1f} s saved of the {waiting:.1f} s of waiting)"
-                if saved > 0
+                if 0 < saved < waiting
+                else f"the workers overlap all {waiting:.1f} s of waiting (the rest of the {saved:.1f} s difference "
+                "is the machine's load, which varies between runs)"
+                if saved >= waiting
                 else f"no gain measured here, where the {waiting:.1f} s of waiting are small beside the computation "
                 "and the machine was busy"
             )
