@@ -703,7 +703,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     stack.add_argument(
         "--accept-unjudged-targets",
-        help="the stack's AcceptUnjudgedTargets: targets (or *) whose preflight is accepted (env ACCEPT_UNJUDGED_TARGETS)",
+        help="the stack's AcceptUnjudgedTargets: targets (or *) whose preflight is accepted "
+        "(env ACCEPT_UNJUDGED_TARGETS)",
     )
     parser.add_argument(
         "--price",
