@@ -100,7 +100,8 @@ def test_tag_change_needs_the_instance_arn() -> None:
 
 
 # -- GuardDuty findings, CloudTrail AttachNetworkInterface, tag keys --------------------------------------------------
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+# The repository's samples, wherever this test file is copied to (make mutation runs a copy of tests/unit).
+from simulation.lambda_runtime import EVENTS  # noqa: E402
 
 
 def _load(name: str) -> dict:
