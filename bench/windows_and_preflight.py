@@ -20,7 +20,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from bench.invoke import event, invoke
+from bench.invoke import Invocation, event, invoke
 from bench.moto_patches import indexed_tags
 from bench.seeding import backend, seed_mirrored_instances
 from functions.scheduled_reconciler.app import handler as scheduled_reconciler
@@ -42,6 +42,16 @@ PREFLIGHT_OPERATIONS = (
     "DescribeLoadBalancerAttributes",
 )
 PREFLIGHT_BUDGET = 5  # issue 15: at most 5 more calls for 5 targets, whatever the number of sessions
+
+
+def _scheduled_reconcile(account: SimulatedAccount, pool: list[str], filter_id: str) -> tuple[Invocation, ApiCalls]:
+    """One scheduled reconcile in a cold container (its own clients, counted), with the strict layer on."""
+    with StrictAws():
+        settings = load_settings({"TARGET_IDS": ",".join(pool), "FILTER_ID": filter_id, "MANAGED_BY": MANAGED_BY})
+        client, elbv2 = account.session.client("ec2"), account.session.client("elbv2")
+        calls = ApiCalls().attach(client, elbv2)
+        runtime = Runtime(settings, Ec2Gateway(client, elbv2))
+        return invoke(scheduled_reconciler, event("scheduled-event.json", ""), runtime=runtime), calls
 
 
 def _finding(instance_id: str, severity: float = 8.0) -> dict[str, Any]:
@@ -96,15 +106,7 @@ def expired_reconcile(n: int = 1000, share: float = EXPIRED_SHARE) -> dict[str, 
             ec2.create_tags([instance_id], {"mirror-until": "2026-01-01T00:00:00Z"})
         for instance_id in instances[len(expired) :]:
             ec2.create_tags([instance_id], {"mirror-until": "2099-01-01T00:00:00Z"})
-        with StrictAws():
-            settings = load_settings({"TARGET_IDS": target, "FILTER_ID": filter_id, "MANAGED_BY": MANAGED_BY})
-            client, elbv2 = account.session.client("ec2"), account.session.client("elbv2")
-            calls = ApiCalls().attach(client, elbv2)
-            done = invoke(
-                scheduled_reconciler,
-                event("scheduled-event.json", ""),
-                runtime=Runtime(settings, Ec2Gateway(client, elbv2)),
-            )
+        done, calls = _scheduled_reconcile(account, [target], filter_id)
         summary = done.result
         if summary["sessions_deleted"] != {"expired": len(expired)} or len(
             backend().traffic_mirror_sessions
@@ -136,15 +138,7 @@ def preflight(n: int = 1000) -> dict[str, Any]:
             share = rest // len(others) + (1 if index < rest % len(others) else 0)
             seed_mirrored_instances(zone, share, target, filter_id, MANAGED_BY, cidr=f"10.{index}.0.0/16")
         pool = [*eni_targets, *others]
-        with StrictAws():
-            settings = load_settings({"TARGET_IDS": ",".join(pool), "FILTER_ID": filter_id, "MANAGED_BY": MANAGED_BY})
-            client, elbv2 = account.session.client("ec2"), account.session.client("elbv2")
-            calls = ApiCalls().attach(client, elbv2)
-            done = invoke(
-                scheduled_reconciler,
-                event("scheduled-event.json", ""),
-                runtime=Runtime(settings, Ec2Gateway(client, elbv2)),
-            )
+        done, calls = _scheduled_reconcile(account, pool, filter_id)
         summary = done.result
         changes = summary["sessions_created"] + summary["sessions_moved"] + sum(summary["sessions_deleted"].values())
         if summary["unhealthy_targets"] or summary["dead_targets"] or changes:

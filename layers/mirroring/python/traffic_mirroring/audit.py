@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TextIO
 
@@ -796,17 +796,27 @@ def _run(argv: Sequence[str] | None) -> int:
     if organization_audit.wanted(args):
         return _run_organization(args, where)
     try:
-        settings = settings_from(args, os.environ)
-        report = audit(settings, where)
+        report = audit(settings_from(args, os.environ), where)
     except Exception as error:
-        if args.debug and not isinstance(error, (MirroringError, BotoCoreError, MutatingCallRefused)):
-            raise
-        return _fail(explain(error, where, debug_hint=not args.debug))
+        return _explained(error, args, where)
+    _print(report, args, print_report)
+    return EXIT_DRIFT if report["drift"] else EXIT_NO_DRIFT
+
+
+def _explained(error: Exception, args: argparse.Namespace, where: AwsTarget) -> int:
+    """One line on stderr and exit 2; with --debug, an unexpected error (not AWS's, not a refusal) is raised."""
+    if args.debug and not isinstance(error, (MirroringError, BotoCoreError, MutatingCallRefused)):
+        raise error
+    return _fail(explain(error, where, debug_hint=not args.debug))
+
+
+def _print(
+    report: Mapping[str, Any], args: argparse.Namespace, text: Callable[[Any, TextIO, int | None], None]
+) -> None:
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
-        print_report(report, sys.stdout, terminal_width() if args.width is None else args.width)
-    return EXIT_DRIFT if report["drift"] else EXIT_NO_DRIFT
+        text(report, sys.stdout, terminal_width() if args.width is None else args.width)
 
 
 def _run_organization(args: argparse.Namespace, where: AwsTarget) -> int:
@@ -818,15 +828,8 @@ def _run_organization(args: argparse.Namespace, where: AwsTarget) -> int:
         request = organization_audit.request_from(args, where)
         report = organization_audit.audit_organization(settings, where, request, debug=args.debug)
     except Exception as error:
-        if args.debug and not isinstance(error, (MirroringError, BotoCoreError, MutatingCallRefused)):
-            raise
-        return _fail(explain(error, where, debug_hint=not args.debug))
-    if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        organization_audit.print_organization_report(
-            report, sys.stdout, terminal_width() if args.width is None else args.width
-        )
+        return _explained(error, args, where)
+    _print(report, args, organization_audit.print_organization_report)
     code = organization_audit.exit_code(report)
     if code == EXIT_ERROR:
         sys.stdout.flush()  # the report first, then the one line that says it is incomplete
