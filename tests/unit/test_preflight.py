@@ -118,3 +118,37 @@ def test_an_nlb_without_cross_zone_is_unhealthy() -> None:
     nlb = MirrorTarget("tmt-nlb", "network-load-balancer", None, health_problem="cross-zone load balancing is off")
     result = plan({"tmt-nlb": nlb})
     assert result.creates == [] and "cross-zone" in result.unhealthy_targets["tmt-nlb"]
+
+
+def test_unhealthy_is_judged_only_for_the_vpcs_that_reach_the_target() -> None:
+    """A discovered target serves its own VPC: a source elsewhere neither uses it nor makes it unhealthy."""
+    discovering = Settings(target_ids=(), filter_id="tmf-1", managed_by="stack", target_pool="prod")
+    target = MirrorTarget(
+        "tmt-1",
+        "network-interface",
+        10,
+        vpc_id="vpc-1",
+        tags={"mirror-pool": "prod"},
+        ingress=ingress(udp("10.1.0.0/16")),
+    )
+
+    def unhealthy(source_vpc: str, cidr: str, target: MirrorTarget = target) -> dict[str, str]:
+        source = Instance(
+            "i-1", "running", "m5.large", "zone-a", {"mirror": "true"}, (AttachedEni("eni-1", vpc_id=source_vpc),)
+        )
+        inventory = Inventory(
+            {"i-1": source},
+            [],
+            {"eni-1": "i-1"},
+            {"tmt-1": target},
+            {"m5.large": Verdict.SUPPORTED},
+            vpc_cidrs={source_vpc: (cidr,)},
+        )
+        return plan_mirroring(inventory, discovering).unhealthy_targets
+
+    assert unhealthy("vpc-2", "10.2.0.0/16") == {}  # cannot reach it: not its problem
+    assert unhealthy("vpc-1", "10.1.0.0/16") == {}  # admitted
+    closed = MirrorTarget(
+        "tmt-1", "network-interface", 10, vpc_id="vpc-1", tags={"mirror-pool": "prod"}, ingress=ingress()
+    )
+    assert unhealthy("vpc-1", "10.1.0.0/16", closed)["tmt-1"].startswith("vpc-1: ")
