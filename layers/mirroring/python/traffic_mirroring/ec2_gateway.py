@@ -133,13 +133,10 @@ class Ec2Gateway:
     # -- network interfaces ------------------------------------------------------------------------------------
     def describe_eni_attachments(self, eni_ids: Iterable[str]) -> dict[str, str | None]:
         """ENI → attached instance ID (None: detached). ENIs that no longer exist are absent."""
-        return {eni_id: raw[1] for eni_id, raw in self._describe_enis(eni_ids).items()}
-
-    def _describe_enis(self, eni_ids: Iterable[str]) -> dict[str, tuple[str, str | None, str]]:
-        """ENI → (zone, attached instance or None, VPC). ENIs that no longer exist are absent."""
-        return {eni_id: (e.zone, e.attached, e.vpc_id) for eni_id, e in self._read_enis(eni_ids).items()}
+        return {eni_id: eni.attached for eni_id, eni in self._read_enis(eni_ids).items()}
 
     def _read_enis(self, eni_ids: Iterable[str]) -> dict[str, _Eni]:
+        """ENI → its zone, attached instance (None: detached), VPC, subnet and groups. Absent: it does not exist."""
         result: dict[str, _Eni] = {}
         for batch in _batches(sorted(set(eni_ids)), FILTER_VALUES_PER_CALL):
             for raw in self._pages(
@@ -177,12 +174,11 @@ class Ec2Gateway:
     def _describe_vpcs(self, vpc_ids: Sequence[str]) -> list[Mapping[str, Any]]:
         return list(self._pages("DescribeVpcs", "Vpcs", Filters=[{"Name": "vpc-id", "Values": list(vpc_ids)}]))
 
-    def _target_ingress(self, enis: Sequence[_Eni]) -> dict[str, TargetIngress]:
-        """Subnet → groups → what admits traffic, for ENI targets: one DescribeSecurityGroups and one
-        DescribeNetworkAcls for every target (batched), whatever the number of sessions. Keyed by ENI subnet and
-        groups, joined by the caller."""
-        group_ids = sorted({g for e in enis for g in e.groups})
-        subnets = sorted({e.subnet_id for e in enis if e.subnet_id})
+    def _target_ingress(self, enis: Mapping[str, _Eni]) -> dict[str, TargetIngress]:
+        """Target ENI → what admits traffic to it: one DescribeSecurityGroups and one DescribeNetworkAcls for every
+        ENI target together (batched), whatever the number of sessions."""
+        group_ids = sorted({g for e in enis.values() for g in e.groups})
+        subnets = sorted({e.subnet_id for e in enis.values() if e.subnet_id})
         permissions: dict[str, list[IngressPermission]] = {g: [] for g in group_ids}
         for batch in _batches(group_ids, FILTER_VALUES_PER_CALL):
             filters = [{"Name": "group-id", "Values": list(batch)}]
@@ -196,13 +192,13 @@ class Ec2Gateway:
                 for association in raw.get("Associations") or []:
                     acls[association.get("SubnetId", "")] = (raw.get("NetworkAclId", ""), entries)
         return {
-            f"{e.subnet_id}/{','.join(e.groups)}": TargetIngress(
+            eni_id: TargetIngress(
                 e.groups,
                 tuple(p for g in e.groups for p in permissions.get(g, [])),
                 acls.get(e.subnet_id, ("", ()))[0],
                 acls[e.subnet_id][1] if e.subnet_id in acls else None,
             )
-            for e in enis
+            for eni_id, e in enis.items()
         }
 
     # -- sessions ----------------------------------------------------------------------------------------------
@@ -366,10 +362,9 @@ class Ec2Gateway:
         )
         target_eni_ids = [raw["NetworkInterfaceId"] for raw in raws if raw.get("Type") == TARGET_KIND_ENI]
         endpoint_eni_ids = [eni for _, _, enis in endpoints.values() for eni in enis]
-        full = self._read_enis([*target_eni_ids, *endpoint_eni_ids]) if target_eni_ids or endpoint_eni_ids else {}
-        enis = {eni_id: (e.zone, e.attached, e.vpc_id) for eni_id, e in full.items()}
-        ingress = self._target_ingress([full[e] for e in target_eni_ids if e in full])
-        hosts = {attached for _, attached, _ in (enis.get(e, ("", None, "")) for e in target_eni_ids) if attached}
+        enis = self._read_enis([*target_eni_ids, *endpoint_eni_ids]) if target_eni_ids or endpoint_eni_ids else {}
+        ingress = self._target_ingress({e: enis[e] for e in target_eni_ids if e in enis})
+        hosts = {attached for e in target_eni_ids if e in enis and (attached := enis[e].attached)}
         instances, _ = self.describe_instances(sorted(hosts)) if hosts else ({}, set())
         nlbs = self._load_balancers(
             [raw["NetworkLoadBalancerArn"] for raw in raws if raw.get("Type") == TARGET_KIND_NLB]
@@ -389,9 +384,9 @@ class Ec2Gateway:
             vpc = ""
             if kind == TARGET_KIND_ENI:
                 eni_id = raw.get("NetworkInterfaceId", "")
-                zone, attached, vpc = enis.get(eni_id, ("", None, ""))
-                if eni_id in full:
-                    target_ingress = ingress.get(f"{full[eni_id].subnet_id}/{','.join(full[eni_id].groups)}")
+                eni = enis.get(eni_id)
+                zone, attached, vpc = (eni.zone, eni.attached, eni.vpc_id) if eni else ("", None, "")
+                target_ingress = ingress.get(eni_id)
                 host = instances.get(attached or "")
                 zones = frozenset({zone}) if zone else frozenset()
                 capacity = eni_target_source_limit(host.instance_type if host else None)
@@ -422,7 +417,7 @@ class Ec2Gateway:
                     problem = "" if shared_in else "its Gateway Load Balancer endpoint no longer exists"
                 else:
                     state, vpc, endpoint_enis = endpoint
-                    zones = frozenset(enis[e][0] for e in endpoint_enis if e in enis and enis[e][0])
+                    zones = frozenset(enis[e].zone for e in endpoint_enis if e in enis and enis[e].zone)
                     if state.lower() != "available":
                         problem = f"its Gateway Load Balancer endpoint is {state}"
             targets[target_id] = MirrorTarget(

@@ -239,6 +239,7 @@ class _Planner:
         }
         self.probing: dict[str, str] = {}  # unlisted type → the instance whose create asks AWS
         self.pool = pool_targets(settings, self.targets)
+        self._healths: dict[tuple[str, str], str] = {}  # (source VPC, target) → _health's verdict
         self.result = Plan(pool=self.pool if self.targets is not None else ())
         self.vnis_by_vpc = vpc_vnis(inventory, settings)  # VniPolicy per-vpc: each source VPC's VNI
 
@@ -471,7 +472,13 @@ class _Planner:
     def _health(self, source_vpc: str, target: MirrorTarget) -> str:
         """Why the target would not receive this VPC's copies, by what AWS lets us see; "" when it would (or when
         the VPC's CIDRs were not read). A verdict it cannot judge counts as a failure unless the operator accepts
-        the target (AcceptUnjudgedTargets)."""
+        the target (AcceptUnjudgedTargets). Judged once per target and source VPC (every ENI of a VPC asks)."""
+        key = (source_vpc, target.target_id)
+        if key not in self._healths:
+            self._healths[key] = self._judge_health(source_vpc, target)
+        return self._healths[key]
+
+    def _judge_health(self, source_vpc: str, target: MirrorTarget) -> str:
         problem = target.health_problem
         cidrs = self.inventory.vpc_cidrs.get(source_vpc)
         if not problem and target.ingress is not None and cidrs:
