@@ -222,7 +222,7 @@ TRIGGERS: tuple[Trigger, ...] = (
         Minimum(
             "3 + k",
             lambda k: 3 + k,
-            "DescribeInstances (stopped? still tagged?) + DescribeTrafficMirrorSessions (ours, by the instance tag) + "
+            "DescribeInstances (stopped? still tagged?) + DescribeTrafficMirrorSessions (ours, by their description) + "
             "k x DeleteTrafficMirrorSession + CreateTags (status instance-stopped)",
         ),
         _NO_CACHE,
@@ -236,7 +236,7 @@ TRIGGERS: tuple[Trigger, ...] = (
             "2, or k + 2 when k > 1",
             lambda k: 2 if k == 1 else k + 2,
             "DescribeInstances (terminated? a late or repeated event must not undo a newer state) + "
-            "DescribeTrafficMirrorSessions (ours, by the instance tag: AWS deleted the primary ENI's session with the "
+            "DescribeTrafficMirrorSessions (ours, by their description: AWS deleted the primary ENI's session with the "
             "ENI); when k > 1, DescribeNetworkInterfaces (the k - 1 secondary ENIs survived: detached, or attached "
             "elsewhere?) + (k - 1) x DeleteTrafficMirrorSession; no status tag on a terminated instance",
         ),

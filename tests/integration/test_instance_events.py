@@ -12,6 +12,7 @@ import pytest
 from functions.autoscaling_launch.app import handler as autoscaling_launch
 from functions.instance_state_change.app import handler as state_change
 from functions.instance_tag_change.app import handler as tag_change
+from functions.scheduled_reconciler.app import handler as reconcile
 from simulation.account import SimulatedAccount
 from simulation.eventbridge import load_rules, matching_rules
 from tests.integration.stack import LambdaContext, Stack, event, make_stack
@@ -269,6 +270,94 @@ def test_terminated_instance_surviving_eni_loses_its_session(stack: Stack) -> No
     assert len(stack.account.sessions_on(secondary)) == 1  # AWS keeps billing it
     state_change(event("ec2-instance-terminated.json", instance), LambdaContext(), runtime=stack.runtime)
     assert stack.account.sessions_on(secondary) == []
+
+
+# -- documented filters only: the strict layer refuses a tag filter on DescribeTrafficMirrorSessions -----------------
+# The calls each event needs (bench/api_calls.py states why), for an instance with 2 ENIs in a warm container.
+EVENT_BUDGETS = {
+    "stopped": {
+        "DescribeInstances": 1,
+        "DescribeTrafficMirrorSessions": 1,
+        "DeleteTrafficMirrorSession": 2,
+        "CreateTags": 1,
+    },
+    # AWS deleted the primary ENI's session with the ENI; the secondary ENI survived, detached, with its session.
+    "terminated": {
+        "DescribeInstances": 1,
+        "DescribeTrafficMirrorSessions": 1,
+        "DescribeNetworkInterfaces": 1,
+        "DeleteTrafficMirrorSession": 1,
+    },
+    "tag removed": {
+        "DescribeInstances": 1,
+        "DescribeTrafficMirrorSessions": 1,
+        "DeleteTrafficMirrorSession": 2,
+        "DeleteTags": 1,
+        "CreateTags": 1,
+    },
+}
+
+
+@pytest.mark.parametrize("change", sorted(EVENT_BUDGETS))
+def test_an_event_that_ends_the_mirroring_finds_our_sessions_with_documented_filters_within_its_budget(
+    stack: Stack, change: str
+) -> None:
+    # Given a mirrored instance with two ENIs (the stack's marker and the instance in each session's description)
+    instance = stack.account.launch(tags={"mirror": "true"}, extra_enis=1)
+    launched(stack, instance)
+    enis = stack.account.enis_of(instance)
+    assert len(stack.our_sessions(instance)) == 2
+    launched(stack, stack.account.launch(tags={"mirror": "true"}))  # a warm container: the caches are filled
+    # When it is stopped, terminated or untagged, and its event arrives
+    if change == "stopped":
+        stack.account.stop(instance)
+        handler, sample = state_change, "ec2-instance-stopped.json"
+    elif change == "terminated":
+        stack.account.terminate(instance)
+        handler, sample = state_change, "ec2-instance-terminated.json"
+    else:
+        stack.account.untag(instance, "mirror")
+        handler, sample = tag_change, "tag-change-mirror-removed.json"
+    stack.calls.reset()
+    handler(event(sample, instance), LambdaContext(), runtime=stack.runtime)
+    calls = dict(stack.calls.counts)
+    # Then none of our sessions is left on any of its ENIs (the strict layer refuses any tag filter), with the
+    # calls of the event's budget and no more
+    assert stack.our_sessions(instance) == []
+    assert all(stack.account.sessions_on(eni) == [] for eni in enis if change != "terminated" or eni != enis[0])
+    assert calls == EVENT_BUDGETS[change]
+
+
+def test_a_session_made_by_an_older_version_is_left_to_the_reconciler_by_the_stop_event(
+    stack: Stack, pool: dict[str, str]
+) -> None:
+    # Given a session of ours made by an older version, whose description also named the ENI
+    instance = stack.account.launch(tags={"mirror": "true", "mirror-status": "mirrored"})
+    eni = stack.account.enis_of(instance)[0]
+    stack.account.ec2.create_traffic_mirror_session(
+        NetworkInterfaceId=eni,
+        TrafficMirrorTargetId=pool["nlb"],
+        TrafficMirrorFilterId=pool["filter"],
+        SessionNumber=1,
+        Description=f"mirror-stack: {instance} {eni}",
+        TagSpecifications=[
+            {
+                "ResourceType": "traffic-mirror-session",
+                "Tags": [
+                    {"Key": "mirror-managed-by", "Value": "mirror-stack"},
+                    {"Key": "mirror-instance-id", "Value": instance},
+                ],
+            }
+        ],
+    )
+    # When the instance stops and its event arrives, then the reconciler runs
+    stack.account.stop(instance)
+    state_change(event("ec2-instance-stopped.json", instance), LambdaContext(), runtime=stack.runtime)
+    missed = len(stack.our_sessions(instance))
+    reconcile(event("scheduled-event.json", ""), LambdaContext(), runtime=stack.runtime)
+    # Then the event did not see it (one exact description filter), and the reconciler deleted it
+    assert missed == 1
+    assert stack.our_sessions(instance) == []
 
 
 def test_tag_value_true_in_any_case_works(stack: Stack) -> None:

@@ -152,6 +152,24 @@ def test_stack_deletion_deletes_every_session_of_ours_and_no_other(
     assert answer["Data"] == {"Deleted": "3", "AlreadyGone": "0", "Left": "0"}
 
 
+def test_stack_deletion_reads_every_session_once_without_a_tag_filter(
+    stack: Stack, mirrored: list[str], not_ours: set[str], response_url: ResponseUrl
+) -> None:
+    # Given our 3 sessions and 2 that are not ours (the strict layer refuses any tag filter on the describe)
+    stack.calls.reset()
+    # When CloudFormation deletes the stack
+    session_cleanup(
+        request("Delete", response_url.url),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("DELETE_IN_PROGRESS"),
+    )
+    calls = dict(stack.calls.counts)
+    # Then one page of sessions was read (ownership decided on our side), and each of ours deleted once
+    assert session_ids(stack.account) == not_ours
+    assert calls == {"DescribeTrafficMirrorSessions": 1, "DeleteTrafficMirrorSession": 3}
+
+
 @pytest.mark.parametrize("kind", ["Create", "Update"])
 def test_create_and_update_touch_nothing(
     stack: Stack, mirrored: list[str], not_ours: set[str], response_url: ResponseUrl, kind: str
@@ -288,6 +306,28 @@ def test_mirror_cleanup_names_what_it_could_not_delete(
     assert code == 1
     assert err == f"mirror-cleanup: not deleted: {left} (UnauthorizedOperation)\n"
     assert "Deleted 2 of 3 session(s)." in out
+
+
+def test_mirror_cleanup_reads_every_session_once_without_a_tag_filter(
+    stack: Stack, mirrored: list[str], not_ours: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = cleanup_cli.clients
+
+    def counted_clients(*args: Any, **kwargs: Any) -> cleanup_cli.Clients:
+        made = built(*args, **kwargs)
+        stack.calls.attach(made.ec2)
+        return made
+
+    monkeypatch.setattr(cleanup_cli, "clients", counted_clients)
+    stack.calls.reset()
+
+    code, out, _ = cli("--apply")
+    calls = dict(stack.calls.counts)
+
+    # One read serves both the list of ours and the count of other accounts' sessions carrying the marker
+    assert code == 0 and session_ids(stack.account) == not_ours
+    assert "1 other session(s) carry the tag but belong to other accounts" in out
+    assert calls == {"DescribeTrafficMirrorSessions": 1, "DeleteTrafficMirrorSession": 3}
 
 
 def test_mirror_cleanup_refuses_to_apply_while_the_stack_exists(stack: Stack, mirrored: list[str]) -> None:

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,9 +61,9 @@ class FakeSessions:
     hold: threading.Event | None = None  # deletions wait for it
     calls: list[str] = field(default_factory=list)
 
-    def sessions_tagged(self, key: str, values: Sequence[str]) -> list[MirrorSession]:
+    def describe_sessions(self) -> list[MirrorSession]:
         self.calls.append("describe")
-        return [s for s in self.sessions if s.tags.get(key) in values]
+        return list(self.sessions)  # every session the account sees: DescribeTrafficMirrorSessions has no tag filter
 
     def delete_session(self, session_id: str) -> bool:
         self.calls.append(f"delete {session_id}")

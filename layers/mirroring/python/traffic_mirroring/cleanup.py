@@ -43,16 +43,21 @@ REASON_SESSIONS_SHOWN = 20
 class SessionPort(Protocol):
     """What the cleanup needs of the EC2 gateway."""
 
-    def sessions_tagged(self, key: str, values: Sequence[str]) -> list[MirrorSession]: ...
+    def describe_sessions(self) -> list[MirrorSession]: ...
 
     def delete_session(self, session_id: str) -> bool: ...
 
 
 # -- finding and deleting the stack's sessions ----------------------------------------------------------------------
 def stack_sessions(gateway: SessionPort, settings: Settings) -> list[MirrorSession]:
-    """Every session the stack owns, by session ID. The tag filter narrows the read; ``owns`` decides."""
-    tagged = gateway.sessions_tagged(settings.managed_by_tag_key, [settings.managed_by])
-    return sorted((s for s in tagged if settings.owns(s)), key=lambda s: s.session_id)
+    """Every session the stack owns, by session ID: every session the account sees, and ``owns`` decides.
+    DescribeTrafficMirrorSessions documents no tag filter, and a description filter would miss sessions an older
+    version described otherwise: a stack is deleted once, so reading them all (1,000 a page) is the safe price."""
+    return owned_by_stack(gateway.describe_sessions(), settings)
+
+
+def owned_by_stack(sessions: Sequence[MirrorSession], settings: Settings) -> list[MirrorSession]:
+    return sorted((s for s in sessions if settings.owns(s)), key=lambda s: s.session_id)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from traffic_mirroring.cleanup import delete_sessions, stack_sessions
+from traffic_mirroring.cleanup import delete_sessions, owned_by_stack
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import AwsApiError, aws_error
@@ -118,8 +118,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     marker = args.managed_by or args.stack_name
     settings = Settings(target_ids=(), filter_id="", managed_by=marker, account_id=account)
     gateway = Ec2Gateway(where.ec2, target_cache_seconds=0, account_id=account)
-    tagged = gateway.sessions_tagged(settings.managed_by_tag_key, [settings.managed_by])
-    sessions = stack_sessions(gateway, settings)
+    visible = gateway.describe_sessions()  # no tag filter: the call documents none (see cleanup.stack_sessions)
+    tagged = [s for s in visible if s.tags.get(settings.managed_by_tag_key) == settings.managed_by]
+    sessions = owned_by_stack(visible, settings)
     print(
         f"Account {account}, region {region}: {len(sessions)} session(s) of stack {args.stack_name} "
         f"(tag {settings.managed_by_tag_key}={marker})",

@@ -96,6 +96,14 @@ class Settings:
             return False
         return not (self.account_id and session.owner_id and session.owner_id != self.account_id)
 
+    def session_description(self, instance_id: str) -> str:
+        """The Description of every session we create for an instance: the stack's marker and the instance, nothing
+        else, so the sessions of an instance whose ENIs left it (stopped, terminated) are found by one exact
+        ``description`` filter. DescribeTrafficMirrorSessions documents no tag filter; ownership is still decided
+        by ``owns``. https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeTrafficMirrorSessions.html
+        """
+        return f"{self.managed_by}: {instance_id}"
+
     def packet_length_wanted(self, tags: Mapping[str, str]) -> tuple[int | None, bool]:
         """The packet length an instance's sessions should have, and whether its ``mirror-packet-length`` tag (if
         any) is approved: one of ApprovedPacketLengths, written as a plain integer. Without the tag: PacketLength."""

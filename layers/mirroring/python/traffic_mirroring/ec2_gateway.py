@@ -229,8 +229,11 @@ class Ec2Gateway:
     def sessions_on_targets(self, target_ids: Sequence[str]) -> list[MirrorSession]:
         return self.describe_sessions([{"Name": "traffic-mirror-target-id", "Values": list(target_ids)}])
 
-    def sessions_tagged(self, key: str, values: Sequence[str]) -> list[MirrorSession]:
-        return self.describe_sessions([{"Name": f"tag:{key}", "Values": list(values)}])
+    def sessions_described(self, descriptions: Sequence[str]) -> list[MirrorSession]:
+        """Sessions whose Description is one of these. The call documents no tag filter (ours are told apart by
+        their tags on the client side, ``Settings.owns``); ``description`` is one of its nine filters.
+        https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeTrafficMirrorSessions.html"""
+        return self.describe_sessions([{"Name": "description", "Values": list(descriptions)}])
 
     def sessions_by_id(self, session_ids: Sequence[str]) -> list[MirrorSession]:
         return self.describe_sessions([{"Name": "traffic-mirror-session-id", "Values": list(session_ids)}])

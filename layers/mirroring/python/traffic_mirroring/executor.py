@@ -271,7 +271,7 @@ class Executor:
             "target_id": target_id,
             "filter_id": create.filter_id,
             "session_number": number,
-            "description": f"{self.settings.managed_by}: {create.instance_id} {create.eni_id}",
+            "description": self.settings.session_description(create.instance_id),
             "tags": tags,
             "packet_length": create.packet_length,
             "virtual_network_id": create.virtual_network_id,

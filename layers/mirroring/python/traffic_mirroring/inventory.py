@@ -48,8 +48,12 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         # Everything on its ENIs, ours or not: the 3-per-ENI limit and session numbers count all of them.
         sessions = gateway.sessions_on_enis([eni.eni_id for eni in instance.enis])
     else:
-        # Stopped, terminated or gone: only our sessions matter, wherever its ENIs went.
-        sessions = [s for s in gateway.sessions_tagged(settings.instance_tag_key, [instance_id]) if settings.owns(s)]
+        # Stopped, terminated or gone: only our sessions matter, wherever its ENIs went (a terminated instance lists
+        # none, yet a secondary ENI may survive it with its session). One exact description filter finds them: the
+        # call documents no tag filter, and reading every session of the account per event would grow with it.
+        # Sessions an older version described otherwise are left to the reconciler, which reads every session.
+        described = gateway.sessions_described([settings.session_description(instance_id)])
+        sessions = [s for s in described if settings.owns(s) and s.tags.get(settings.instance_tag_key) == instance_id]
 
     attachments: dict[str, str | None] = {}
     if instance is not None:
