@@ -2,7 +2,8 @@
 
 moto (5.2.5) accepts anything for mirror sessions: unlimited sessions per ENI and sources per target, duplicate or
 out-of-range session numbers, unknown ENIs/targets/filters, unsupported sources; it ignores ClientToken, paging,
-``tag:`` filters and DeleteOnTermination set on an attachment, and keeps sessions of deleted ENIs. While
+``tag:`` filters and DeleteOnTermination set on an attachment, keeps sessions of deleted ENIs, and changes the type
+of a running instance. While
 ``StrictAws`` is active, the same calls answer the way AWS documents, with AWS's error codes. It patches moto's
 classes, so it holds for in-process mocks and for ``ThreadedMotoServer`` in the same process alike. The layer models
 AWS from AWS's documentation (its data: ``aws_rules.json``) and never from the product's code.
@@ -27,6 +28,11 @@ Rules always on:
   a property from a Traffic Mirror session, the property is set to the default"): the whole packet (8500 on an NLB
   target), no description, a new VNI chosen at random. moto picks no VNI, knows no NLB default and ignores
   RemoveFields.
+- DescribeTrafficMirrorSessions, DescribeTrafficMirrorTargets and DescribeTrafficMirrorFilters take only the filter
+  names their API reference lists; any other name, ``tag:<key>`` and ``tag-key`` included (none of the three lists
+  them), answers ``InvalidParameterValue``, as other EC2 describes do for an unknown filter name.
+- ModifyInstanceAttribute changes an instance's type only while it is ``stopped``; in any other state it answers
+  ``IncorrectInstanceState`` (moto changes it in any state).
 - Deleting the resource behind a target (NLB, Gateway Load Balancer endpoint, the appliance's ENI) leaves the target
   and its sessions; sessions can still be created on it or moved to it (AWS only stops mirroring).
 - A session owned by another account answers ``UnauthorizedOperation`` to Delete/Modify; sessions the account
@@ -96,7 +102,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
-from moto.ec2.models.instances import Instance
+from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.traffic_mirrors import TrafficMirrorsBackend, TrafficMirrorSession, TrafficMirrorTarget
 from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
@@ -578,7 +584,11 @@ def _modify_removes_fields(original: Callable[..., Any]) -> Callable[..., Any]:
     return modify_traffic_mirror_session
 
 
-# The filters each Describe call documents (plus the generic ``tag:<key>`` and ``tag-key``), to model attributes.
+# The filters each Describe call documents, and the attribute of moto's resource each one matches. No other name is
+# accepted: not even ``tag:<key>`` or ``tag-key``, which these three calls do not list (many other EC2 describes do).
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeTrafficMirrorSessions.html
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeTrafficMirrorTargets.html
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeTrafficMirrorFilters.html
 _FILTER_ATTRIBUTES: dict[str, dict[str, str]] = {
     "traffic_mirror_sessions": {
         "traffic-mirror-session-id": "id",
@@ -606,28 +616,15 @@ _FILTER_ATTRIBUTES: dict[str, dict[str, str]] = {
 
 
 def _check_filter_names(collection: str, filters: dict[str, list[str]]) -> None:
-    """AWS rejects an unknown filter name even when there is nothing to filter."""
+    """AWS rejects a filter name the call does not document, even when there is nothing to filter."""
     for name in filters:
-        if not (name.startswith("tag:") or name == "tag-key" or name in _FILTER_ATTRIBUTES[collection]):
+        if name not in _FILTER_ATTRIBUTES[collection]:
             raise _error("InvalidParameterValue", f"The filter '{name}' is invalid")
 
 
 def _matches(resource: Any, attributes: dict[str, str], filters: dict[str, list[str]]) -> bool:
-    tags: dict[str, str] = {}
-    if any(name.startswith("tag") for name in filters):
-        # moto's own index of tags by resource ID: get_tags() scans every tag of the account (O(N) per resource).
-        tags = dict(resource.ec2_backend.tags.get(resource.id, {}))
-    for name, values in filters.items():
-        wanted = set(values)
-        if name.startswith("tag:"):
-            if tags.get(name[4:]) not in wanted:
-                return False
-        elif name == "tag-key":
-            if not wanted & set(tags):
-                return False
-        elif str(getattr(resource, attributes[name], None)) not in wanted:
-            return False
-    return True
+    """Every filter holds (names ANDed), each with any of its values (values ORed), matched exactly."""
+    return all(str(getattr(resource, attributes[name], None)) in set(values) for name, values in filters.items())
 
 
 def _strict_describe(collection: str, not_found: str, lagged: bool) -> Callable[..., Any]:
@@ -742,6 +739,28 @@ def _attachment_delete_on_termination(original: Callable[..., Any]) -> Callable[
         return result
 
     return modify_network_interface_attribute
+
+
+def _type_changes_only_while_stopped(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS: "You must stop your instance before you can change its instance type"; in another state it answers
+    IncorrectInstanceState ("some instance attributes ... can only be modified if the instance is in a 'stopped'
+    state").
+
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/change-instance-type-of-ebs-backed-instance.html
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+    """
+
+    def modify_instance_attribute(self: Any, instance_id: str, key: str, value: Any) -> Any:
+        if key == "instance_type":
+            state = self.get_instance(instance_id)._state.name
+            if state != "stopped":
+                raise _error(
+                    "IncorrectInstanceState",
+                    f"The instance '{instance_id}' is not in the 'stopped' state (it is '{state}').",
+                )
+        return original(self, instance_id, key, value)
+
+    return modify_instance_attribute
 
 
 def _listed_network_interfaces(self: Any) -> list[Any]:
@@ -1273,6 +1292,11 @@ class StrictAws:
             _attachment_delete_on_termination(ElasticNetworkInterfaces.modify_network_interface_attribute),
         )
         self._patch(Instance, "network_interfaces", property(_listed_network_interfaces))
+        self._patch(
+            InstanceBackend,
+            "modify_instance_attribute",
+            _type_changes_only_while_stopped(InstanceBackend.modify_instance_attribute),
+        )
         self._patch(AutoScalingResponse, "complete_lifecycle_action", _complete_lifecycle_action(self))
         elb = elbv2_models.ELBv2Backend
         self._patch(elb, "create_load_balancer", _typed_create_load_balancer(elb.create_load_balancer))

@@ -16,7 +16,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from simulation.account import SimulatedAccount
-from simulation.strict_aws import StrictAws, aws_supports_source
+from simulation.strict_aws import OTHER_ACCOUNT_ID, StrictAws, aws_supports_source
 
 UNKNOWN_ENI = "eni-0123456789abcdef0"
 UNKNOWN_TARGET = "tmt-0123456789abcdef0"
@@ -610,61 +610,98 @@ def test_a_page_cap_shortens_pages_and_the_paginator_still_gets_everything(accou
 
 
 # -- 9. describe filters ----------------------------------------------------------------------------------------------
-def test_tag_filters_on_sessions_return_only_matching_sessions(account, target, mirror_filter):
-    # Given a session tagged team=net, one tagged team=sec and one without tags
-    enis = source_enis(account, 3)
-    net = account.foreign_session(enis[0], target, mirror_filter, 1)  # tagged team=net
-    sec = create_session(
-        account.ec2,
-        enis[1],
-        target,
-        mirror_filter,
-        TagSpecifications=[{"ResourceType": "traffic-mirror-session", "Tags": [{"Key": "team", "Value": "sec"}]}],
-    )
-    create_session(account.ec2, enis[2], target, mirror_filter)
-
-    # When sessions are described by tag value and by tag key
-    by_value = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "tag:team", "Values": ["net"]}])
-    by_key = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "tag-key", "Values": ["team"]}])
-    by_values = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "tag:team", "Values": ["net", "sec"]}])
-
-    # Then only matching sessions are returned
-    assert [s["TrafficMirrorSessionId"] for s in by_value["TrafficMirrorSessions"]] == [net]
-    assert {s["TrafficMirrorSessionId"] for s in by_key["TrafficMirrorSessions"]} == {net, sec}
-    assert {s["TrafficMirrorSessionId"] for s in by_values["TrafficMirrorSessions"]} == {net, sec}
-
-
-def test_tag_filters_on_targets_return_only_matching_targets(account):
-    # Given a target tagged role=collector and one without tags
-    host_enis = source_enis(account, 2)
-    tagged = account.ec2.create_traffic_mirror_target(
-        NetworkInterfaceId=host_enis[0],
-        TagSpecifications=[{"ResourceType": "traffic-mirror-target", "Tags": [{"Key": "role", "Value": "collector"}]}],
-    )["TrafficMirrorTarget"]["TrafficMirrorTargetId"]
-    account.ec2.create_traffic_mirror_target(NetworkInterfaceId=host_enis[1])
-
-    # When targets are described by tag value, by another value and by tag key
-    by_value = account.ec2.describe_traffic_mirror_targets(Filters=[{"Name": "tag:role", "Values": ["collector"]}])
-    by_other = account.ec2.describe_traffic_mirror_targets(Filters=[{"Name": "tag:role", "Values": ["other"]}])
-    by_key = account.ec2.describe_traffic_mirror_targets(Filters=[{"Name": "tag-key", "Values": ["role"]}])
-
-    # Then only the tagged target matches
-    assert [t["TrafficMirrorTargetId"] for t in by_value["TrafficMirrorTargets"]] == [tagged]
-    assert by_other["TrafficMirrorTargets"] == []
-    assert [t["TrafficMirrorTargetId"] for t in by_key["TrafficMirrorTargets"]] == [tagged]
+# The names each call's API reference lists (API_DescribeTrafficMirrorSessions.html, ...Targets.html, ...Filters.html
+# under https://docs.aws.amazon.com/AWSEC2/latest/APIReference/): no tag filter among them.
+DOCUMENTED_FILTERS = {
+    "describe_traffic_mirror_sessions": [
+        "description",
+        "network-interface-id",
+        "owner-id",
+        "packet-length",
+        "session-number",
+        "traffic-mirror-filter-id",
+        "traffic-mirror-session-id",
+        "traffic-mirror-target-id",
+        "virtual-network-id",
+    ],
+    "describe_traffic_mirror_targets": [
+        "description",
+        "network-interface-id",
+        "network-load-balancer-arn",
+        "owner-id",
+        "traffic-mirror-target-id",
+    ],
+    "describe_traffic_mirror_filters": ["description", "traffic-mirror-filter-id"],
+}
 
 
-def test_tags_added_after_creation_are_seen_by_filters_and_describe(account, eni, target, mirror_filter):
+@pytest.mark.parametrize(
+    ("operation", "name"), [(operation, name) for operation, names in DOCUMENTED_FILTERS.items() for name in names]
+)
+def test_every_documented_filter_name_is_accepted(account, operation, name):
+    # Given an account
+    # When a Describe call uses a filter name its API reference lists
+    answer = getattr(account.ec2, operation)(Filters=[{"Name": name, "Values": ["x"]}])
+
+    # Then AWS answers (nothing matches "x")
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+@pytest.mark.parametrize("operation", sorted(DOCUMENTED_FILTERS))
+@pytest.mark.parametrize("name", ["tag:team", "tag-key"])
+def test_tag_filters_are_refused_because_these_calls_document_none(account, target, mirror_filter, operation, name):
+    # Given a session, its target and its filter, each tagged team=net
+    tags = [{"Key": "team", "Value": "net"}]
+    session = create_session(account.ec2, source_enis(account, 1)[0], target, mirror_filter)
+    account.ec2.create_tags(Resources=[session, target, mirror_filter], Tags=tags)
+
+    # When a Describe call filters on a tag (a name many other EC2 describes accept)
+    code = error_code(getattr(account.ec2, operation), Filters=[{"Name": name, "Values": ["team", "net"]}])
+
+    # Then AWS refuses the name, as it refuses any name the call does not document
+    assert code == "InvalidParameterValue"
+
+
+def test_tags_added_after_creation_are_seen_by_describe(account, eni, target, mirror_filter):
     # Given a session without tags, tagged afterwards with CreateTags
     session = create_session(account.ec2, eni, target, mirror_filter)
     account.ec2.create_tags(Resources=[session], Tags=[{"Key": "owner", "Value": "us"}])
 
-    # When sessions are described by that tag
-    found = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "tag:owner", "Values": ["us"]}])
+    # When sessions are described
+    found = account.ec2.describe_traffic_mirror_sessions(TrafficMirrorSessionIds=[session])
 
-    # Then the session matches and shows its tag
-    assert [s["TrafficMirrorSessionId"] for s in found["TrafficMirrorSessions"]] == [session]
+    # Then the session shows its tag
     assert found["TrafficMirrorSessions"][0]["Tags"] == [{"Key": "owner", "Value": "us"}]
+
+
+def test_the_description_filter_matches_the_whole_description(account, target, mirror_filter):
+    # Given sessions described "stack: i-1", "stack: i-12" and one without a description
+    enis = source_enis(account, 3)
+    one = create_session(account.ec2, enis[0], target, mirror_filter, Description="stack: i-1")
+    create_session(account.ec2, enis[1], target, mirror_filter, Description="stack: i-12")
+    create_session(account.ec2, enis[2], target, mirror_filter)
+
+    # When sessions are described by description "stack: i-1"
+    found = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "description", "Values": ["stack: i-1"]}])
+
+    # Then only the session with exactly that description is returned
+    assert [s["TrafficMirrorSessionId"] for s in found["TrafficMirrorSessions"]] == [one]
+
+
+def test_the_owner_id_filter_leaves_out_other_accounts_sessions_on_a_shared_target(
+    account, strict, target, mirror_filter
+):
+    # Given a session of ours and one of another account on our (shared) target
+    ours = create_session(account.ec2, source_enis(account, 1)[0], target, mirror_filter)
+    theirs = strict.add_foreign_account_session(target, mirror_filter)
+
+    # When sessions are described by owner-id, ours and theirs
+    mine = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "owner-id", "Values": ["123456789012"]}])
+    other = account.ec2.describe_traffic_mirror_sessions(Filters=[{"Name": "owner-id", "Values": [OTHER_ACCOUNT_ID]}])
+
+    # Then each holds only that account's session
+    assert [s["TrafficMirrorSessionId"] for s in mine["TrafficMirrorSessions"]] == [ours]
+    assert [s["TrafficMirrorSessionId"] for s in other["TrafficMirrorSessions"]] == [theirs]
 
 
 def test_the_session_number_filter_matches(account, eni, target, mirror_filter):
@@ -784,6 +821,38 @@ def test_stopping_an_instance_keeps_its_sessions(account, eni, target, mirror_fi
     account.stop(instance)
 
     # Then its session stays (and bills)
+    assert all_session_ids(account) == {session}
+
+
+@pytest.mark.parametrize("state", ["running", "terminated"])
+def test_the_type_of_an_instance_that_is_not_stopped_cannot_change(account, state):
+    # Given a running instance (or a terminated one)
+    instance = account.launch("m5.large")
+    if state == "terminated":
+        account.terminate(instance)
+
+    # When its type is changed (AWS: "You must stop your instance before you can change its instance type")
+    code = error_code(account.ec2.modify_instance_attribute, InstanceId=instance, InstanceType={"Value": "t2.micro"})
+
+    # Then AWS refuses, and the type stays
+    assert code == "IncorrectInstanceState"
+    assert account.instance(instance)["InstanceType"] == "m5.large"
+
+
+def test_the_type_of_a_stopped_instance_changes_and_its_sessions_stay(account, eni, target, mirror_filter):
+    # Given a mirrored instance, stopped
+    session = create_session(account.ec2, eni, target, mirror_filter)
+    instance = account.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Attachment"][
+        "InstanceId"
+    ]
+    account.stop(instance)
+
+    # When its type is changed to one AWS refuses as a source, and it starts again
+    account.ec2.modify_instance_attribute(InstanceId=instance, InstanceType={"Value": "t2.micro"})
+    account.start(instance)
+
+    # Then it runs as the new type, and its session stays (AWS deletes no session for a type change)
+    assert account.instance(instance)["InstanceType"] == "t2.micro"
     assert all_session_ids(account) == {session}
 
 
