@@ -91,7 +91,9 @@ def test_an_eni_at_its_limit_is_named_and_a_create_knows_the_numbers_taken() -> 
         inventory(instance("i-1", AttachedEni("eni-1"), AttachedEni("eni-2")), sessions=sessions), SETTINGS
     )
     assert plan.subjects["i-1"].skips == [Skip("i-1", "eni-1", Reason.ENI_SESSION_LIMIT)]
-    assert plan.creates == [CreateSession("i-1", "eni-2", 2, "tmf-1", ("tmt-a", "tmt-b"), (1, 3))]
+    assert plan.creates == [
+        CreateSession("i-1", "eni-2", 2, "tmf-1", ("tmt-a", "tmt-b"), (1, 3), instance_type="m5.large")
+    ]
 
 
 def test_an_eni_without_a_target_is_named() -> None:

@@ -53,6 +53,7 @@ class Settings:
     managed_by: str = "traffic-mirroring-automation"
     managed_by_tag_key: str = "mirror-managed-by"
     instance_tag_key: str = "mirror-instance-id"
+    instance_type_tag_key: str = "mirror-instance-type"  # on our sessions: the source's type when it was created
     target_override_tag_key: str = "mirror-target"
     filter_override_tag_key: str = "mirror-filter"
     status_tag_key: str = "mirror-status"

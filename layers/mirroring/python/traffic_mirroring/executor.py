@@ -262,6 +262,9 @@ class Executor:
             self.settings.managed_by_tag_key: self.settings.managed_by,
             self.settings.instance_tag_key: create.instance_id,
         }
+        if create.instance_type:
+            # What AWS judged the source as: a session of an instance whose type changed since is judged again.
+            tags[self.settings.instance_type_tag_key] = create.instance_type
         if create.virtual_network_id is not None:
             # The VNI → source map, on the session itself. A VNI AWS picks is known only from its answer, after the
             # tags are written: those sessions are mapped from DescribeTrafficMirrorSessions (report, mirror-audit).

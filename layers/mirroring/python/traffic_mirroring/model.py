@@ -50,6 +50,8 @@ class Reason(StrEnum):
     SOURCE_ENI_DETACHED = "source-eni-detached"
     UNSUPPORTED_INTERFACE_TYPE = "unsupported-interface-type"
     DUPLICATE_SESSION = "duplicate-session"
+    # Its instance's type changed to one AWS is to be asked about: deleted, and a new session asks AWS in its place.
+    INSTANCE_TYPE_CHANGED = "instance-type-changed"
     TARGET_RETIRED = "target-retired"
     TARGET_MISSING = "target-missing"
     TARGET_DEAD = "target-dead"
@@ -183,6 +185,7 @@ class CreateSession:
     taken_numbers: tuple[int, ...] = ()  # session numbers seen on the ENI when planning
     generation: str = ""  # the instance's mirror generation the session is created in (part of the token)
     probe_type: str | None = None  # an unlisted instance type this create asks AWS about
+    instance_type: str = ""  # the source's type, recorded on the session (tag mirror-instance-type)
     reason: str = Reason.MISSING_SESSION
     packet_length: int | None = None  # None: the whole packet
     virtual_network_id: int | None = None  # None: AWS picks a VNI (VniPolicy aws)

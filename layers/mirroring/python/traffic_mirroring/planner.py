@@ -125,6 +125,30 @@ def may_need_placement(instance: Instance, settings: Settings, verdicts: Mapping
     return is_judged(instance, settings, now) and verdicts.get(instance.instance_type) != Verdict.UNSUPPORTED
 
 
+def type_changed(session: MirrorSession, instance: Instance, settings: Settings) -> bool:
+    """The session records another type than the instance has now (stopped, changed, started: AWS deletes no
+    session for it). A session without the record, made by an older version, is judged by the current type alone."""
+    recorded = session.tags.get(settings.instance_type_tag_key)
+    return recorded is not None and recorded.strip().lower() != instance.instance_type.strip().lower()
+
+
+def probes_changed_type(
+    instance: Instance, sessions: Iterable[MirrorSession], settings: Settings, verdicts: Mapping[str, Verdict]
+) -> bool:
+    """Whether AWS is to be asked again about this instance: a session of ours on it was created under another type,
+    and the current type is neither on AWS's list nor answered yet (nor one the list refuses: that one loses its
+    sessions without asking). The probe is a create, so that session makes way for it (``_Planner``)."""
+    allow, deny = settings.eligibility_allow, settings.eligibility_deny
+    if (
+        verdicts.get(instance.instance_type) != Verdict.ASK_AWS
+        or not settings.probe_unlisted_types
+        or listed_verdict(instance.instance_type, allow, deny) == Verdict.UNSUPPORTED
+    ):
+        return False
+    enis = {eni.eni_id for eni in instance.enis}
+    return any(settings.owns(s) and s.eni_id in enis and type_changed(s, instance, settings) for s in sessions)
+
+
 # -- who is mirrored, and until when ----------------------------------------------------------------------------
 def selected(instance: Instance, settings: Settings) -> bool:
     """The mirror tag decides when present: its value (any case) opts in, any other value opts out, whatever a
@@ -195,6 +219,9 @@ def needs_placement(
     session on a pool target its VPC can reach."""
     if not may_need_placement(instance, settings, verdicts, now):
         return False
+    sessions = list(sessions)
+    if probes_changed_type(instance, sessions, settings, verdicts):
+        return True
     candidates = set(candidate_targets(instance, settings, targets))
     placed = {s.eni_id: s.target_id for s in sessions if settings.owns(s) and s.target_id in candidates}
 
@@ -317,7 +344,7 @@ class _Planner:
                 continue
             if refusal is not None:
                 continue  # an override that is not approved: leave what exists, create nothing
-            self._plan_mirrored_eni(instance, eni, managed, plan)
+            self._plan_mirrored_eni(instance, eni, managed, plan, probe=verdict == Verdict.ASK_AWS)
 
         # Creates after this instance's deletes belong to its next generation (see executor: tokens).
         generation = next_generation(d.session.session_id for d in plan.deletes) or plan.generation
@@ -416,9 +443,9 @@ class _Planner:
         return None
 
     def _plan_mirrored_eni(
-        self, instance: Instance, eni: AttachedEni, managed: list[MirrorSession], plan: SubjectPlan
+        self, instance: Instance, eni: AttachedEni, managed: list[MirrorSession], plan: SubjectPlan, probe: bool
     ) -> None:
-        eni_id = eni.eni_id
+        """``probe``: the instance's type is to be asked of AWS (and this instance asks)."""
         desired_filter = instance.tags.get(self.settings.filter_override_tag_key) or self.settings.filter_id
         candidates = candidate_targets(instance, self.settings, self.targets)
         existing_filters = self.inventory.existing_filter_ids
@@ -429,20 +456,50 @@ class _Planner:
         if keep is not None and existing_filters is not None and keep.filter_id not in existing_filters:
             plan.deletes.append(DeleteSession(instance.instance_id, keep, Reason.FILTER_MISSING))
             keep = None
+        # Created under another type, and AWS has not judged this one: only a create asks AWS. Delete first, then
+        # create (the executor's order): whatever AWS answers, the old session must go (replaced, or its source
+        # refused), and a probe beside it would need a free slot on the ENI. The copies pause for the moment between
+        # the two calls, once per type change. A new number: a create right after the delete must not depend on AWS
+        # having freed the old one. Without a target for the new session, the old one stays as it is.
+        if (
+            keep is not None
+            and probe
+            and type_changed(keep, instance, self.settings)
+            and self._plan_new_session(instance, eni, desired_filter, candidates, plan, replacing=keep)
+        ):
+            return
         if keep is not None:
             self._plan_kept_session(instance, eni, keep, candidates, desired_filter, plan)
             return
+        self._plan_new_session(instance, eni, desired_filter, candidates, plan)
 
-        on_eni = [s for s in self.sessions_by_eni[eni_id] if s not in plan_deleted(plan)]
+    def _plan_new_session(
+        self,
+        instance: Instance,
+        eni: AttachedEni,
+        desired_filter: str,
+        candidates: Sequence[str],
+        plan: SubjectPlan,
+        replacing: MirrorSession | None = None,
+    ) -> bool:
+        """Plan a create on the ENI (after deleting ``replacing``); False when none is possible (then the ENI's skip
+        says why, unless a session is being replaced: it stays as it is)."""
+        eni_id = eni.eni_id
+        gone = [*plan_deleted(plan), *([replacing] if replacing else [])]
+        on_eni = [s for s in self.sessions_by_eni[eni_id] if s not in gone]
         if len(on_eni) >= SESSIONS_PER_ENI:
-            plan.skips.append(Skip(instance.instance_id, eni_id, Reason.ENI_SESSION_LIMIT))
-            return
+            if replacing is None:
+                plan.skips.append(Skip(instance.instance_id, eni_id, Reason.ENI_SESSION_LIMIT))
+            return False
         taken = tuple(sorted({s.session_number for s in self.sessions_by_eni[eni_id]}))
         number = lowest_free_session_number(taken)
         ranked = self._rank(candidates, eni, instance.availability_zone)
         if number is None or not ranked:
-            plan.skips.append(Skip(instance.instance_id, eni_id, self._why_no_target(instance, candidates, eni)))
-            return
+            if replacing is None:
+                plan.skips.append(Skip(instance.instance_id, eni_id, self._why_no_target(instance, candidates, eni)))
+            return False
+        if replacing is not None:
+            plan.deletes.append(DeleteSession(instance.instance_id, replacing, Reason.INSTANCE_TYPE_CHANGED))
         self.usage.add(ranked[0], eni_id)
         options = wanted_options(instance, eni, self.settings, self.vnis_by_vpc)
         plan.creates.append(
@@ -455,8 +512,10 @@ class _Planner:
                 taken,
                 packet_length=options.packet_length,
                 virtual_network_id=options.virtual_network_id,
+                instance_type=instance.instance_type,
             )
         )
+        return True
 
     def _rank(self, candidates: Sequence[str], eni: AttachedEni, zone: str) -> tuple[str, ...]:
         """The candidates this ENI's VPC can reach and that pass preflight for it, best first (see
