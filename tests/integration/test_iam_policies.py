@@ -351,7 +351,8 @@ def arn(resource: str, account: str = ACCOUNT) -> str:
 
 SESSION = arn("traffic-mirror-session/tms-0123456789abcdef0")
 INSTANCE = arn("instance/i-0123456789abcdef0")
-OURS = {MARKER: STACK, "mirror-instance-id": "i-0123456789abcdef0"}
+# The tags the functions write on a session they create (executor._session_request; mirror-vni only with a VNI).
+OURS = {MARKER: STACK, "mirror-instance-id": "i-0123456789abcdef0", "mirror-instance-type": "m5.large"}
 
 
 def on_target(action: str, target: str, account: str = ACCOUNT, tags: dict[str, str] | None = None) -> Request:
@@ -494,7 +495,7 @@ def test_the_cleanup_function_deletes_only_our_sessions_and_reads_only_its_stack
 
 # -- ManagedBy: one marker for the stacks of every account (a StackSet), instead of each stack's name ----------------
 def _ours(marker: str) -> dict[str, str]:
-    return {MARKER: marker, "mirror-instance-id": "i-0123456789abcdef0"}
+    return {MARKER: marker, "mirror-instance-id": "i-0123456789abcdef0", "mirror-instance-type": "m5.large"}
 
 
 @pytest.fixture(scope="module")
