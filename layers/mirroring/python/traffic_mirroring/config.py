@@ -57,6 +57,11 @@ class Settings:
     filter_override_tag_key: str = "mirror-filter"
     status_tag_key: str = "mirror-status"
     until_tag_key: str = "mirror-until"  # ISO 8601 UTC: mirror until then
+    # A GuardDuty finding's own window, beside the owner's tags (never instead of them): until when the finding
+    # mirrors the instance (ISO 8601 UTC), and which finding (``<type> <ID>``). The reconciler removes both once
+    # the window has ended, so the instance is left as its owner tagged it (docs/incident-response.md).
+    finding_until_tag_key: str = "mirror-finding-until"
+    finding_tag_key: str = "mirror-finding"
     selectors: tuple[Selector, ...] = ()
     generation_tag_key: str = "mirror-generation"
     account_id: str = ""  # this account (ACCOUNT_ID); "" = unknown: then only the marker tag decides ownership
