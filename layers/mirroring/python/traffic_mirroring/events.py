@@ -65,7 +65,7 @@ class GuardDutyFinding:
     sample: bool
     event_id: str
     region: str | None = None
-    archived: bool = False  # detail.service.archived: an analyst (or a suppression rule) archived it
+    archived: bool = False  # detail.service.archived: an analyst archived it (GuardDuty keeps sending its events)
     left_out: tuple[str, ...] = ()
 
     @property
