@@ -195,7 +195,7 @@ def _windows_and_preflight(figures: Mapping[str, Any] | None) -> list[str]:
         "expired sessions gone, every target healthy and nothing changed).",
         "",
         f"**A GuardDuty finding (severity 8) on a {guardduty['enis']}-ENI instance**, through the GuardDuty "
-        "function, from the finding to every ENI mirrored with `mirror-until` set:",
+        "function, from the finding to every ENI mirrored with the finding's window (`mirror-finding-until`) set:",
         "",
     ]
     lines.extend(

@@ -84,7 +84,7 @@ def guardduty_finding(enis: int = 2) -> dict[str, Any]:
             calls.reset()
             done = invoke(guardduty, _finding(instance), runtime=runtime, incident=incident)
             ours = [s for s in account.sessions() if s["NetworkInterfaceId"] in account.enis_of(instance)]
-            if len(ours) != enis or "mirror-until" not in account.tags_of(instance):
+            if len(ours) != enis or "mirror-finding-until" not in account.tags_of(instance):
                 raise AssertionError(f"GuardDuty finding, {container}: {len(ours)} of {enis} ENIs mirrored")
             measured[container] = {
                 "calls": calls.total,

@@ -25,7 +25,6 @@ from botocore import xform_name
 from tests.integration.transformed_template import PSEUDO, STACK_FILTER, STACK_ID, Resolver, transformed
 from traffic_mirroring.audit import READ_ONLY_OPERATIONS
 from traffic_mirroring.config import Settings
-from traffic_mirroring.incident import FINDING_TAG_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "layers" / "mirroring" / "python" / "traffic_mirroring" / "ec2_gateway.py"
@@ -38,6 +37,8 @@ SETTINGS = Settings(target_ids=(), filter_id="tmf-0")
 MARKER = SETTINGS.managed_by_tag_key  # the key the code tags sessions with
 STATUS = SETTINGS.status_tag_key
 GENERATION = SETTINGS.generation_tag_key
+# A finding's own window on an instance: written by the GuardDuty function, removed by any reconcile once ended.
+FINDING_WINDOW = [SETTINGS.finding_until_tag_key, SETTINGS.finding_tag_key]
 LIFECYCLE_FUNCTION = "AutoScalingLifecycleFunction"
 CLEANUP_FUNCTION = "SessionCleanupFunction"
 MIRRORING_FUNCTIONS = [
@@ -271,7 +272,13 @@ def test_sessions_change_only_with_our_marker_tag(
 def test_tags_are_written_only_on_session_creation_or_as_the_status_tags_of_instances(roles: dict[str, Role]) -> None:
     on_create = {"StringEquals": {"ec2:CreateAction": "CreateTrafficMirrorSession"}}
     written = {"ForAllValues:StringEquals": {"aws:TagKeys": [STATUS, GENERATION]}, "Null": {"aws:TagKeys": "false"}}
-    removed = {"ForAllValues:StringEquals": {"aws:TagKeys": [STATUS]}, "Null": {"aws:TagKeys": "false"}}
+    # Removed: the status tag, and a finding's window once it has ended (any reconcile of the instance does it).
+    removed = {
+        "ForAllValues:StringEquals": {
+            "aws:TagKeys": [STATUS, SETTINGS.finding_tag_key, SETTINGS.finding_until_tag_key]
+        },
+        "Null": {"aws:TagKeys": "false"},
+    }
     for name, role in roles.items():
         for statement in role.statements:
             actions = set(_list(statement["Action"]))
@@ -421,6 +428,8 @@ ALLOWED = {
     "write the status tag": [tag_instance("ec2:CreateTags", [STATUS])],
     "write the status and generation tags": [tag_instance("ec2:CreateTags", [STATUS, GENERATION])],
     "remove the status tag": [tag_instance("ec2:DeleteTags", [STATUS])],
+    "remove an ended finding window with the status tag": [tag_instance("ec2:DeleteTags", [STATUS, *FINDING_WINDOW])],
+    "remove an ended finding window": [tag_instance("ec2:DeleteTags", FINDING_WINDOW)],
     "describe the inventory": [
         Request(a, "*") for a in sorted(API_CALLS["ec2"] | API_CALLS["elbv2"]) if not _mutating(a)
     ],
@@ -439,6 +448,10 @@ DENIED = {
     "modify an untagged session": on_session("ec2:ModifyTrafficMirrorSession", {}),
     "take a session over by tagging it": Request("ec2:CreateTags", SESSION, {"aws:TagKeys": [MARKER]}),
     "write the mirror tag on an instance": tag_instance("ec2:CreateTags", ["mirror"]),
+    "write mirror-until on an instance": tag_instance("ec2:CreateTags", [SETTINGS.until_tag_key]),
+    "remove the mirror tag from an instance": tag_instance("ec2:DeleteTags", ["mirror"]),
+    "remove mirror-until from an instance": tag_instance("ec2:DeleteTags", [SETTINGS.until_tag_key]),
+    "remove a finding window with the owner's tag": tag_instance("ec2:DeleteTags", [*FINDING_WINDOW, "mirror"]),
     "write the status tag with another tag": tag_instance("ec2:CreateTags", [STATUS, "Name"]),
     "remove the generation tag": tag_instance("ec2:DeleteTags", [GENERATION]),
     "delete every tag of an instance": tag_instance("ec2:DeleteTags", None),
@@ -687,11 +700,12 @@ def test_the_audit_role_may_make_exactly_the_audit_s_reads(translated: dict[str,
         assert not allowed(role, request)
 
 
-# -- incident response: the GuardDuty function marks instances with exactly the window tags --------------------------
+# -- incident response: the GuardDuty function marks instances with exactly the finding's window tags -----------------
 GUARDDUTY_FUNCTION = "GuardDutyFindingFunction"
 ENI_ATTACHED_FUNCTION = "NetworkInterfaceAttachedFunction"
 UNTIL = SETTINGS.until_tag_key
-FINDING = FINDING_TAG_KEY
+FINDING_UNTIL = SETTINGS.finding_until_tag_key
+FINDING = SETTINGS.finding_tag_key
 MIRROR = SETTINGS.mirror_tag_key
 INCIDENT = {**PRODUCTION, "GuardDutyMinSeverity": "7", "AttachEventsFromCloudTrail": "true"}
 
@@ -712,11 +726,14 @@ def test_the_optional_event_functions_are_allowed_exactly_the_calls_their_code_m
         assert incident_roles[name].managed == {TRACING_POLICY}, name
 
 
-WINDOW_TAGS_ALLOWED = [[MIRROR, UNTIL, FINDING], [MIRROR, UNTIL], [FINDING], [UNTIL], [MIRROR]]
+WINDOW_TAGS_ALLOWED = [[FINDING_UNTIL, FINDING], [FINDING_UNTIL], [FINDING]]
 WINDOW_TAGS_DENIED = [
     ["Name"],
-    [MIRROR, UNTIL, FINDING, "Name"],
-    [MIRROR, STATUS],  # each statement allows its own keys: a mix is no request the code makes
+    [FINDING_UNTIL, FINDING, "Name"],
+    [MIRROR],  # the owner's tags: a finding never writes them (issue 20)
+    [UNTIL],
+    [MIRROR, UNTIL, FINDING],
+    [FINDING_UNTIL, STATUS],  # each statement allows its own keys: a mix is no request the code makes
     [MARKER],
     ["mirror-target"],
     ["mirror-filter"],
@@ -724,7 +741,7 @@ WINDOW_TAGS_DENIED = [
 
 
 @pytest.mark.parametrize("keys", WINDOW_TAGS_ALLOWED, ids=lambda keys: "+".join(keys))
-def test_the_guardduty_function_may_write_the_window_tags_on_instances(
+def test_the_guardduty_function_may_write_the_finding_s_window_tags_on_instances(
     incident_roles: dict[str, Role], keys: list[str]
 ) -> None:
     assert allowed(incident_roles[GUARDDUTY_FUNCTION], tag_instance("ec2:CreateTags", keys))
@@ -740,25 +757,36 @@ def test_the_guardduty_function_may_write_no_other_tag_on_instances(
     assert not allowed(role, tag_instance("ec2:CreateTags", None))
 
 
-def test_the_guardduty_function_tags_only_instances_of_this_account_and_removes_no_window_tag(
+def test_the_guardduty_function_tags_only_instances_of_this_account_and_removes_no_owner_s_tag(
     incident_roles: dict[str, Role],
 ) -> None:
     role = incident_roles[GUARDDUTY_FUNCTION]
-    keys: dict[str, str | list[str]] = {"aws:TagKeys": [MIRROR, UNTIL, FINDING]}
+    keys: dict[str, str | list[str]] = {"aws:TagKeys": [FINDING_UNTIL, FINDING]}
     elsewhere = f"arn:aws:ec2:{REGION}:{OTHER_ACCOUNT}:instance/i-0123456789abcdef0"
     assert not allowed(role, Request("ec2:CreateTags", elsewhere, keys))
     assert not allowed(role, Request("ec2:CreateTags", arn("volume/vol-0123456789abcdef0"), keys))
     assert not allowed(role, Request("ec2:CreateTags", SESSION, keys))
-    for key in (MIRROR, UNTIL, FINDING):
+    for key in (MIRROR, UNTIL):
         assert not allowed(role, tag_instance("ec2:DeleteTags", [key])), key
 
 
-def test_no_other_function_may_write_the_window_tags(incident_roles: dict[str, Role]) -> None:
+def test_no_other_function_may_write_the_finding_s_window_tags(incident_roles: dict[str, Role]) -> None:
     for name, role in incident_roles.items():
         if name == GUARDDUTY_FUNCTION:
             continue
         for keys in WINDOW_TAGS_ALLOWED:
             assert not allowed(role, tag_instance("ec2:CreateTags", keys)), (name, keys)
+
+
+def test_every_reconciling_function_may_remove_an_ended_finding_window_and_nothing_of_the_owner_s(
+    incident_roles: dict[str, Role],
+) -> None:
+    # Any reconcile of the instance past the window's end removes the finding's tags (with the status tag).
+    for name in (*MIRRORING_FUNCTIONS, GUARDDUTY_FUNCTION, ENI_ATTACHED_FUNCTION):
+        role = incident_roles[name]
+        assert allowed(role, tag_instance("ec2:DeleteTags", [STATUS, FINDING, FINDING_UNTIL])), name
+        for keys in ([MIRROR], [UNTIL], [FINDING, MIRROR], [GENERATION], ["Name"]):
+            assert not allowed(role, tag_instance("ec2:DeleteTags", keys)), (name, keys)
 
 
 @pytest.mark.parametrize("case", sorted(ALLOWED))
@@ -773,12 +801,11 @@ def test_what_no_function_may_do_stays_denied_with_the_optional_functions(
     incident_roles: dict[str, Role], case: str
 ) -> None:
     for name, role in incident_roles.items():
-        if name == GUARDDUTY_FUNCTION and case == "write the mirror tag on an instance":
-            continue  # its job, and only its: test_no_other_function_may_write_the_window_tags
         assert not allowed(role, DENIED[case]), (name, case)
 
 
-def test_the_window_tags_follow_the_mirror_tag_key(translated: dict[str, Any]) -> None:
+def test_the_finding_s_window_tags_do_not_follow_the_mirror_tag_key(translated: dict[str, Any]) -> None:
     role = roles_under(translated, {**INCIDENT, "MirrorTagKey": "monitor"})[GUARDDUTY_FUNCTION]
-    assert allowed(role, tag_instance("ec2:CreateTags", ["monitor", UNTIL, FINDING]))
+    assert allowed(role, tag_instance("ec2:CreateTags", [FINDING_UNTIL, FINDING]))
+    assert not allowed(role, tag_instance("ec2:CreateTags", ["monitor"]))
     assert not allowed(role, tag_instance("ec2:CreateTags", [MIRROR]))

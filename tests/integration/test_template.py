@@ -33,6 +33,7 @@ from traffic_mirroring.events import (
 )
 from traffic_mirroring.incident import MIN_SEVERITY_VARIABLE, MIRROR_HOURS_VARIABLE, load_incident_settings
 from traffic_mirroring.lifecycle import ABANDON, CONTINUE, FAILURE_RESULT_VARIABLE
+from traffic_mirroring.planner import own_tags_that_do_not_matter, tag_keys_that_matter
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -63,6 +64,7 @@ EXPECTED_FUNCTION: dict[str, str | None] = {
     "autoscaling-launch-lifecycle-action.json": None,
     "scheduled-event.json": None,
     "guardduty-finding-ec2.json": None,
+    "guardduty-attack-sequence-ec2.json": None,
     "cloudtrail-attach-network-interface.json": None,
 }
 # With every optional function deployed.
@@ -70,6 +72,7 @@ EXPECTED_WITH_ALL_OPTIONS: dict[str, str | None] = {
     **EXPECTED_FUNCTION,
     "autoscaling-launch-lifecycle-action.json": ASG_LIFECYCLE,
     "guardduty-finding-ec2.json": GUARDDUTY,
+    "guardduty-attack-sequence-ec2.json": GUARDDUTY,
     "cloudtrail-attach-network-interface.json": ENI_ATTACHED,
 }
 
@@ -82,6 +85,7 @@ PARSER_OF_SAMPLE: dict[str, Callable[[Any], InstanceTrigger | LifecycleAction | 
     "autoscaling-launch-successful.json": parse_autoscaling_launch,
     "autoscaling-launch-lifecycle-action.json": parse_lifecycle_action,
     "guardduty-finding-ec2.json": parse_guardduty_finding,
+    "guardduty-attack-sequence-ec2.json": parse_guardduty_finding,
     "cloudtrail-attach-network-interface.json": parse_network_interface_attached,
 }
 
@@ -779,7 +783,70 @@ def test_the_severity_in_the_deployed_pattern_is_a_json_number() -> None:
     [rule] = [r for r in load_rules(TEMPLATE, {"GuardDutyMinSeverity": "7.5"}) if r.function_logical_id == GUARDDUTY]
 
     assert rule.pattern["detail"]["severity"] == [{"numeric": [">=", 7.5]}]
-    assert rule.pattern["detail"]["resource"] == {"resourceType": ["Instance"]}
+    assert rule.pattern["detail"]["$or"] == [
+        {"resource": {"resourceType": ["Instance"]}},
+        {"type": [{"prefix": "AttackSequence:"}]},
+    ]
+
+
+def _archived(event: dict[str, Any], archived: Any) -> dict[str, Any]:
+    if archived == "no-field":
+        del event["detail"]["service"]["archived"]
+    elif archived == "no-service":
+        del event["detail"]["service"]
+    else:
+        event["detail"]["service"]["archived"] = archived
+    return event
+
+
+@pytest.mark.parametrize("sample", ["guardduty-finding-ec2.json", "guardduty-attack-sequence-ec2.json"])
+@pytest.mark.parametrize(
+    ("archived", "routed"), [(True, False), (False, True), ("no-field", True), ("no-service", True)]
+)
+def test_the_guardduty_rule_excludes_archived_findings_only(
+    all_option_rules: list[Rule], sample: str, archived: Any, routed: bool
+) -> None:
+    # GuardDuty keeps sending events for findings an analyst archived (detail.service.archived true); a finding
+    # without the field, or without service, must still reach the function.
+    event = _archived(_sample(sample), archived)
+
+    assert _reached(all_option_rules, event) == ([GUARDDUTY] if routed else [])
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        None,
+        {},
+        {"resourceType": "Instance"},
+        {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0123456789abcdef0"}},
+        {"resourceType": "AccessKey"},
+    ],
+    ids=["no-resource", "empty", "instance", "instance-with-details", "access-key"],
+)
+@pytest.mark.parametrize("severity", [9, 10])
+def test_an_attack_sequence_reaches_the_guardduty_function_whatever_its_resource(
+    all_option_rules: list[Rule], resource: dict[str, Any] | None, severity: int
+) -> None:
+    # Its resource type is documented only as "Resources involved in attack sequence": the rule matches its type.
+    event = _sample("guardduty-attack-sequence-ec2.json")
+    event["detail"]["severity"] = severity
+    if resource is None:
+        del event["detail"]["resource"]
+    else:
+        event["detail"]["resource"] = resource
+
+    assert _reached(all_option_rules, event) == [GUARDDUTY]
+    assert parse_guardduty_finding(event).instance_ids[-3:] == (
+        "i-0123456789abcdef0",
+        "i-0123456789abcdef1",
+        "i-0123456789abcdef2",
+    )
+
+
+def test_an_attack_sequence_below_the_threshold_reaches_no_function() -> None:
+    rules = load_rules(TEMPLATE, parameter_overrides={"GuardDutyMinSeverity": "9.5"})
+    assert _reached(rules, _sample("guardduty-attack-sequence-ec2.json")) == []
 
 
 def _attach(**detail: Any) -> dict[str, Any]:
@@ -810,13 +877,16 @@ def test_only_successful_attach_calls_reach_the_eni_function(
     [
         (["mirror"], True),
         (["mirror-until"], True),
+        (["mirror-finding-until"], True),
+        (["mirror-packet-length"], True),
+        (["mirror-vni"], True),
         (["mirror-finding"], False),
         (["mirror-status"], False),
         (["eks:cluster-name"], False),
         (["Name"], False),
     ],
 )
-def test_without_selectors_the_tag_rule_fires_for_the_mirror_tag_and_mirror_until(
+def test_without_selectors_the_tag_rule_fires_for_the_keys_that_matter(
     rules: list[Rule], changed_keys: list[str], routed: bool
 ) -> None:
     assert _reached(rules, _tag_change(changed_keys)) == ([TAG_CHANGE] if routed else [])
@@ -852,10 +922,30 @@ def test_the_anything_but_list_holds_every_tag_the_functions_write_on_instances(
     condition, with_selectors, without = pattern["detail"]["changed-tag-keys"]["Fn::If"]
     settings = load_settings({"FILTER_ID": "tmf-0"})
     assert condition == "HasMirrorSelectors"
-    assert with_selectors == [
-        {"anything-but": [settings.status_tag_key, settings.generation_tag_key, "mirror-finding"]}
-    ]
-    assert without == [{"Ref": "MirrorTagKey"}, settings.until_tag_key]
+    [only] = with_selectors
+    assert sorted(only["anything-but"]) == sorted(own_tags_that_do_not_matter(settings))
+    assert {"Ref": "MirrorTagKey"} in without
+
+
+@pytest.mark.parametrize("selectors", ["", "eks:cluster-name=prod,team=sec*,vpc-0abc"])
+@pytest.mark.parametrize("mirror_tag_key", ["mirror", "monitor"])
+def test_the_tag_rule_routes_exactly_the_keys_that_matter(selectors: str, mirror_tag_key: str) -> None:
+    # One list (planner.tag_keys_that_matter): the rule lets a change of each of its keys through, and never a
+    # change of only our own other tags; without selectors it lists exactly the keys.
+    parameters = {"MirrorSelectors": selectors, "MirrorTagKey": mirror_tag_key}
+    settings = load_settings({"FILTER_ID": "tmf-0", "MIRROR_SELECTORS": selectors, "MIRROR_TAG_KEY": mirror_tag_key})
+    [rule] = [r for r in load_rules(TEMPLATE, parameters) if r.function_logical_id == TAG_CHANGE]
+    matter = tag_keys_that_matter(settings)
+    for key in sorted(matter):
+        assert rule.matches(_tag_change([key])), key
+        assert rule.matches(_tag_change(["Name", key])), key
+    for key in sorted(own_tags_that_do_not_matter(settings)):
+        assert not rule.matches(_tag_change([key])), key
+    assert not rule.matches(_tag_change(sorted(own_tags_that_do_not_matter(settings))))
+    listed = rule.pattern["detail"]["changed-tag-keys"]
+    if not selectors:
+        assert sorted(listed) == sorted(matter)
+        assert not rule.matches(_tag_change(["Name"]))
 
 
 def test_deployed_with_every_option_each_function_is_removed_before_the_cleanup_and_watched_by_alarms(

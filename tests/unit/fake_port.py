@@ -318,10 +318,11 @@ class FakeAws:
         for instance_id in instance_ids:
             self.instance_tags.setdefault(instance_id, {}).update(tags)
 
-    def delete_instance_tag(self, instance_ids: Sequence[str], key: str) -> None:
-        self._call(DELETE_TAGS, {"instance_ids": list(instance_ids), "key": key})
+    def delete_instance_tags(self, instance_ids: Sequence[str], keys: Sequence[str]) -> None:
+        self._call(DELETE_TAGS, {"instance_ids": list(instance_ids), "keys": list(keys)})
         for instance_id in instance_ids:
-            self.instance_tags.get(instance_id, {}).pop(key, None)
+            for key in keys:
+                self.instance_tags.get(instance_id, {}).pop(key, None)
 
     def forget_targets(self) -> None:
         self.forgotten_targets += 1  # a cache, not an AWS call: not in the call log

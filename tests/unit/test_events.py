@@ -180,6 +180,92 @@ def test_malformed_finding_names_the_field(mutate, message) -> None:
         parse_guardduty_finding(event)
 
 
+# -- archived findings and attack sequences ---------------------------------------------------------------------
+@pytest.mark.parametrize(("archived", "expected"), [(True, True), (False, False), (None, False), ("true", False)])
+def test_an_archived_finding_is_recognised(archived: object, expected: bool) -> None:
+    event = _load("guardduty-finding-ec2.json")
+    if archived is None:
+        del event["detail"]["service"]["archived"]
+    else:
+        event["detail"]["service"]["archived"] = archived
+    assert parse_guardduty_finding(event).archived is expected
+
+
+SEQUENCE = "guardduty-attack-sequence-ec2.json"
+GROUP = ("i-0123456789abcdef0", "i-0123456789abcdef1", "i-0123456789abcdef2")
+
+
+def _instances(event: dict) -> list[dict]:
+    resources = event["detail"]["service"]["detection"]["sequence"]["resources"]
+    return [r for r in resources if r["resourceType"] == "EC2_INSTANCE"]
+
+
+def test_an_attack_sequence_names_every_instance_of_its_sequence() -> None:
+    finding = parse_guardduty_finding(_load(SEQUENCE))
+
+    assert finding.instance_ids == GROUP  # not the ENI, nor the Auto Scaling group it also names
+    assert finding.attack_sequence
+    assert finding.label == "AttackSequence:EC2/CompromisedInstanceGroup 7ac9e0b4d2f14b6a8c3e5d7f9a1b3c5d"
+    assert (finding.severity, finding.archived, finding.left_out) == (9.0, False, ())
+
+
+# The resource of an attack sequence is documented as "Resources involved in attack sequence" only: every shape.
+@pytest.mark.parametrize(
+    ("resource", "resource_type", "first"),
+    [
+        (None, "", GROUP[0]),
+        ({}, "", GROUP[0]),
+        ({"resourceType": "Instance"}, "Instance", GROUP[0]),
+        ({"resourceType": "Instance", "instanceDetails": {"instanceId": GROUP[1]}}, "Instance", GROUP[1]),
+        ({"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0fedcba9876543210"}}, "Instance", None),
+        ({"resourceType": "AccessKey", "accessKeyDetails": {"userName": "ci"}}, "AccessKey", GROUP[0]),
+    ],
+    ids=["no-resource", "empty", "instance-without-details", "instance-of-the-group", "one-more-instance", "other"],
+)
+def test_an_attack_sequence_s_own_resource_may_have_any_shape(
+    resource: dict | None, resource_type: str, first: str | None
+) -> None:
+    event = _load(SEQUENCE)
+    if resource is None:
+        del event["detail"]["resource"]
+    else:
+        event["detail"]["resource"] = resource
+    finding = parse_guardduty_finding(event)
+    assert finding.resource_type == resource_type
+    expected = tuple(dict.fromkeys((first or "i-0fedcba9876543210", *GROUP)))
+    assert finding.instance_ids == expected  # the finding's own instance first, no repeats
+
+
+def test_a_sequence_resource_may_name_its_instance_by_arn() -> None:
+    event = _load(SEQUENCE)
+    first, second, _ = _instances(event)
+    first["uid"] = "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
+    del second["accountId"], second["region"]
+    assert parse_guardduty_finding(event).instance_ids == GROUP
+
+
+def test_instances_of_another_account_or_region_or_unreadable_are_left_out() -> None:
+    event = _load(SEQUENCE)
+    first, second, third = _instances(event)
+    first["accountId"] = "210987654321"
+    second["uid"] = "arn:aws:ec2:eu-west-1:123456789012:instance/i-0123456789abcdef1"
+    third["uid"] = "web-3"
+    finding = parse_guardduty_finding(event)
+    assert finding.instance_ids == ()
+    assert finding.left_out == (
+        "i-0123456789abcdef0: account 210987654321",
+        "i-0123456789abcdef1: Region eu-west-1",
+        "web-3: not an EC2 instance ID",
+    )
+
+
+def test_a_sequence_without_resources_names_no_instance() -> None:
+    event = _load(SEQUENCE)
+    event["detail"]["type"] = "AttackSequence:S3/CompromisedData"
+    del event["detail"]["service"]["detection"]["sequence"]["resources"]
+    assert parse_guardduty_finding(event).instance_ids == ()
+
+
 def test_attach_network_interface_gives_the_instance() -> None:
     trigger = parse_network_interface_attached(_load("cloudtrail-attach-network-interface.json"))
 

@@ -533,10 +533,62 @@ def test_untagging_removes_the_status_tag_and_keeps_the_new_generation() -> None
     stale = ours(fake, "eni-1")
     Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], status=CLEAR_STATUS, current=Reason.MIRRORED)))
     assert [(c.operation, c.params) for c in fake.tag_calls()] == [
-        (DELETE_TAGS, {"instance_ids": ["i-1"], "key": STATUS}),
+        (DELETE_TAGS, {"instance_ids": ["i-1"], "keys": [STATUS]}),
         (CREATE_TAGS, {"instance_ids": ["i-1"], "tags": {GENERATION: next_generation([stale.session_id])}}),
     ]
     assert fake.instance_tags["i-1"] == {GENERATION: next_generation([stale.session_id])}
+
+
+FINDING_TAGS = (SETTINGS.finding_tag_key, SETTINGS.finding_until_tag_key)
+
+
+def test_a_finding_s_ended_window_is_removed_with_the_status_in_one_call() -> None:
+    # Given an instance mirrored only for a finding, whose window has ended
+    fake = world()
+    fake.instance_tags["i-1"] = {STATUS: Reason.MIRRORED, "mirror": "false", **dict.fromkeys(FINDING_TAGS, "x")}
+    stale = ours(fake, "eni-1")
+    ended = subject(deletes=[stale], status=CLEAR_STATUS, current=Reason.MIRRORED)
+    ended.remove_tags = FINDING_TAGS
+    # When the plan is applied
+    Executor(fake, SETTINGS).apply(plan(ended))
+    # Then one DeleteTags removes the status and the finding's tags; the owner's tag stays
+    assert [c.params for c in fake.tag_calls() if c.operation == DELETE_TAGS] == [
+        {"instance_ids": ["i-1"], "keys": [STATUS, *FINDING_TAGS]}
+    ]
+    assert fake.instance_tags["i-1"] == {"mirror": "false", GENERATION: next_generation([stale.session_id])}
+
+
+def test_a_finding_s_tags_are_removed_even_when_nothing_else_changes() -> None:
+    fake = world()
+    fake.instance_tags["i-1"] = {STATUS: Reason.MIRRORED, "mirror": "true", **dict.fromkeys(FINDING_TAGS, "x")}
+    kept = subject(status=Reason.MIRRORED, current=Reason.MIRRORED)
+    kept.remove_tags = FINDING_TAGS
+    Executor(fake, SETTINGS).apply(plan(kept))
+    assert [(c.operation, c.params) for c in fake.tag_calls()] == [
+        (DELETE_TAGS, {"instance_ids": ["i-1"], "keys": list(FINDING_TAGS)})
+    ]
+    assert fake.instance_tags["i-1"] == {STATUS: Reason.MIRRORED, "mirror": "true"}
+
+
+def test_account_wide_removals_of_ended_windows_are_batched() -> None:
+    fake = world()
+    subjects = [subject(f"i-{n}", status=Reason.MIRRORED, current=Reason.MIRRORED) for n in (1, 2, 3)]
+    for s in subjects[:2]:
+        s.remove_tags = FINDING_TAGS
+    Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(plan(*subjects))
+    assert [(c.operation, c.params) for c in fake.tag_calls()] == [
+        (DELETE_TAGS, {"instance_ids": ["i-1", "i-2"], "keys": list(FINDING_TAGS)})
+    ]
+
+
+def test_a_finding_s_tags_stay_when_the_instance_s_plan_fails() -> None:
+    # The next run removes them once its sessions are really gone.
+    fake = world().fail(DELETE, "IncorrectState")
+    fake.instance_tags["i-1"] = dict.fromkeys(FINDING_TAGS, "x")
+    failed = subject(deletes=[ours(fake, "eni-1")], status=CLEAR_STATUS, current=Reason.MIRRORED)
+    failed.remove_tags = FINDING_TAGS
+    Executor(fake, SETTINGS).apply(plan(failed))
+    assert all(key in fake.instance_tags["i-1"] for key in FINDING_TAGS)
 
 
 def test_untagging_an_instance_without_a_status_tag_writes_nothing() -> None:

@@ -146,5 +146,5 @@ def test_modify_moves_within_target_limits() -> None:
 def test_instance_tags_are_set_and_deleted() -> None:
     fake = aws()
     fake.set_instance_tags(["i-1", "i-2"], {"a": "1", "b": "2"})
-    fake.delete_instance_tag(["i-1"], "a")
+    fake.delete_instance_tags(["i-1"], ["a"])
     assert fake.instance_tags == {"i-1": {"b": "2"}, "i-2": {"a": "1", "b": "2"}}

@@ -18,8 +18,10 @@ _FALSE = {"false", "0", "no", "off", ""}
 
 SELECTOR_TAG, SELECTOR_VPC, SELECTOR_SUBNET = "tag", "vpc", "subnet"
 
-# Session options. AWS takes PacketLength 1-8500 (the limitations page adds: at least 35 bytes for IPv4, 55 for
-# IPv6); the stack takes 64-8500, so a copy always holds its IPv4/IPv6 and TCP/UDP headers. A VNI is 24 bits (VXLAN).
+# Session options. AWS takes PacketLength 1-8500, counted from the inner Ethernet header (the limitations page adds:
+# at least 35 bytes for IPv4, 55 for IPv6). The stack takes 64-8500: above both minimums, so every length it accepts
+# is valid for any source. 64 keeps Ethernet + IPv4 + TCP without options (54) and UDP, not IPv6 + TCP (74 and more);
+# 128 keeps every header (docs/session-options.md). A VNI is 24 bits (VXLAN).
 PACKET_LENGTH_MIN, PACKET_LENGTH_MAX = 64, 8500
 VNI_MAX = 2**24 - 1
 VNI_POLICY_AWS, VNI_POLICY_PER_VPC, VNI_POLICY_PER_INSTANCE_TAG = "aws", "per-vpc", "per-instance-tag"
@@ -58,6 +60,11 @@ class Settings:
     filter_override_tag_key: str = "mirror-filter"
     status_tag_key: str = "mirror-status"
     until_tag_key: str = "mirror-until"  # ISO 8601 UTC: mirror until then
+    # A GuardDuty finding's own window, beside the owner's tags (never instead of them): until when the finding
+    # mirrors the instance (ISO 8601 UTC), and which finding (``<type> <ID>``). The reconciler removes both once
+    # the window has ended, so the instance is left as its owner tagged it (docs/incident-response.md).
+    finding_until_tag_key: str = "mirror-finding-until"
+    finding_tag_key: str = "mirror-finding"
     selectors: tuple[Selector, ...] = ()
     generation_tag_key: str = "mirror-generation"
     account_id: str = ""  # this account (ACCOUNT_ID); "" = unknown: then only the marker tag decides ownership

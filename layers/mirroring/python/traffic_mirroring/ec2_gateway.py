@@ -492,7 +492,7 @@ class Ec2Gateway:
     def _describe_vpc_endpoints(self, endpoint_ids: Sequence[str]) -> list[Mapping[str, Any]]:
         return list(self._pages("DescribeVpcEndpoints", "VpcEndpoints", VpcEndpointIds=list(endpoint_ids)))
 
-    # -- instance tags (status, generation) --------------------------------------------------------------------
+    # -- instance tags (status, generation; a finding's window) ------------------------------------------------
     def set_instance_tags(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> None:
         self._call(
             "CreateTags",
@@ -501,8 +501,11 @@ class Ec2Gateway:
             Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
         )
 
-    def delete_instance_tag(self, instance_ids: Sequence[str], key: str) -> None:
-        self._call("DeleteTags", self.ec2.delete_tags, Resources=list(instance_ids), Tags=[{"Key": key}])
+    def delete_instance_tags(self, instance_ids: Sequence[str], keys: Sequence[str]) -> None:
+        # Always with keys: DeleteTags without any deletes every tag of the resources.
+        if not keys:
+            raise ValueError("delete_instance_tags needs at least one tag key")
+        self._call("DeleteTags", self.ec2.delete_tags, Resources=list(instance_ids), Tags=[{"Key": k} for k in keys])
 
     # -- Auto Scaling lifecycle hook ---------------------------------------------------------------------------
     def complete_lifecycle_action(

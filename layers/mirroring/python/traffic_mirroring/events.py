@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from traffic_mirroring.config import SELECTOR_TAG, Settings
+from traffic_mirroring.config import Settings
 from traffic_mirroring.errors import EventValidationError
+from traffic_mirroring.planner import tag_keys_that_matter
 
 STATE_CHANGE = "EC2 Instance State-change Notification"
 TAG_CHANGE = "Tag Change on Resource"
@@ -23,9 +24,15 @@ CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
 GUARDDUTY_FINDING = "GuardDuty Finding"
 ATTACH_NETWORK_INTERFACE = "AttachNetworkInterface"
 GUARDDUTY_INSTANCE_RESOURCE = "Instance"  # detail.resource.resourceType of a finding about an EC2 instance
+# An attack sequence (GuardDuty Extended Threat Detection) names its resources in
+# detail.service.detection.sequence.resources[] (the SDK model's Finding → Service → Detection → Sequence →
+# Resources, ResourceV2), an EC2 instance with resourceType EC2_INSTANCE (the model's FindingResourceType).
+ATTACK_SEQUENCE_PREFIX = "AttackSequence:"  # detail.type of every attack-sequence finding
+SEQUENCE_INSTANCE_RESOURCE = "EC2_INSTANCE"
 
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 _INSTANCE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:ec2:[^:]*:[^:]*:instance/(?P<id>.+)$")
+_INSTANCE_ARN_PARTS = re.compile(r"^arn:aws[a-zA-Z-]*:ec2:(?P<region>[^:]*):(?P<account>[^:]*):instance/(?P<id>.+)$")
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,10 @@ class InstanceTrigger:
 class GuardDutyFinding:
     """What a GuardDuty finding says that decides whether and where to mirror (nothing else is kept).
 
-    ``instance_id`` is None when the finding names no instance (another resource type, or no instance ID).
+    ``instance_ids``: the EC2 instances it names, in order and without repeats: the instance of a finding on an
+    instance (``resource.instanceDetails``), then those of an attack sequence (its sequence's resources); empty
+    when it names none. ``left_out``: instances a sequence names that are not this finding's (another account or
+    Region), or whose ID cannot be read, for the log.
     """
 
     finding_id: str
@@ -51,10 +61,21 @@ class GuardDutyFinding:
     severity: float
     account_id: str
     resource_type: str
-    instance_id: str | None
+    instance_ids: tuple[str, ...]
     sample: bool
     event_id: str
     region: str | None = None
+    archived: bool = False  # detail.service.archived: an analyst archived it (GuardDuty keeps sending its events)
+    left_out: tuple[str, ...] = ()
+
+    @property
+    def instance_id(self) -> str | None:
+        """The first instance it names (for logs), None when it names none."""
+        return self.instance_ids[0] if self.instance_ids else None
+
+    @property
+    def attack_sequence(self) -> bool:
+        return self.finding_type.startswith(ATTACK_SEQUENCE_PREFIX)
 
     @property
     def label(self) -> str:
@@ -144,16 +165,9 @@ def parse_tag_change(event: Any) -> InstanceTrigger:
 
 
 def tag_change_matters(changed_keys: tuple[str, ...], settings: Settings) -> bool:
-    """Whether a change of these instance tag keys can change what is mirrored: the mirror tag, ``mirror-until``,
-    the target and filter overrides, or a selector's tag key. (A change of only our own status tags, or of any
-    other tag, cannot.)"""
-    keys_that_matter = {
-        settings.mirror_tag_key,
-        settings.until_tag_key,
-        settings.target_override_tag_key,
-        settings.filter_override_tag_key,
-        *(selector.key for selector in settings.selectors if selector.kind == SELECTOR_TAG),
-    }
+    """Whether a change of these instance tag keys can change what is mirrored: any key of the planner's
+    ``tag_keys_that_matter``. (A change of only our own status tags, or of any other tag, cannot.)"""
+    keys_that_matter = tag_keys_that_matter(settings)
     return any(key in keys_that_matter for key in changed_keys)
 
 
@@ -174,31 +188,85 @@ def parse_network_interface_attached(event: Any) -> InstanceTrigger:
 
 def parse_guardduty_finding(event: Any) -> GuardDutyFinding:
     """A GuardDuty finding. Strict about the fields every finding has (ID, type, severity, account, resource type);
-    a missing instance ID is no error but a finding there is nothing to mirror for (``instance_id`` None)."""
+    naming no instance is no error but a finding there is nothing to mirror for (``instance_ids`` empty).
+
+    An attack sequence's ``resource`` is documented only as "Resources involved in attack sequence" (GuardDuty's
+    finding types table), not by its type: every shape is accepted there (no resource, no resourceType, Instance with
+    or without instanceDetails, another type), and its instances are read from the sequence's resources.
+    """
     _, event_id, detail = _envelope(event, (GUARDDUTY_FINDING,))
     severity = _field(detail, "severity", "detail.")
     if isinstance(severity, bool) or not isinstance(severity, (int, float)):
         raise EventValidationError(f"event field detail.severity must be a number, got {severity!r}"[:300])
-    resource = _mapping(detail, "resource", "detail.")
-    resource_type = _text(resource, "resourceType", "detail.resource.")
-    instance_id: str | None = None
+    service = detail.get("service")
+    service = service if isinstance(service, Mapping) else {}
+    detection = service.get("detection")
+    sequence = detection.get("sequence") if isinstance(detection, Mapping) else None
+    if isinstance(sequence, Mapping):
+        resource = detail.get("resource")
+        resource = resource if isinstance(resource, Mapping) else {}
+        raw_type = resource.get("resourceType")
+        resource_type = raw_type.strip() if isinstance(raw_type, str) else ""
+    else:
+        resource = _mapping(detail, "resource", "detail.")
+        resource_type = _text(resource, "resourceType", "detail.resource.")
+    instance_ids: list[str] = []
     details = resource.get("instanceDetails")
     if resource_type == GUARDDUTY_INSTANCE_RESOURCE and isinstance(details, Mapping):
         raw = details.get("instanceId")
         if isinstance(raw, str) and raw.strip():
-            instance_id = _instance_id(raw, "detail.resource.instanceDetails.instanceId")
-    service = detail.get("service")
+            instance_ids.append(_instance_id(raw, "detail.resource.instanceDetails.instanceId"))
+    account_id = _text(detail, "accountId", "detail.")
+    region = _region(event)
+    left_out: list[str] = []
+    if isinstance(sequence, Mapping):
+        named, left_out = _sequence_instances(sequence, account_id, region)
+        instance_ids.extend(named)
     return GuardDutyFinding(
         finding_id=_text(detail, "id", "detail."),
         finding_type=_text(detail, "type", "detail."),
         severity=float(severity),
-        account_id=_text(detail, "accountId", "detail."),
+        account_id=account_id,
         resource_type=resource_type,
-        instance_id=instance_id,
-        sample=_is_sample(service.get("additionalInfo") if isinstance(service, Mapping) else None),
+        instance_ids=tuple(dict.fromkeys(instance_ids)),
+        sample=_is_sample(service.get("additionalInfo")),
         event_id=event_id,
-        region=_region(event),
+        region=region,
+        archived=service.get("archived") is True,
+        left_out=tuple(left_out),
     )
+
+
+def _sequence_instances(
+    sequence: Mapping[str, Any], account_id: str, region: str | None
+) -> tuple[list[str], list[str]]:
+    """The EC2 instances an attack sequence names (``resources[]`` with resourceType EC2_INSTANCE), and those left
+    out. A resource's ``uid`` is documented only as "the unique identifier of the resource" (API reference,
+    ResourceV2): an instance ID and an instance ARN are both accepted. A resource whose ``accountId`` or ``region``
+    (or its ARN's) is not the finding's is left out: this stack can mirror only its own account and Region."""
+    named: list[str] = []
+    left_out: list[str] = []
+    resources = sequence.get("resources")
+    for resource in resources if isinstance(resources, list) else []:
+        if not isinstance(resource, Mapping) or resource.get("resourceType") != SEQUENCE_INSTANCE_RESOURCE:
+            continue
+        uid = resource.get("uid")
+        uid = uid.strip() if isinstance(uid, str) else ""
+        owner, where = resource.get("accountId"), resource.get("region")
+        match = _INSTANCE_ARN_PARTS.match(uid)
+        if match:
+            uid = match.group("id")
+            owner = match.group("account") or owner
+            where = match.group("region") or where
+        if not _INSTANCE_ID.match(uid):
+            left_out.append(f"{uid or '(no uid)'}: not an EC2 instance ID"[:120])
+        elif isinstance(owner, str) and owner and owner != account_id:
+            left_out.append(f"{uid}: account {owner}")
+        elif isinstance(where, str) and where and region and where != region:
+            left_out.append(f"{uid}: Region {where}")
+        else:
+            named.append(uid)
+    return named, left_out
 
 
 def _is_sample(additional: Any) -> bool:

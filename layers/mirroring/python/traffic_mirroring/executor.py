@@ -114,7 +114,8 @@ class Executor:
         self.clock = clock
         self._created: list[tuple[str, MirrorSession]] = []  # (instance, session) to confirm
         self._elsewhere: list[tuple[str, str, str]] = []  # (instance, ENI, token) created by someone else
-        self._pending: dict[tuple[tuple[tuple[str, str], ...], bool], list[str]] = {}  # (tags, clear) → instances
+        # (tags to write, tag keys to remove) → instances
+        self._pending: dict[tuple[tuple[tuple[str, str], ...], tuple[str, ...]], list[str]] = {}
         self._pending_count = 0
         self._last_flush = clock()
         self._generations: dict[str, str] = {}  # instance → its generation as this run knows it
@@ -210,7 +211,11 @@ class Executor:
         outcome.created.extend(created)
         self._created.extend((plan.subject, s) for s in created)
         self._plans[plan.subject] = plan
-        self._write_status(plan, status, generation, outcome)
+        if plan.remove_tags:
+            self.log(
+                "a finding's window has ended: its tags are removed", instance_id=plan.subject, keys=plan.remove_tags
+            )
+        self._write_status(plan, status, generation, outcome, remove=plan.remove_tags)
         outcome.applied.append(plan.subject)
 
     # -- steps -------------------------------------------------------------------------------------------------
@@ -384,15 +389,23 @@ class Executor:
                 self.log("creation not confirmed: marked for the next run", instance_id=instance_id, ids=ids)
                 base = self._generations.get(instance_id, planned.generation if planned else "")
                 value = f"{base}{UNCONFIRMED_MARK}{digest}"
-            self._queue({self.settings.generation_tag_key: value}, False, instance_id)
+            self._queue({self.settings.generation_tag_key: value}, (), instance_id)
         self._created.clear()
         self._elsewhere.clear()
 
     # -- status and generation tags ----------------------------------------------------------------------------
     def _write_status(
-        self, plan: SubjectPlan, status: str | None, generation: str | None, outcome: Outcome, now: bool = False
+        self,
+        plan: SubjectPlan,
+        status: str | None,
+        generation: str | None,
+        outcome: Outcome,
+        now: bool = False,
+        remove: tuple[str, ...] = (),
     ) -> None:
-        """Best effort: the status tag is for people; failing to write it must not fail the mirroring."""
+        """Best effort: the status tag is for people; failing to write it must not fail the mirroring. ``remove``:
+        more tag keys to remove in the same DeleteTags (a finding's, once its window has ended and the plan is
+        applied; left in place, they are removed by the next run)."""
         if status is not None:
             outcome.final_status[plan.subject] = status
         elif plan.current_status:
@@ -402,10 +415,10 @@ class Executor:
         generation_changes = plan.is_instance and generation is not None and generation != known
         if not plan.is_instance and status == CLEAR_STATUS:
             status_changes = False
-        if not status_changes and not generation_changes:
+        if not status_changes and not generation_changes and not remove:
             return
         tags: dict[str, str] = {}
-        clear = status_changes and status == CLEAR_STATUS
+        removed = (self.settings.status_tag_key, *remove) if status_changes and status == CLEAR_STATUS else remove
         if status_changes and status:
             tags[self.settings.status_tag_key] = status[:256]
         if generation_changes and generation is not None:
@@ -414,12 +427,12 @@ class Executor:
         if status_changes and status is not None:
             outcome.statuses[plan.subject] = status
         if self.account_wide and not now:
-            self._queue(tags, clear, plan.subject)
+            self._queue(tags, removed, plan.subject)
             return
-        self._write_tags([plan.subject], tags, clear)
+        self._write_tags([plan.subject], tags, removed)
 
-    def _queue(self, tags: Mapping[str, str], clear: bool, instance_id: str) -> None:
-        self._pending.setdefault((tuple(sorted(tags.items())), clear), []).append(instance_id)
+    def _queue(self, tags: Mapping[str, str], removed: tuple[str, ...], instance_id: str) -> None:
+        self._pending.setdefault((tuple(sorted(tags.items())), removed), []).append(instance_id)
         self._pending_count += 1
 
     def _flush_if_due(self, outcome: Outcome) -> None:
@@ -429,19 +442,19 @@ class Executor:
             self._flush_status(outcome)
 
     def _flush_status(self, outcome: Outcome) -> None:
-        for (tags, clear), instances in self._pending.items():
+        for (tags, removed), instances in self._pending.items():
             for start in range(0, len(instances), TAG_RESOURCES_PER_CALL):
-                self._write_tags(instances[start : start + TAG_RESOURCES_PER_CALL], dict(tags), clear)
+                self._write_tags(instances[start : start + TAG_RESOURCES_PER_CALL], dict(tags), removed)
         if self._pending_count:
             self.log("status tags written", instances=self._pending_count)
         self._pending.clear()
         self._pending_count = 0
         self._last_flush = self.clock()
 
-    def _write_tags(self, instances: list[str], tags: Mapping[str, str], clear: bool) -> None:
+    def _write_tags(self, instances: list[str], tags: Mapping[str, str], removed: tuple[str, ...]) -> None:
         try:
-            if clear:
-                self.port.delete_instance_tag(instances, self.settings.status_tag_key)
+            if removed:
+                self.port.delete_instance_tags(instances, removed)
             if tags:
                 self.port.set_instance_tags(instances, tags)
         except AwsApiError as error:

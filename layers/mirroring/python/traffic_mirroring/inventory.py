@@ -148,10 +148,13 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
 
 
 def read_selected_instances(gateway: Ec2Gateway, settings: Settings) -> dict[str, Instance]:
-    """Every instance that could be selected or was: carrying the mirror tag key, our status tag or a selector's tag
-    key (one call: a filter's values are ORed), or in a selected VPC or subnet (one call each)."""
+    """Every instance that could be selected or was: carrying the mirror tag key, a finding's window, our status tag
+    or a selector's tag key (one call: a filter's values are ORed), or in a selected VPC or subnet (one call
+    each)."""
     tag_keys = [s.key for s in settings.selectors if s.kind == SELECTOR_TAG]
-    instances = gateway.describe_instances_with_tag_key(settings.mirror_tag_key, settings.status_tag_key, *tag_keys)
+    instances = gateway.describe_instances_with_tag_key(
+        settings.mirror_tag_key, settings.finding_until_tag_key, settings.status_tag_key, *tag_keys
+    )
     for kind, name in ((SELECTOR_VPC, "vpc-id"), (SELECTOR_SUBNET, "subnet-id")):
         ids = [s.key for s in settings.selectors if s.kind == kind]
         if ids:

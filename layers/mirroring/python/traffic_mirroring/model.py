@@ -239,6 +239,7 @@ class SubjectPlan:
     is_instance: bool = False  # an existing, not terminated instance (it carries status and generation tags)
     generation: str = ""  # the instance's current mirror generation (tag), "" when none
     unconfirmed: str = ""  # digest of the creations the last run could not confirm (tag, after "~"), "" when none
+    remove_tags: tuple[str, ...] = ()  # instance tags to remove once applied: a finding's, after its window ended
 
     @property
     def changes(self) -> int:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from traffic_mirroring.config import (
     SELECTOR_SUBNET,
+    SELECTOR_TAG,
     SELECTOR_VPC,
     VNI_POLICY_PER_INSTANCE_TAG,
     Selector,
@@ -98,6 +99,38 @@ def can_reach(source_vpc: str, target: MirrorTarget, settings: Settings) -> bool
     return vpcs is None or source_vpc in vpcs
 
 
+# -- which instance tags the rules read ------------------------------------------------------------------------
+def tag_keys_that_matter(settings: Settings) -> frozenset[str]:
+    """The instance tag keys whose change can change what is mirrored: every key the rules of this module read to
+    decide sessions. The owner's selection and window (the mirror tag, ``mirror-until``), a finding's window
+    (``mirror-finding-until``), the target and filter overrides, the session options (``mirror-packet-length``;
+    ``mirror-vni``, read under VniPolicy per-instance-tag only but listed always, as the template cannot tell) and
+    the selectors' tag keys.
+
+    The one list: the tag-change function ignores a change of no key in it (``events.tag_change_matters``), and the
+    tag-change rule in template.yaml lists exactly these keys, or, with MirrorSelectors (whose tag keys the template
+    cannot take out of the parameter), lets every change through but one of ``own_tags_that_do_not_matter`` only;
+    tests/integration/test_template.py compares the rule with this list, tests/unit the planner's decisions."""
+    return frozenset(
+        {
+            settings.mirror_tag_key,
+            settings.until_tag_key,
+            settings.finding_until_tag_key,
+            settings.target_override_tag_key,
+            settings.filter_override_tag_key,
+            settings.packet_length_tag_key,
+            settings.vni_tag_key,
+            *(selector.key for selector in settings.selectors if selector.kind == SELECTOR_TAG),
+        }
+    )
+
+
+def own_tags_that_do_not_matter(settings: Settings) -> frozenset[str]:
+    """The tags this product writes on instances whose change cannot change what is mirrored (the status, the
+    generation, the finding's label): a change of only these must never trigger the tag-change function again."""
+    return frozenset({settings.status_tag_key, settings.generation_tag_key, settings.finding_tag_key})
+
+
 # -- what the inventory must read (asked by inventory.py, so the rules stay here) -------------------------------
 def candidate_targets(
     instance: Instance, settings: Settings, targets: Mapping[str, MirrorTarget] | None
@@ -111,13 +144,9 @@ def candidate_targets(
 
 
 def is_judged(instance: Instance, settings: Settings, now: datetime) -> bool:
-    """Only a running instance selected for mirroring, within its window, is judged by its type (stop, terminate,
-    untag and expiry are not)."""
-    return (
-        instance.state == "running"
-        and selected(instance, settings)
-        and mirroring_window(instance, settings, now) is None
-    )
+    """Only a running instance that wants mirroring now is judged by its type (stop, terminate, untag and expiry
+    are not)."""
+    return instance.state == "running" and wanted(instance, settings, now)
 
 
 def may_need_placement(instance: Instance, settings: Settings, verdicts: Mapping[str, Verdict], now: datetime) -> bool:
@@ -150,10 +179,23 @@ def probes_changed_type(
 
 
 # -- who is mirrored, and until when ----------------------------------------------------------------------------
+# Two independent reasons to mirror an instance, each with its own tags:
+# - its owner's: ``selected`` (the mirror tag, else a selector) within the owner's ``mirror-until`` window, if any;
+# - a GuardDuty finding's: ``mirror-finding-until`` still ahead (written by the GuardDuty function, never by hand).
+# A finding never rewrites the owner's tags, so when its window ends the owner's choice (an opt-out ``mirror=false``,
+# an own window, no end) holds again, and the finding's tags are removed (``finding_tags_to_remove``).
+def wanted(instance: Instance, settings: Settings, now: datetime) -> bool:
+    """Whether the instance should be mirrored now: a finding's window is open, or its owner selects it within
+    the owner's window (docs/incident-response.md)."""
+    if in_finding_window(instance, settings, now):
+        return True
+    return selected(instance, settings) and mirroring_window(instance, settings, now) is None
+
+
 def selected(instance: Instance, settings: Settings) -> bool:
-    """The mirror tag decides when present: its value (any case) opts in, any other value opts out, whatever a
-    selector says. Without it, any selector of MirrorSelectors selects: an instance tag (value or prefix), the
-    instance's VPC or subnet."""
+    """The owner's choice. The mirror tag decides when present: its value (any case) opts in, any other value opts
+    out, whatever a selector says. Without it, any selector of MirrorSelectors selects: an instance tag (value or
+    prefix), the instance's VPC or subnet. (A finding's window is not the owner's choice: see ``wanted``.)"""
     if settings.mirror_tag_key in instance.tags:
         return settings.wants_mirroring(instance.tags)
     return any(_matches(selector, instance) for selector in settings.selectors)
@@ -196,10 +238,52 @@ def mirroring_window(instance: Instance, settings: Settings, now: datetime) -> s
     return Reason.EXPIRED if now >= until else None
 
 
+def finding_window_end(instance: Instance, settings: Settings) -> datetime | None:
+    """The end of the instance's finding window (``mirror-finding-until``), passed or not; None without a readable
+    one."""
+    raw = instance.tags.get(settings.finding_until_tag_key)
+    return parse_until(raw) if raw is not None else None
+
+
+def in_finding_window(instance: Instance, settings: Settings, now: datetime) -> bool:
+    """A finding's window selects the instance by itself, whatever its owner's tags say, until it ends. An
+    unreadable ``mirror-finding-until`` (the function writes a readable one) opens no window."""
+    end = finding_window_end(instance, settings)
+    return end is not None and now < end
+
+
+def finding_tags_to_remove(instance: Instance, settings: Settings, now: datetime) -> tuple[str, ...]:
+    """The finding's own tags the instance still carries once no finding window is open (ended, unreadable, or
+    a ``mirror-finding`` left without its end): removing them leaves the instance as its owner tagged it."""
+    if in_finding_window(instance, settings, now) or instance.state in TERMINATED_STATES:
+        return ()
+    keys = (settings.finding_tag_key, settings.finding_until_tag_key)
+    return tuple(key for key in keys if key in instance.tags)
+
+
+def window_end(instance: Instance, settings: Settings, now: datetime) -> datetime | None:
+    """When the instance's mirroring ends, as far as its tags say: the later of an open finding window and its
+    owner's open window; None when it has no end (its owner selects it without ``mirror-until``) or none is
+    open."""
+    ends: list[datetime] = []
+    finding = finding_window_end(instance, settings)
+    if finding is not None and now < finding:
+        ends.append(finding)
+    if selected(instance, settings):
+        raw = instance.tags.get(settings.until_tag_key)
+        if raw is None:
+            return None  # the owner mirrors it without end: a finding adds none
+        own = parse_until(raw)
+        if own is not None and now < own:
+            ends.append(own)
+    return max(ends, default=None)
+
+
 def time_left(instance: Instance, settings: Settings, now: datetime) -> str | None:
-    """``<mirror-until> (3h 12m left)`` for an instance with a window still open; None without one."""
-    until = parse_until(instance.tags.get(settings.until_tag_key, ""))
-    if until is None or until <= now:
+    """``<end> (3h 12m left)`` for an instance with a window still open (its own or a finding's, the later); None
+    without one."""
+    until = window_end(instance, settings, now)
+    if until is None:
         return None
     minutes = int((until - now).total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
@@ -313,6 +397,7 @@ class _Planner:
         plan.generation, _, plan.unconfirmed = tag.partition(UNCONFIRMED_MARK)
         tagged = selected(instance, self.settings)
         now = self.inventory.read_at
+        finding = in_finding_window(instance, self.settings, now)
         verdict = self._verdict(instance) if is_judged(instance, self.settings, now) else Verdict.SUPPORTED
 
         if verdict == Verdict.ASK_AWS and self.probing.get(instance.instance_type, instance.instance_id) != (
@@ -321,7 +406,7 @@ class _Planner:
             # One instance per unlisted type asks AWS; the others wait for its answer (same run or the next).
             plan.skips.append(Skip(instance.instance_id, None, Reason.AWAITING_VERDICT))
             return
-        unmirror = self._reason_to_unmirror(instance, tagged, verdict)
+        unmirror = self._reason_to_unmirror(instance, tagged, finding, verdict)
         if unmirror == Reason.UNSUPPORTED_INSTANCE_TYPE:
             plan.skips.append(Skip(instance.instance_id, None, Reason.UNSUPPORTED_INSTANCE_TYPE))
         refusal = self._override_refusal(instance) if unmirror is None else None
@@ -355,7 +440,8 @@ class _Planner:
         plan.creates = [replace(c, generation=generation, probe_type=probe_type) for c in plan.creates]
         if refusal is not None:
             plan.skips.append(Skip(instance.instance_id, None, refusal))
-        plan.status = self._status(instance, plan, tagged, unmirror)
+        plan.status = self._status(instance, plan, tagged or finding, unmirror)
+        plan.remove_tags = finding_tags_to_remove(instance, self.settings, now)
         window = time_left(instance, self.settings, now) if unmirror is None else None
         if window is not None:
             self.result.windows[instance.instance_id] = window
@@ -385,15 +471,18 @@ class _Planner:
             return Verdict.UNSUPPORTED  # probing off: only listed types are mirrored
         return verdict
 
-    def _reason_to_unmirror(self, instance: Instance, tagged: bool, verdict: Verdict) -> str | None:
-        """None when the instance should be mirrored; "keep" to leave its sessions as they are; else a reason."""
+    def _reason_to_unmirror(self, instance: Instance, tagged: bool, finding: bool, verdict: Verdict) -> str | None:
+        """None when the instance should be mirrored; "keep" to leave its sessions as they are; else a reason.
+        ``tagged``: its owner selects it; ``finding``: a finding's window is open (it selects by itself)."""
         if instance.state in TERMINATED_STATES:
             return Reason.INSTANCE_TERMINATED
-        if not tagged:
+        if not finding and not tagged:
+            if self._finding_window_ended(instance):
+                return Reason.EXPIRED  # the finding's window ended, and its owner never asked
             # A status tag says we mirrored it once; without one, nobody asked (a session made by hand).
             has_status = self.settings.status_tag_key in instance.tags
             return Reason.TAG_REMOVED if has_status else Reason.INSTANCE_NOT_TAGGED
-        window = mirroring_window(instance, self.settings, self.inventory.read_at)
+        window = None if finding else mirroring_window(instance, self.settings, self.inventory.read_at)
         if window is not None:
             return window  # expired, or a mirror-until nobody can read: not mirrored, and the status says why
         if instance.state in STOPPED_STATES:
@@ -407,6 +496,10 @@ class _Planner:
             # mirror nothing; delete them. Without sessions it is asked of AWS like any unlisted type.
             return Reason.UNSUPPORTED_INSTANCE_TYPE
         return None
+
+    def _finding_window_ended(self, instance: Instance) -> bool:
+        end = finding_window_end(instance, self.settings)
+        return end is not None and end <= self.inventory.read_at
 
     def _documented_unsupported(self, instance: Instance) -> bool:
         allow, deny = self.settings.eligibility_allow, self.settings.eligibility_deny
@@ -430,14 +523,18 @@ class _Planner:
             return Reason.VNI_UNREADABLE  # its VNI cannot be known: nothing new, what exists stays
         return None
 
-    def _status(self, instance: Instance, plan: SubjectPlan, tagged: bool, unmirror: str | None) -> str | None:
+    def _status(self, instance: Instance, plan: SubjectPlan, asked: bool, unmirror: str | None) -> str | None:
+        """``asked``: its owner selects it or a finding's window is open. An instance nobody asks for any more
+        carries no status, also when a finding's window just ended: as its owner left it."""
         if unmirror is None:
             told = [s.reason for s in plan.skips if s.reason not in _SILENT_SKIPS]
             return told[0] if told else Reason.MIRRORED
-        if unmirror in (Reason.UNSUPPORTED_INSTANCE_TYPE, Reason.EXPIRED, Reason.UNTIL_UNREADABLE):
+        if unmirror == Reason.UNSUPPORTED_INSTANCE_TYPE:
             return unmirror
-        if not tagged:
+        if not asked:
             return CLEAR_STATUS if instance.state not in TERMINATED_STATES else None
+        if unmirror in (Reason.EXPIRED, Reason.UNTIL_UNREADABLE):
+            return unmirror
         if instance.state in STOPPED_STATES:
             return Reason.INSTANCE_STOPPED
         return None

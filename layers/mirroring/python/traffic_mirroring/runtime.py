@@ -89,11 +89,14 @@ def handle_instance_event(
 def handle_guardduty_finding(
     finding: GuardDutyFinding, incident: IncidentSettings, runtime: Runtime | None = None
 ) -> dict[str, object]:
-    """A finding that names an instance of this account and Region at or above the threshold marks it for a
-    window and mirrors it at once; any other is logged, once, and left without an AWS call."""
+    """A finding that names instances of this account and Region at or above the threshold marks them for a
+    window and mirrors them at once; any other (an archived one too) is logged, once, and left without an AWS
+    call."""
     runtime = runtime or Runtime.current()
-    if finding.instance_id:
-        logger.append_keys(instance_id=finding.instance_id)
+    if len(finding.instance_ids) == 1:
+        logger.append_keys(instance_id=finding.instance_ids[0])
+    elif finding.instance_ids:
+        logger.append_keys(instance_ids=list(finding.instance_ids))
     ignored = foreign_region(runtime, finding.region, GUARDDUTY_FINDING) or ignore_reason(
         finding, runtime.settings, incident
     )
