@@ -295,3 +295,20 @@ def test_an_eni_in_an_ipv6_only_subnet_is_never_offered_to_aws_and_needs_no_atte
     assert [(d.session.session_id, d.reason) for d in result.deletes] == [("tms-1", Reason.IPV6_ONLY_SUBNET)]
     assert result.subjects["i-1"].status == Reason.IPV6_ONLY_SUBNET == "ipv6-only-subnet"
     assert not needs_attention(result.subjects["i-1"].status)
+
+
+def test_an_eni_without_a_private_ipv4_address_is_read_as_in_an_ipv6_only_subnet() -> None:
+    """AWS documents that an IPv6-only subnet has no IPv4 range, not what DescribeInstances then shows: an absent
+    address, an IPv6 one or the IPv4 link-local one its resources also get are all read as "no private IPv4"."""
+    from traffic_mirroring.ec2_gateway import _instance
+
+    def eni(**nic: str) -> AttachedEni:
+        raw = {"InstanceId": "i-1", "NetworkInterfaces": [{"NetworkInterfaceId": "eni-1", **nic}]}
+        return _instance(raw).enis[0]
+
+    assert (eni(PrivateIpAddress="10.1.0.5").private_ip, eni(PrivateIpAddress="10.1.0.5").ipv6_only) == (
+        "10.1.0.5",
+        False,
+    )
+    for unusable in ({}, {"PrivateIpAddress": "2600:1f18::5"}, {"PrivateIpAddress": "169.254.3.4"}):
+        assert (eni(**unusable).private_ip, eni(**unusable).ipv6_only) == ("", True)

@@ -140,7 +140,7 @@ def _address(text: str) -> Address | None:
 
 
 def _contains(network: Network, address: Address) -> bool:
-    return network.version == address.version and address in network
+    return address in network  # False for an address of the other IP version: an IPv4 source needs no IPv6 rule
 
 
 def _parse(ingress: TargetIngress) -> _Parsed:
