@@ -202,7 +202,7 @@ def test_an_nlb_whose_security_group_admits_no_vxlan_gets_no_session_and_the_rea
 
 def test_an_nlb_whose_security_group_admits_the_sources_serves(account: SimulatedAccount) -> None:
     admits = group_admitting(account, account.subnet_cidr(ZONE_A))
-    guarded = account.nlb_target(security_groups=[admits], cross_zone=True)
+    guarded = account.nlb_target(security_groups=[admits], cross_zone=True)  # cross-zone on: no advisory either
     stack = make_stack(account, [guarded], account.mirror_filter())
     instance = account.launch(tags={"mirror": "true"}, zone=ZONE_A)
     summary = launched(stack, instance)
@@ -353,7 +353,7 @@ def test_an_instance_in_an_ipv6_only_subnet_is_not_offered_to_aws(
     # Given an instance in an IPv6-only subnet (AWS's answer to a session there is undocumented: both ways)
     strict.ipv6_only_sources_refused = refused
     dual_stack = account.new_vpc("10.50.0.0/16", ipv6=True)
-    nlb = dual_stack.nlb_target(cross_zone=True)
+    nlb = dual_stack.nlb_target()
     stack = make_stack(account, [nlb], account.mirror_filter())
     instance = dual_stack.launch(tags={"mirror": "true"}, subnet_id=dual_stack.ipv6_only_subnet(ZONE_A))
     # When its running event arrives, and the reconciler runs
