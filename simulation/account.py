@@ -8,7 +8,7 @@ import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,19 +76,50 @@ class SimulatedAccount:
         )
         return cls(region, endpoint_url, session)
 
-    def new_vpc(self, cidr: str) -> SimulatedAccount:
+    def new_vpc(self, cidr: str, ipv6: bool = False) -> SimulatedAccount:
         """The same account, working in a new VPC (a subnet in each zone): launches and targets made through the
-        returned view land in that VPC. ``vpc_id`` names it."""
-        vpc_id: str = self.ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+        returned view land in that VPC. ``vpc_id`` names it. IPv4-only, as AWS makes a VPC unless asked; ``ipv6``:
+        dual-stack (an Amazon-provided IPv6 block, and a /64 of it in each subnet)."""
+        vpc_id: str = self.ec2.create_vpc(CidrBlock=cidr, AmazonProvidedIpv6CidrBlock=ipv6)["Vpc"]["VpcId"]
         blocks = ipaddress.ip_network(cidr).subnets(new_prefix=24)
+        ipv6_blocks = self._ipv6_subnet_blocks(vpc_id) if ipv6 else None
         view = copy.copy(self)
-        view.subnets = {
-            zone: self.ec2.create_subnet(VpcId=vpc_id, CidrBlock=str(next(blocks)), AvailabilityZone=zone)["Subnet"][
-                "SubnetId"
-            ]
-            for zone in self.zones
-        }
+        view.subnets = {}
+        for zone in self.zones:
+            extra = {"Ipv6CidrBlock": str(next(ipv6_blocks))} if ipv6_blocks else {}
+            view.subnets[zone] = self.ec2.create_subnet(
+                VpcId=vpc_id, CidrBlock=str(next(blocks)), AvailabilityZone=zone, **extra
+            )["Subnet"]["SubnetId"]
         return view
+
+    def _ipv6_subnet_blocks(self, vpc_id: str) -> Any:
+        vpc = self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+        block = vpc["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+        used = {
+            a["Ipv6CidrBlock"]
+            for s in self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+            for a in s.get("Ipv6CidrBlockAssociationSet") or []
+        }
+        return (b for b in ipaddress.ip_network(block).subnets(new_prefix=64) if str(b) not in used)
+
+    def ipv6_only_subnet(self, zone: str | None = None) -> str:
+        """A new IPv6-only subnet (``Ipv6Native``) in this view's VPC, which must have an IPv6 block
+        (``new_vpc(ipv6=True)``).
+        https://docs.aws.amazon.com/vpc/latest/userguide/configure-subnets.html#subnet-ip-address-range"""
+        vpc_id = self.vpc_id
+        subnet_id: str = self.ec2.create_subnet(
+            VpcId=vpc_id,
+            Ipv6CidrBlock=str(next(self._ipv6_subnet_blocks(vpc_id))),
+            Ipv6Native=True,
+            AvailabilityZone=zone or self.zones[0],
+        )["Subnet"]["SubnetId"]
+        return subnet_id
+
+    def subnet_cidr(self, zone: str | None = None) -> str:
+        """The IPv4 CIDR of this view's subnet in ``zone``."""
+        subnet = self.ec2.describe_subnets(SubnetIds=[self.subnets[zone or self.zones[0]]])["Subnets"][0]
+        cidr: str = subnet["CidrBlock"]
+        return cidr
 
     @property
     def vpc_id(self) -> str:
@@ -110,6 +141,7 @@ class SimulatedAccount:
         zone: str | None = None,
         extra_enis: int = 0,
         extra_enis_delete_on_termination: bool = False,
+        subnet_id: str | None = None,
     ) -> str:
         zone = zone or self.zones[0]
         args: dict[str, Any] = {
@@ -117,7 +149,7 @@ class SimulatedAccount:
             "MinCount": 1,
             "MaxCount": 1,
             "InstanceType": instance_type,
-            "SubnetId": self.subnets[zone],
+            "SubnetId": subnet_id or self.subnets[zone],
         }
         if tags:
             args["TagSpecifications"] = [{"ResourceType": "instance", "Tags": _tag_list(tags)}]
@@ -172,16 +204,22 @@ class SimulatedAccount:
 
     # -- targets and filters -----------------------------------------------------------------------------------
     def eni_target(
-        self, zone: str | None = None, instance_type: str = "c5.large", admit_vxlan_from: str | None = "vpc"
+        self,
+        zone: str | None = None,
+        instance_type: str = "c5.large",
+        admit_vxlan_from: str | Sequence[str] | None = None,
     ) -> str:
-        """An ENI target on a new appliance, whose security group admits UDP 4789 from ``admit_vxlan_from``: a CIDR,
-        "vpc" (its VPC's CIDR: a correct single-VPC set-up) or None (only the VPC's default group, which admits
-        nothing but its own members)."""
+        """An ENI target on a new appliance. As AWS launches it, the appliance is in its VPC's default security group,
+        which admits only that group's own members (a rule preflight cannot judge: an advisory). With
+        ``admit_vxlan_from`` it is in a group of its own instead, admitting UDP 4789 from those CIDRs ("vpc": the
+        VPC's IPv4 CIDR, a single-VPC set-up)."""
         host = self.launch(instance_type, zone=zone)
         eni = self.enis_of(host)[0]
         if admit_vxlan_from is not None:
             vpc = self.vpc_of(self.subnets[zone or self.zones[0]])
-            cidr = self.ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlock"] if admit_vxlan_from == "vpc" else ""
+            wanted = [admit_vxlan_from] if isinstance(admit_vxlan_from, str) else list(admit_vxlan_from)
+            vpc_cidr = self.ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlock"]
+            cidrs = [vpc_cidr if cidr == "vpc" else cidr for cidr in wanted]
             group = self.ec2.create_security_group(
                 GroupName=f"mirror-target-{uuid.uuid4().hex[:8]}", Description="VXLAN from the sources", VpcId=vpc
             )["GroupId"]
@@ -192,7 +230,7 @@ class SimulatedAccount:
                         "IpProtocol": "udp",
                         "FromPort": VXLAN_PORT,
                         "ToPort": VXLAN_PORT,
-                        "IpRanges": [{"CidrIp": cidr or admit_vxlan_from}],
+                        "IpRanges": [{"CidrIp": cidr} for cidr in cidrs],
                     }
                 ],
             )
@@ -207,15 +245,21 @@ class SimulatedAccount:
         zones: list[str] | None = None,
         name: str = "mirror-nlb",
         udp_listener: bool = True,
-        cross_zone: bool = True,
+        cross_zone: bool = False,
+        security_groups: Sequence[str] = (),
+        target_group_cross_zone: str | None = None,
     ) -> str:
-        """An NLB target; by default with the UDP listener on port 4789 (to a UDP target group) without which AWS
-        mirrors nothing to it, silently, and with cross-zone load balancing on (off is AWS's default for an NLB).
-        ``udp_listener=False`` leaves the NLB without listener.
+        """An NLB target as AWS makes one: cross-zone load balancing off, no security groups, its target group
+        deferring cross-zone to the load balancer; with the UDP listener on port 4789 (to a UDP target group) without
+        which AWS mirrors nothing to it, silently. ``udp_listener=False`` leaves the NLB without listener;
+        ``cross_zone`` turns it on at the load balancer, ``target_group_cross_zone`` sets the target group's
+        attribute ("true", "false" or "use_load_balancer_configuration"); ``security_groups`` are given at creation
+        (AWS allows none later when the NLB was made without).
         https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-targets.html#traffic-mirroring-targets-nlb
         """
         subnets = [self.subnets[z] for z in (zones or self.zones[:2])]
-        arn = self.elbv2.create_load_balancer(Name=name, Subnets=subnets, Type="network")["LoadBalancers"][0][
+        groups = {"SecurityGroups": list(security_groups)} if security_groups else {}
+        arn = self.elbv2.create_load_balancer(Name=name, Subnets=subnets, Type="network", **groups)["LoadBalancers"][0][
             "LoadBalancerArn"
         ]
         if cross_zone:
@@ -231,6 +275,11 @@ class SimulatedAccount:
                 TargetType="instance",
                 HealthCheckProtocol="TCP",
             )["TargetGroups"][0]["TargetGroupArn"]
+            if target_group_cross_zone is not None:
+                self.elbv2.modify_target_group_attributes(
+                    TargetGroupArn=group,
+                    Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": target_group_cross_zone}],
+                )
             self.elbv2.create_listener(
                 LoadBalancerArn=arn,
                 Protocol="UDP",

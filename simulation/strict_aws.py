@@ -41,6 +41,13 @@ Rules always on:
   position (moto only notices an unknown first one). Load balancer ARNs carry AWS's ``net/``, ``gwy/`` or ``app/``.
 - A ``GatewayLoadBalancer`` VPC endpoint gets its requester-managed ENI (``gateway_load_balancer_endpoint``) in its
   subnet, needs an existing endpoint service, and loses the ENI when deleted (moto creates none and checks nothing).
+- What AWS creates by default: a VPC's default security group admits its own members only (one inbound rule, all
+  traffic, naming the group itself; moto gives it none); an ENI in an IPv6-only subnet (``Ipv6Native``) has IPv6
+  addresses and no private IPv4 address (moto gives it an IPv6 address as ``PrivateIpAddress``); an NLB created
+  without security groups cannot be given any later (``InvalidConfigurationRequest``). Defaults moto already has as
+  AWS does, which the layer's tests hold it to: a new VPC is IPv4-only unless an IPv6 block is asked for, its default
+  network ACL allows all (rule 100) before the ``*`` deny, an NLB has cross-zone load balancing off and no security
+  groups, a target group defers cross-zone to its load balancer (``use_load_balancer_configuration``).
 - STS AssumeRole answers ``AccessDenied`` ("User: … is not authorized to perform: sts:AssumeRole on resource: …",
   HTTP 403) unless the role exists, by its ARN (path included), in the IAM of the account the ARN names, and its trust
   policy has an ``Allow`` statement for ``sts:AssumeRole`` whose ``Principal`` is ``*`` or names the calling account
@@ -67,6 +74,9 @@ Switches (attributes of ``StrictAws``, reset on ``__exit__``):
   ignored (AWS forgot them). A failed create never records its token.
 - ``duplicate_numbers_accepted`` (False): AWS does not document that it refuses a session number already used on
   the ENI; True accepts it, False refuses it with ``InvalidParameterValue``.
+- ``ipv6_only_sources_refused`` (False): AWS documents that Traffic Mirroring is not supported for IPv6-only subnets,
+  not what CreateTrafficMirrorSession answers for such a source. False accepts the session (it would bill and mirror
+  nothing), True refuses it with ``InvalidParameterValue``; the product must ask neither.
 - ``page_cap``: the largest page AWS returns, whatever MaxResults asks (Traffic Mirroring describes; ListAccounts
   below its own 20).
 
@@ -101,15 +111,16 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
-from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
+from moto.ec2.models.elastic_network_interfaces import NetworkInterface, NetworkInterfaceBackend
 from moto.ec2.models.instances import Instance, InstanceBackend
+from moto.ec2.models.security_groups import SecurityGroup, SecurityGroupRule
 from moto.ec2.models.traffic_mirrors import TrafficMirrorsBackend, TrafficMirrorSession, TrafficMirrorTarget
 from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
 from moto.ec2.responses.traffic_mirrors import TrafficMirrors
 from moto.ec2.utils import EC2_RESOURCE_TO_PREFIX, random_private_ip
 from moto.elbv2 import models as elbv2_models
-from moto.elbv2.exceptions import LoadBalancerNotFoundError
+from moto.elbv2.exceptions import InvalidConfigurationRequest, LoadBalancerNotFoundError
 from moto.elbv2.utils import make_arn_for_load_balancer
 from moto.iam.exceptions import NotFoundException
 from moto.iam.models import iam_backends
@@ -454,6 +465,10 @@ def _strict_create_session(layer: StrictAws, original: Callable[..., Any]) -> Ca
                 raise _error(
                     "NetworkInterfaceNotSupported", f"{network_interface_id} must be attached to a supported instance."
                 )
+            if layer.ipv6_only_sources_refused and getattr(eni.subnet, "ipv6_native", False):
+                raise _error(
+                    "InvalidParameterValue", f"{network_interface_id} is in an IPv6-only subnet: not supported."
+                )
             if any(t.network_interface_id == network_interface_id for t in self.traffic_mirror_targets.values()):
                 raise _error(
                     "InvalidParameterValue", f"{network_interface_id} is a traffic mirror target and can't be a source."
@@ -768,6 +783,51 @@ def _listed_network_interfaces(self: Any) -> list[Any]:
     return [] if self._state.name == "terminated" else list(self.nics.values())
 
 
+# -- what AWS creates by default: security groups, IPv6-only subnets -------------------------------------------------
+def _admit_own_members(group: Any) -> None:
+    """The default inbound rule of a VPC's default security group: all traffic from its own members (a rule that names
+    the group itself), https://docs.aws.amazon.com/vpc/latest/userguide/default-security-group.html. moto gives the
+    default group no inbound rule at all."""
+    if group.is_default and not group.ingress_rules and not getattr(group, "aws_default_rule", False):
+        member = {"GroupId": group.id, "UserId": group.owner_id}
+        group.ingress_rules.append(
+            SecurityGroupRule(group.ec2_backend, "-1", group.id, None, None, None, member, is_egress=False)
+        )
+        group.aws_default_rule = True
+
+
+def _default_group_admits_its_members(original: Callable[..., Any]) -> Callable[..., Any]:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        _admit_own_members(self)
+
+    return init
+
+
+def _ipv6_only_subnet_enis_have_no_ipv4(original: Callable[..., Any]) -> Callable[..., Any]:
+    """An ENI in an IPv6-only subnet gets IPv6 addresses only: such a subnet has no IPv4 range, and EC2 gives a primary
+    private IPv4 address only in IPv4-only and dual-stack subnets
+    (https://docs.aws.amazon.com/vpc/latest/userguide/configure-subnets.html#subnet-ip-address-range,
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-instance-addressing.html#concepts-private-addresses).
+    moto hands it an IPv6 address as its private IPv4 address (``PrivateIpAddress``)."""
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if not getattr(self.subnet, "ipv6_native", False):
+            return
+        given = [self.private_ip_address, *(a.get("PrivateIpAddress") for a in self.private_ip_addresses)]
+        ipv6 = [a for a in dict.fromkeys(given) if a and ":" in a]
+        blocks = [a.get("ipv6CidrBlock") for a in self.subnet.ipv6_cidr_block_associations.values()]
+        if not ipv6 and not self.ipv6_addresses and blocks and blocks[0]:
+            ipv6 = [random_private_ip(blocks[0], ipv6=True)]  # an ENI there has at least one address: an IPv6 one
+        self.ipv6_addresses = list(dict.fromkeys([*self.ipv6_addresses, *ipv6]))
+        self.private_ip_address = None
+        self.private_ip_addresses = []
+        self.private_dns_name = f"{self.id}.ec2.internal"  # resource-based names: the only kind IPv6-only allows
+
+    return init
+
+
 # -- load balancers and Gateway Load Balancer endpoints ------------------------------------------------------------
 _ARN_KIND = {"network": "net", "gateway": "gwy", "application": "app"}
 _CREATING = threading.local()  # the type of the load balancer being created, for its ARN
@@ -810,6 +870,23 @@ def _describe_load_balancers_all_or_nothing(original: Callable[..., Any]) -> Cal
         return original(self, arns, names)
 
     return describe_load_balancers
+
+
+def _nlb_security_groups_only_from_creation(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS: "If you create a Network Load Balancer without associating any security groups, you can't associate them
+    with the Network Load Balancer later on"
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-security-groups.html). moto lets
+    SetSecurityGroups add them. The error code is not documented for this case: one SetSecurityGroups documents."""
+
+    def set_security_groups(self: Any, arn: str, sec_groups: list[str]) -> None:
+        balancer = self.load_balancers.get(arn)
+        if balancer is not None and balancer.type == "network" and not balancer.security_groups and sec_groups:
+            raise InvalidConfigurationRequest(
+                "You cannot set security groups on a Network Load Balancer which was created without any."
+            )
+        original(self, arn, sec_groups)
+
+    return set_security_groups
 
 
 def _gateway_endpoint_like_aws(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -1044,7 +1121,7 @@ class StrictAws:
 
     Switches (see the module docstring) are plain attributes a test may set while the layer is active; ``__exit__``
     resets them: ``page_cap``, ``accept_families``, ``describe_lag``, ``target_describe_lag``, ``token_replay``,
-    ``duplicate_numbers_accepted``.
+    ``duplicate_numbers_accepted``, ``ipv6_only_sources_refused``.
     """
 
     def __init__(self, page_cap: int | None = None) -> None:
@@ -1062,6 +1139,7 @@ class StrictAws:
         self.target_describe_lag: int = 0
         self.token_replay: bool = True
         self.duplicate_numbers_accepted: bool = False
+        self.ipv6_only_sources_refused: bool = False
 
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
         self._saved.append((owner, name, owner.__dict__.get(name, _ABSENT)))
@@ -1297,6 +1375,12 @@ class StrictAws:
             "modify_instance_attribute",
             _type_changes_only_while_stopped(InstanceBackend.modify_instance_attribute),
         )
+        self._patch(SecurityGroup, "__init__", _default_group_admits_its_members(SecurityGroup.__init__))
+        for backend in _backends():  # default groups moto made before the layer was entered
+            for groups in list(backend.groups.values()):
+                for group in list(groups.values()):
+                    _admit_own_members(group)
+        self._patch(NetworkInterface, "__init__", _ipv6_only_subnet_enis_have_no_ipv4(NetworkInterface.__init__))
         self._patch(AutoScalingResponse, "complete_lifecycle_action", _complete_lifecycle_action(self))
         elb = elbv2_models.ELBv2Backend
         self._patch(elb, "create_load_balancer", _typed_create_load_balancer(elb.create_load_balancer))
@@ -1304,6 +1388,7 @@ class StrictAws:
         self._patch(
             elb, "describe_load_balancers", _describe_load_balancers_all_or_nothing(elb.describe_load_balancers)
         )
+        self._patch(elb, "set_security_groups", _nlb_security_groups_only_from_creation(elb.set_security_groups))
         self._patch(VPCBackend, "create_vpc_endpoint", _gateway_endpoint_like_aws(VPCBackend.create_vpc_endpoint))
         self._patch(VPCBackend, "delete_vpc_endpoints", _delete_gateway_endpoint_enis(VPCBackend.delete_vpc_endpoints))
         self._patch(TokenResponse, "assume_role", _assume_role_like_aws(TokenResponse.assume_role))

@@ -33,18 +33,26 @@ def text_of(report: dict[str, object]) -> str:
 
 
 def test_the_audit_prints_each_targets_health_with_its_reason(account: SimulatedAccount) -> None:
-    healthy, closed = account.nlb_target(), account.eni_target(admit_vxlan_from="192.168.0.0/24")
+    healthy = account.nlb_target(cross_zone=True)  # as AWS recommends: nothing to report
+    at_default = account.nlb_target(name="at-default")  # AWS's default: cross-zone off, a risk
+    closed = account.eni_target(admit_vxlan_from="192.168.0.0/24")
     deaf = account.nlb_target(name="deaf", udp_listener=False)
-    account.launch(tags={"mirror": "true"})
-    report = report_of(account, [healthy, closed, deaf, "tmt-0123456789abcdef0"], account.mirror_filter())
+    source = account.launch(tags={"mirror": "true"})
+    address = account.instance(source)["NetworkInterfaces"][0]["PrivateIpAddress"]
+    pool = [healthy, at_default, closed, deaf, "tmt-0123456789abcdef0"]
+    report = report_of(account, pool, account.mirror_filter())
     health = {row["target_id"]: row for row in report["targets"]}  # type: ignore[attr-defined]
     assert health[healthy]["health"] == "healthy" and health[healthy]["kind"] == "network-load-balancer"
-    assert health[closed]["health"] == "unhealthy" and "admit no UDP 4789" in health[closed]["reason"]
+    assert health[healthy]["advisories"] == []
+    assert health[at_default]["health"] == "advisory" and "cross-zone" in health[at_default]["advisories"][0]
+    # Issue 19: a target that drops a source's copies is graded "drops" (was "unhealthy"), naming the address
+    assert health[closed]["health"] == "drops" and f"admit no UDP 4789 from {address}" in health[closed]["reason"]
     assert health[deaf]["health"] == "dead" and "no UDP listener" in health[deaf]["reason"]
     assert health["tmt-0123456789abcdef0"]["health"] == "missing"
     text = text_of(report)
     assert "Pool targets (preflight)" in text
-    assert any(closed in line and "unhealthy" in line and "4789" in line for line in text.splitlines())
+    assert any(closed in line and "drops" in line and address in line for line in text.splitlines())
+    assert any(at_default in line and "cross-zone load balancing is off" in line for line in text.splitlines())
 
 
 def test_the_audit_shows_the_time_left_of_a_window(account: SimulatedAccount) -> None:

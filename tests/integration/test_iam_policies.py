@@ -186,6 +186,10 @@ def test_the_gateway_calls_what_the_product_needs() -> None:
         "ec2:DescribeTrafficMirrorSessions",
     } <= API_CALLS["ec2"]
     assert "elasticloadbalancing:DescribeLoadBalancers" in API_CALLS["elbv2"]
+    # Preflight (issue 19): an NLB's cross-zone setting is read where AWS applies it, its target group first; the
+    # sources' addresses come with DescribeInstances, so no VPC is described any more.
+    assert "elasticloadbalancing:DescribeTargetGroupAttributes" in API_CALLS["elbv2"]
+    assert "ec2:DescribeVpcs" not in API_CALLS["ec2"]
     assert API_CALLS["autoscaling"] == {"autoscaling:CompleteLifecycleAction"}
 
 

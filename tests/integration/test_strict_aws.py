@@ -1069,6 +1069,7 @@ def test_switches_are_reset_when_the_layer_is_left(aws_env):
         layer.describe_lag = layer.target_describe_lag = 3
         layer.token_replay = False
         layer.duplicate_numbers_accepted = True
+        layer.ipv6_only_sources_refused = True
 
     # When it has been left
     # Then every switch is back to its default (page_cap to the one it was made with)
@@ -1077,6 +1078,7 @@ def test_switches_are_reset_when_the_layer_is_left(aws_env):
     assert (layer.describe_lag, layer.target_describe_lag) == (0, 0)
     assert layer.token_replay is True
     assert layer.duplicate_numbers_accepted is False
+    assert layer.ipv6_only_sources_refused is False
 
 
 # -- 14. sessions of other accounts -----------------------------------------------------------------------------------
@@ -1356,6 +1358,124 @@ def test_describe_load_balancers_fails_as_a_whole_on_one_unknown_arn(account, un
     assert (by_arn, by_name) == ("LoadBalancerNotFound", "LoadBalancerNotFound")
     assert len(account.elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"]) == 1
     assert ":loadbalancer/net/known/" in arn
+
+
+# -- 17b. worlds from AWS's defaults (issue 19) --------------------------------------------------------------------
+def test_a_vpcs_default_security_group_admits_only_its_own_members(account):
+    """https://docs.aws.amazon.com/vpc/latest/userguide/default-security-group.html#default-security-group-default-rules:
+    one inbound rule, all traffic from the group itself (moto makes the group with none)."""
+    # Given the default VPC and a new one
+    for vpc_id in (account.vpc_id, account.new_vpc("10.60.0.0/16").vpc_id):
+        # When their default security groups are described
+        (group,) = account.ec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}]
+        )["SecurityGroups"]
+        # Then each admits all traffic from its own members, and nothing named by an address
+        (rule,) = group["IpPermissions"]
+        assert rule["IpProtocol"] == "-1" and rule["IpRanges"] == [] and rule.get("Ipv6Ranges", []) == []
+        assert [pair["GroupId"] for pair in rule["UserIdGroupPairs"]] == [group["GroupId"]]
+
+
+def test_an_instance_launched_without_groups_is_in_its_vpcs_default_group(account):
+    """https://docs.aws.amazon.com/vpc/latest/userguide/default-security-group.html: "if you don't specify a security
+    group when you launch an EC2 instance, we associate the instance with the default security group for its VPC"."""
+    nic = account.instance(account.launch())["NetworkInterfaces"][0]
+    assert [g["GroupName"] for g in nic["Groups"]] == ["default"]
+
+
+def test_a_vpcs_default_network_acl_allows_all_inbound_then_denies_the_rest(account):
+    """https://docs.aws.amazon.com/vpc/latest/userguide/default-network-acl.html: rule 100 allows all IPv4, the
+    ``*`` rule (32767) denies; IPv6 rules only for a VPC with an IPv6 block."""
+    subnet = account.subnets[account.zones[0]]
+    (acl,) = account.ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
+        "NetworkAcls"
+    ]
+    inbound = sorted(
+        (e["RuleNumber"], e["Protocol"], e["CidrBlock"], e["RuleAction"]) for e in acl["Entries"] if not e["Egress"]
+    )
+    assert inbound == [(100, "-1", "0.0.0.0/0", "allow"), (32767, "-1", "0.0.0.0/0", "deny")]
+    assert acl["IsDefault"] is True
+
+
+def test_a_new_vpc_is_ipv4_only_unless_asked(account):
+    """https://docs.aws.amazon.com/vpc/latest/userguide/configure-subnets.html#subnet-ip-address-range: IPv6 only when
+    a block is associated."""
+    plain, dual = account.new_vpc("10.61.0.0/16"), account.new_vpc("10.62.0.0/16", ipv6=True)
+    vpcs = {v["VpcId"]: v for v in account.ec2.describe_vpcs(VpcIds=[plain.vpc_id, dual.vpc_id])["Vpcs"]}
+    assert not vpcs[plain.vpc_id].get("Ipv6CidrBlockAssociationSet")
+    assert vpcs[dual.vpc_id]["Ipv6CidrBlockAssociationSet"]
+    instance = plain.launch()
+    assert account.instance(instance)["NetworkInterfaces"][0].get("Ipv6Addresses", []) == []
+
+
+def test_an_nlb_has_cross_zone_off_and_no_security_groups_and_its_target_group_defers(account):
+    """Cross-zone: "With Network Load Balancers, cross-zone load balancing is disabled by default at the load balancer
+    level ... For target groups, the default is to use the load balancer setting"
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/edit-target-group-attributes.html
+    #target-group-cross-zone). Security groups: none unless given at creation, and none can be added later
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-security-groups.html)."""
+    # Given an NLB target made as AWS makes it
+    target = account.nlb_target()
+    arn = account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[target])["TrafficMirrorTargets"][0][
+        "NetworkLoadBalancerArn"
+    ]
+    balancer = account.elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+    attributes = account.elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    (group,) = account.elbv2.describe_target_groups(LoadBalancerArn=arn)["TargetGroups"]
+    group_attributes = account.elbv2.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])
+    # Then cross-zone is off at the load balancer, its target group defers to it, and it has no security group
+    assert {a["Key"]: a["Value"] for a in attributes}["load_balancing.cross_zone.enabled"] == "false"
+    assert {a["Key"]: a["Value"] for a in group_attributes["Attributes"]}[
+        "load_balancing.cross_zone.enabled"
+    ] == "use_load_balancer_configuration"
+    assert balancer.get("SecurityGroups", []) == []
+    # And none can be given to it later; an NLB made with one can change its groups
+    default_group = account.instance(account.launch())["NetworkInterfaces"][0]["Groups"][0]["GroupId"]
+    assert error_code(account.elbv2.set_security_groups, LoadBalancerArn=arn, SecurityGroups=[default_group]) == (
+        "InvalidConfigurationRequest"
+    )
+    guarded = account.nlb_target(name="guarded", security_groups=[default_group])
+    guarded_arn = account.ec2.describe_traffic_mirror_targets(TrafficMirrorTargetIds=[guarded])["TrafficMirrorTargets"][
+        0
+    ]["NetworkLoadBalancerArn"]
+    account.elbv2.set_security_groups(LoadBalancerArn=guarded_arn, SecurityGroups=[default_group])
+
+
+def test_an_eni_in_an_ipv6_only_subnet_has_no_private_ipv4_address(account):
+    """An IPv6-only subnet has no IPv4 range, and EC2 gives a primary private IPv4 address only in IPv4-only and
+    dual-stack subnets (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-instance-addressing.html
+    #concepts-private-addresses). moto would hand it an IPv6 address as its private IPv4 address."""
+    # Given a dual-stack VPC with an IPv6-only subnet, an instance there and a standalone ENI there
+    dual = account.new_vpc("10.63.0.0/16", ipv6=True)
+    subnet = dual.ipv6_only_subnet()
+    instance = dual.launch(subnet_id=subnet)
+    eni = account.ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    # When they are described
+    described = account.instance(instance)
+    nic = described["NetworkInterfaces"][0]
+    standalone = account.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]
+    # Then none has a private IPv4 address, each has an IPv6 address of the subnet
+    assert "PrivateIpAddress" not in described and "PrivateIpAddress" not in nic
+    assert "PrivateIpAddress" not in standalone and standalone.get("PrivateIpAddresses", []) == []
+    assert all(":" in a["Ipv6Address"] for a in [*nic["Ipv6Addresses"], *standalone["Ipv6Addresses"]])
+    assert nic["Ipv6Addresses"] and standalone["Ipv6Addresses"]
+    # And an instance of the dual-stack subnets keeps its private IPv4 address
+    assert "." in account.instance(dual.launch())["NetworkInterfaces"][0]["PrivateIpAddress"]
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_session_from_an_ipv6_only_subnet_answers_as_the_switch_says(account, strict, target, mirror_filter, refused):
+    """https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-network-limitations.html: "Traffic Mirroring
+    is not supported for IPv6-only subnets"; what CreateTrafficMirrorSession answers is not documented."""
+    strict.ipv6_only_sources_refused = refused
+    dual = account.new_vpc("10.64.0.0/16", ipv6=True)
+    eni = account.enis_of(dual.launch(subnet_id=dual.ipv6_only_subnet()))[0]
+    if refused:
+        assert error_code(account.ec2.create_traffic_mirror_session, **session_args(eni, target, mirror_filter)) == (
+            "InvalidParameterValue"
+        )
+    else:
+        assert create_session(account.ec2, eni, target, mirror_filter)
 
 
 # -- 18. over HTTP -----------------------------------------------------------------------------------------------------

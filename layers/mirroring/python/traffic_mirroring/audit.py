@@ -52,13 +52,19 @@ READ_ONLY_OPERATIONS: Mapping[str, frozenset[str]] = {
             "DescribeTrafficMirrorTargets",
             "DescribeTrafficMirrorFilters",
             "DescribeVpcEndpoints",  # whether a Gateway Load Balancer endpoint target still exists
-            "DescribeSecurityGroups",  # preflight: does an ENI target admit UDP 4789 from the sources' VPCs?
+            "DescribeSecurityGroups",  # preflight: does a target admit UDP 4789 from the sources' addresses?
             "DescribeNetworkAcls",
-            "DescribeVpcs",
         }
     ),
-    # An NLB target needs a UDP 4789 listener, and cross-zone load balancing (preflight).
-    "elbv2": frozenset({"DescribeLoadBalancers", "DescribeListeners", "DescribeLoadBalancerAttributes"}),
+    # An NLB target needs a UDP 4789 listener; its security groups and cross-zone load balancing (preflight).
+    "elbv2": frozenset(
+        {
+            "DescribeLoadBalancers",
+            "DescribeListeners",
+            "DescribeLoadBalancerAttributes",
+            "DescribeTargetGroupAttributes",
+        }
+    ),
     "sts": frozenset({"GetCallerIdentity"}),
 }
 READ_ONLY_PREFIXES = ("Describe", "List", "Get")
@@ -364,21 +370,35 @@ def plan_report(
 
 
 def target_health(plan: Plan, inventory: Inventory) -> list[dict[str, Any]]:
-    """Each pool target: its kind, VPC, and health (healthy / dead / unhealthy / missing, with the reason)."""
+    """Each pool target: its kind, VPC, health as the reconciler grades it (healthy / advisory: a risk, it still
+    serves / drops: no new sessions from the sources it drops / dead / missing) with the reason, and its advisories
+    (each with what to do)."""
     known = inventory.targets or {}
     rows: list[dict[str, Any]] = []
     for target_id in plan.pool:
         target = known.get(target_id)
+        advisories = list(plan.target_advisories.get(target_id, []))
         if target is None:
             health, reason = "missing", "no such target in this account and Region"
         elif target_id in plan.dead_targets:
             health, reason = "dead", plan.dead_targets[target_id]
         elif target_id in plan.unhealthy_targets:
-            health, reason = "unhealthy", plan.unhealthy_targets[target_id]
+            health, reason = "drops", plan.unhealthy_targets[target_id]
+        elif advisories:
+            health, reason = "advisory", ""
         else:
             health, reason = "healthy", ""
         kind, vpc = (target.kind, target.vpc_id) if target else ("", "")
-        rows.append({"target_id": target_id, "kind": kind, "vpc_id": vpc, "health": health, "reason": reason})
+        rows.append(
+            {
+                "target_id": target_id,
+                "kind": kind,
+                "vpc_id": vpc,
+                "health": health,
+                "reason": reason,
+                "advisories": advisories,
+            }
+        )
     return rows
 
 
@@ -488,6 +508,11 @@ def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = Non
                 for row in report["targets"]
             ],
         )
+        risks = [(row["target_id"], risk) for row in report["targets"] for risk in row.get("advisories") or []]
+        if risks:
+            say()
+            say("Target advisories (a risk, not a loss: sessions are still placed; what to do follows each)")
+            table(["target", "advisory"], [[target, risk] for target, risk in risks])
     if report.get("mirroring_windows"):
         say()
         say("Mirroring windows (mirror-until)")
@@ -702,9 +727,10 @@ def _parser() -> argparse.ArgumentParser:
         "--selectors", help="the stack's MirrorSelectors, e.g. eks:cluster-name=prod,vpc-0abc (env MIRROR_SELECTORS)"
     )
     stack.add_argument(
-        "--accept-unjudged-targets",
-        help="the stack's AcceptUnjudgedTargets: targets (or *) whose preflight is accepted "
-        "(env ACCEPT_UNJUDGED_TARGETS)",
+        "--trusted-targets",
+        "--accept-unjudged-targets",  # its former name
+        dest="trusted_targets",
+        help="the stack's TrustedTargets: targets (or *) whose preflight verdict is overridden (env TRUSTED_TARGETS)",
     )
     parser.add_argument(
         "--price",
@@ -740,7 +766,7 @@ _FLAG_ENV = {
     "approved_packet_lengths": "APPROVED_PACKET_LENGTHS",
     "vni_policy": "VNI_POLICY",
     "selectors": "MIRROR_SELECTORS",
-    "accept_unjudged_targets": "ACCEPT_UNJUDGED_TARGETS",
+    "trusted_targets": "TRUSTED_TARGETS",
     "price": "SESSION_HOURLY_PRICE",
 }
 

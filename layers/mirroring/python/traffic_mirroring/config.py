@@ -81,8 +81,9 @@ class Settings:
     vni_tag_key: str = "mirror-vni"  # on an instance: its VNI (per-instance-tag); on our sessions: their VNI
     target_source_limits: Mapping[str, int] = field(default_factory=dict)
     target_cache_seconds: int = 60
-    # ACCEPT_UNJUDGED_TARGETS: targets (or "*") whose preflight the operator accepts when it cannot judge them.
-    accept_unjudged_targets: frozenset[str] = frozenset()
+    # TRUSTED_TARGETS: targets (or "*") whose preflight verdict the operator overrides: they serve even when preflight
+    # finds their rules drop copies or cannot judge them (the findings are still reported). Not dead targets.
+    trusted_targets: frozenset[str] = frozenset()
     session_hourly_price: float = 0.015
     reconcile_dry_run: bool = False
     max_delete_percent: float = 50.0
@@ -122,6 +123,10 @@ class Settings:
         if value.isascii() and value.isdigit() and int(value) in self.approved_packet_lengths:
             return int(value), True
         return self.packet_length, False
+
+    def trusts(self, target_id: str) -> bool:
+        """Whether the operator overrides preflight's verdict on this target (TrustedTargets, or ``*``)."""
+        return "*" in self.trusted_targets or target_id in self.trusted_targets
 
     def approved_filters(self) -> frozenset[str]:
         """Filters a ``mirror-filter`` tag may choose: the stack's filter and the ones the operator listed."""
@@ -297,7 +302,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         approved_packet_lengths=_packet_lengths(env, "APPROVED_PACKET_LENGTHS"),
         vni_policy=_vni_policy(env, "VNI_POLICY"),
         target_source_limits=_limits(env, "TARGET_SOURCE_LIMITS"),
-        accept_unjudged_targets=frozenset(_id_list(env, "ACCEPT_UNJUDGED_TARGETS")),
+        trusted_targets=frozenset(_id_list(env, "TRUSTED_TARGETS")),
         target_cache_seconds=int(_number(env, "TARGET_CACHE_SECONDS", 60, 0, 86400)),
         session_hourly_price=_number(env, "SESSION_HOURLY_PRICE", 0.015, 0, 100),
         reconcile_dry_run=_flag(env, "RECONCILE_DRY_RUN", False),

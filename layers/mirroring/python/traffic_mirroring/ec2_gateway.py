@@ -8,6 +8,7 @@ request). This class implements ``ports.MirroringPort``.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
@@ -15,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from traffic_mirroring.eligibility import TypeVerdicts, eni_target_source_limit
-from traffic_mirroring.errors import AwsApiError, SessionNotFound, aws_error
+from traffic_mirroring.errors import AwsApiError, SessionNotFound, TransientAwsError, aws_error
 from traffic_mirroring.model import (
     TARGET_KIND_ENI,
     TARGET_KIND_GWLB_ENDPOINT,
@@ -32,6 +33,10 @@ PAGE_SIZE = 1000  # the largest MaxResults DescribeTrafficMirror* and DescribeIn
 FILTER_VALUES_PER_CALL = 200  # EC2 caps the values of one filter
 LOAD_BALANCERS_PER_CALL = 20
 LISTENERS_PAGE_SIZE = 400
+# Cross-zone load balancing only ever yields an advisory (it changes no placement), so what was read is kept this long
+# in a container, across the reconciler's fresh target reads: an NLB's cross-zone change shows within 15 minutes.
+ADVISORY_CACHE_SECONDS = 900
+CROSS_ZONE = "load_balancing.cross_zone.enabled"
 
 T = TypeVar("T")
 
@@ -66,6 +71,7 @@ class Ec2Gateway:
         target_cache_seconds: int = 60,
         autoscaling: Any | None = None,
         account_id: str = "",
+        advisory_cache_seconds: int = ADVISORY_CACHE_SECONDS,
     ) -> None:
         self.ec2 = ec2
         self.elbv2 = elbv2
@@ -77,7 +83,9 @@ class Ec2Gateway:
         self._targets_read_at = 0.0
         self._target_cache_seconds = target_cache_seconds
         self._sources: dict[str, tuple[float, set[str]]] = {}  # target → (read at, source ENIs), for spreading
-        self._cidrs: dict[str, tuple[float, tuple[str, ...]]] = {}  # VPC → (read at, CIDR blocks), for preflight
+        self._advisory_cache_seconds = advisory_cache_seconds
+        # (NLB, its UDP 4789 target groups) → (read at, (cross-zone on, which setting decides)), for preflight
+        self._cross_zones: dict[tuple[str, tuple[str, ...]], tuple[float, tuple[bool | None, str]]] = {}
 
     # -- error handling ----------------------------------------------------------------------------------------
     def _call(self, operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
@@ -157,27 +165,15 @@ class Ec2Gateway:
         return result
 
     # -- preflight: what admits VXLAN to a target --------------------------------------------------------------
-    def vpc_cidrs(self, vpc_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
-        """VPC → its IPv4 and IPv6 CIDR blocks (associated), cached for ``target_cache_seconds``. Unknown VPCs
-        (another account's, or deleted) are absent."""
-        now = self._clock()
-        wanted = sorted(set(vpc_ids) - {""})
-        stale = [v for v in wanted if v not in self._cidrs or now - self._cidrs[v][0] >= self._target_cache_seconds]
-        if stale:
-            raws = _existing(stale, FILTER_VALUES_PER_CALL, self._describe_vpcs, "InvalidVpcID")
-            for raw in raws:
-                blocks = [a["CidrBlock"] for a in raw.get("CidrBlockAssociationSet") or [] if _associated(a)]
-                blocks += [a["Ipv6CidrBlock"] for a in raw.get("Ipv6CidrBlockAssociationSet") or [] if _associated(a)]
-                self._cidrs[raw["VpcId"]] = (now, tuple(dict.fromkeys(blocks or [raw.get("CidrBlock", "")])))
-        return {v: self._cidrs[v][1] for v in wanted if v in self._cidrs}
-
-    def _describe_vpcs(self, vpc_ids: Sequence[str]) -> list[Mapping[str, Any]]:
-        return list(self._pages("DescribeVpcs", "Vpcs", Filters=[{"Name": "vpc-id", "Values": list(vpc_ids)}]))
-
-    def _target_ingress(self, enis: Mapping[str, _Eni]) -> dict[str, TargetIngress]:
-        """Target ENI → what admits traffic to it: one DescribeSecurityGroups and one DescribeNetworkAcls for every
-        ENI target together (batched), whatever the number of sessions."""
-        group_ids = sorted({g for e in enis.values() for g in e.groups})
+    def _target_ingress(
+        self, enis: Mapping[str, _Eni], load_balancer_groups: Mapping[str, tuple[str, ...]]
+    ) -> tuple[dict[str, TargetIngress], dict[str, TargetIngress]]:
+        """What admits traffic to each ENI target (by its ENI: its security groups and its subnet's network ACL) and
+        to each NLB with security groups (by ARN: those groups): one DescribeSecurityGroups for all of them and one
+        DescribeNetworkAcls for every ENI target together (batched), whatever the number of sessions."""
+        group_ids = sorted(
+            {g for e in enis.values() for g in e.groups} | {g for gs in load_balancer_groups.values() for g in gs}
+        )
         subnets = sorted({e.subnet_id for e in enis.values() if e.subnet_id})
         permissions: dict[str, list[IngressPermission]] = {g: [] for g in group_ids}
         for batch in _batches(group_ids, FILTER_VALUES_PER_CALL):
@@ -191,7 +187,7 @@ class Ec2Gateway:
                 entries = tuple(_acl_entry(e) for e in raw.get("Entries") or [] if not e.get("Egress"))
                 for association in raw.get("Associations") or []:
                     acls[association.get("SubnetId", "")] = (raw.get("NetworkAclId", ""), entries)
-        return {
+        by_eni = {
             eni_id: TargetIngress(
                 e.groups,
                 tuple(p for g in e.groups for p in permissions.get(g, [])),
@@ -200,6 +196,12 @@ class Ec2Gateway:
             )
             for eni_id, e in enis.items()
         }
+        by_load_balancer = {
+            arn: TargetIngress(groups, tuple(p for g in groups for p in permissions.get(g, [])), load_balancer=True)
+            for arn, groups in load_balancer_groups.items()
+            if groups  # an NLB without security groups admits every client: nothing to judge
+        }
+        return by_eni, by_load_balancer
 
     # -- sessions ----------------------------------------------------------------------------------------------
     def describe_sessions(self, filters: Sequence[Mapping[str, Any]] = ()) -> list[MirrorSession]:
@@ -366,11 +368,14 @@ class Ec2Gateway:
         target_eni_ids = [raw["NetworkInterfaceId"] for raw in raws if raw.get("Type") == TARGET_KIND_ENI]
         endpoint_eni_ids = [eni for _, _, enis in endpoints.values() for eni in enis]
         enis = self._read_enis([*target_eni_ids, *endpoint_eni_ids]) if target_eni_ids or endpoint_eni_ids else {}
-        ingress = self._target_ingress({e: enis[e] for e in target_eni_ids if e in enis})
         hosts = {attached for e in target_eni_ids if e in enis and (attached := enis[e].attached)}
         instances, _ = self.describe_instances(sorted(hosts)) if hosts else ({}, set())
         nlbs = self._load_balancers(
             [raw["NetworkLoadBalancerArn"] for raw in raws if raw.get("Type") == TARGET_KIND_NLB]
+        )
+        ingress, nlb_ingress = self._target_ingress(
+            {e: enis[e] for e in target_eni_ids if e in enis},
+            {arn: nlb.security_groups for arn, nlb in nlbs.items()},
         )
         targets: dict[str, MirrorTarget] = {}
         for raw in raws:
@@ -381,7 +386,7 @@ class Ec2Gateway:
             capacity: int | None = None
             zones: frozenset[str] = frozenset()
             problem = ""
-            health = ""
+            cross_zone: tuple[bool | None, str] = (None, "")
             target_ingress: TargetIngress | None = None
             eni_id: str | None = None
             vpc = ""
@@ -400,20 +405,18 @@ class Ec2Gateway:
                 elif host.state != "running":
                     problem = f"its appliance {host.instance_id} is {host.state}"
             elif kind == TARGET_KIND_NLB:
-                state, zones, listens, vpc = nlbs.get(
-                    raw.get("NetworkLoadBalancerArn", ""), ("", frozenset(), False, "")
-                )
-                if not state:
+                arn = raw.get("NetworkLoadBalancerArn", "")
+                nlb = nlbs.get(arn)
+                zones, vpc = (nlb.zones, nlb.vpc_id) if nlb else (frozenset(), "")
+                if nlb is None:
                     problem = "" if shared_in else "its Network Load Balancer no longer exists"
-                elif state not in _LIVE_LOAD_BALANCER_STATES:
-                    problem = f"its Network Load Balancer is {state}"
-                elif not listens:
+                elif nlb.state not in _LIVE_LOAD_BALANCER_STATES:
+                    problem = f"its Network Load Balancer is {nlb.state}"
+                elif nlb.vxlan_target_groups is None:
                     problem = f"its Network Load Balancer has no UDP listener on port {VXLAN_PORT}"
-                elif not self._cross_zone(raw.get("NetworkLoadBalancerArn", "")):
-                    health = (
-                        "its Network Load Balancer has cross-zone load balancing off: copies from a zone without a "
-                        "healthy appliance are lost"
-                    )
+                else:
+                    target_ingress = nlb_ingress.get(arn)
+                    cross_zone = self._cross_zone(arn, nlb.vxlan_target_groups)
             elif kind == TARGET_KIND_GWLB_ENDPOINT:
                 endpoint = endpoints.get(raw.get("GatewayLoadBalancerEndpointId", ""))
                 if endpoint is None:
@@ -434,31 +437,80 @@ class Ec2Gateway:
                 owner_id=owner,
                 vpc_id=vpc,
                 tags=tags_of(raw),
-                health_problem=health,
                 ingress=target_ingress,
+                cross_zone=cross_zone[0],
+                cross_zone_decided_by=cross_zone[1],
             )
         return targets
 
-    def _cross_zone(self, arn: str) -> bool:
-        """Whether the NLB balances across zones (AWS's default for an NLB is off). One call per live NLB."""
-        assert self.elbv2 is not None
-        response = self._call(
-            "DescribeLoadBalancerAttributes", self.elbv2.describe_load_balancer_attributes, LoadBalancerArn=arn
-        )
-        attributes = {a.get("Key"): a.get("Value") for a in response.get("Attributes", [])}
-        return str(attributes.get("load_balancing.cross_zone.enabled", "false")).lower() == "true"
+    def _cross_zone(self, arn: str, target_groups: Sequence[str]) -> tuple[bool | None, str]:
+        """Whether the NLB sends copies across zones, and which setting decides it (for the advisory).
 
-    def _load_balancers(self, arns: Sequence[str]) -> dict[str, tuple[str, frozenset[str], bool, str]]:
-        """NLB ARN → (state, zones, has a UDP listener on 4789, VPC). Absent: the load balancer does not exist."""
-        found: dict[str, tuple[str, frozenset[str], bool, str]] = {}
+        AWS applies the target group's ``load_balancing.cross_zone.enabled`` (``true``, ``false``, or
+        ``use_load_balancer_configuration``, the default), else the load balancer's, which is off by default for an
+        NLB (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/edit-target-group-attributes.html
+        #target-group-cross-zone). One DescribeTargetGroupAttributes per target group of the UDP 4789 listener, and one
+        DescribeLoadBalancerAttributes only when a target group defers to the load balancer. Kept for
+        ``advisory_cache_seconds``: it changes no placement. Off when any of the listener's target groups is off.
+        An answer other than throttling or a server error (e.g. AccessDenied for an older role) is no failure of the
+        run: (None, why), which reports that it could not be judged.
+        """
+        key = (arn, tuple(target_groups))
+        now = self._clock()
+        cached = self._cross_zones.get(key)
+        if cached is not None and now - cached[0] < self._advisory_cache_seconds:
+            return cached[1]
+        try:
+            verdict = self._read_cross_zone(arn, target_groups)
+        except TransientAwsError:
+            raise
+        except AwsApiError as error:
+            return None, f"not read: {error.operation} answered {error.code}"
+        self._cross_zones[key] = (now, verdict)
+        return verdict
+
+    def _read_cross_zone(self, arn: str, target_groups: Sequence[str]) -> tuple[bool, str]:
+        assert self.elbv2 is not None
+        deferring: list[str] = []
+        off: list[str] = []
+        for group in target_groups:
+            response = self._call(
+                "DescribeTargetGroupAttributes", self.elbv2.describe_target_group_attributes, TargetGroupArn=group
+            )
+            value = str(_attributes(response).get(CROSS_ZONE, "use_load_balancer_configuration")).lower()
+            if value == "false":
+                off.append(group)
+            elif value != "true":
+                deferring.append(group)
+        if off:
+            return False, f"target group {', '.join(_target_group_name(g) for g in off)}"
+        if deferring or not target_groups:
+            response = self._call(
+                "DescribeLoadBalancerAttributes", self.elbv2.describe_load_balancer_attributes, LoadBalancerArn=arn
+            )
+            if str(_attributes(response).get(CROSS_ZONE, "false")).lower() != "true":
+                named = ", ".join(_target_group_name(g) for g in deferring)
+                return False, f"its load balancer's setting, which target group {named} uses" if named else (
+                    "its load balancer's setting"
+                )
+        return True, ""
+
+    def _load_balancers(self, arns: Sequence[str]) -> dict[str, _LoadBalancer]:
+        """NLB ARN → its state, zones, the target groups of its UDP 4789 listener, VPC and security groups. Absent: the
+        load balancer does not exist."""
+        found: dict[str, _LoadBalancer] = {}
         if not arns or self.elbv2 is None:
             return found
         described = _existing(arns, LOAD_BALANCERS_PER_CALL, self._describe_load_balancers, "LoadBalancerNotFound")
         for lb in described:
             arn = lb["LoadBalancerArn"]
-            zones = frozenset(z["ZoneName"] for z in lb.get("AvailabilityZones", []) if z.get("ZoneName"))
-            state = (lb.get("State") or {}).get("Code", "active")
-            found[arn] = (state, zones, self._listens_for_vxlan(arn), lb.get("VpcId", ""))
+            found[arn] = _LoadBalancer(
+                (lb.get("State") or {}).get("Code", "active"),
+                frozenset(z["ZoneName"] for z in lb.get("AvailabilityZones", []) if z.get("ZoneName")),
+                self._vxlan_target_groups(arn),
+                lb.get("VpcId", ""),
+                tuple(lb.get("SecurityGroups") or ()),
+            )
         return found
 
     def _describe_load_balancers(self, arns: Sequence[str]) -> list[Mapping[str, Any]]:
@@ -466,16 +518,32 @@ class Ec2Gateway:
         response = self._call("DescribeLoadBalancers", self.elbv2.describe_load_balancers, LoadBalancerArns=list(arns))
         return list(response.get("LoadBalancers", []))
 
-    def _listens_for_vxlan(self, arn: str) -> bool:
+    def _vxlan_target_groups(self, arn: str) -> tuple[str, ...] | None:
+        """The target groups the NLB's UDP listeners on port 4789 forward to; None: it has no such listener."""
         # A load balancer has at most 50 listeners: one page of 400 holds them all.
         assert self.elbv2 is not None
         response = self._call(
             "DescribeListeners", self.elbv2.describe_listeners, LoadBalancerArn=arn, PageSize=LISTENERS_PAGE_SIZE
         )
-        return any(
-            listener.get("Protocol") in ("UDP", "TCP_UDP") and listener.get("Port") == VXLAN_PORT
+        listeners = [
+            listener
             for listener in response.get("Listeners", [])
-        )
+            if listener.get("Protocol") in ("UDP", "TCP_UDP") and listener.get("Port") == VXLAN_PORT
+        ]
+        if not listeners:
+            return None
+        groups = [
+            group
+            for listener in listeners
+            for action in listener.get("DefaultActions") or []
+            if action.get("Type") == "forward"
+            for group in [
+                action.get("TargetGroupArn"),
+                *(g.get("TargetGroupArn") for g in (action.get("ForwardConfig") or {}).get("TargetGroups") or []),
+            ]
+            if group
+        ]
+        return tuple(dict.fromkeys(groups))
 
     def _vpc_endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
         """Endpoint ID → (state, VPC, network interfaces). Absent: the endpoint does not exist."""
@@ -551,17 +619,30 @@ def _existing(
     return found
 
 
+class _LoadBalancer(NamedTuple):
+    state: str
+    zones: frozenset[str]
+    vxlan_target_groups: tuple[str, ...] | None  # None: no UDP listener on port 4789
+    vpc_id: str
+    security_groups: tuple[str, ...]  # none: every client reaches its listeners
+
+
+def _attributes(response: Mapping[str, Any]) -> dict[str, Any]:
+    return {a.get("Key"): a.get("Value") for a in response.get("Attributes", [])}
+
+
+def _target_group_name(arn: str) -> str:
+    """``arn:…:targetgroup/<name>/<id>`` → name (the ARN itself when it has another shape)."""
+    parts = arn.split(":")[-1].split("/")
+    return parts[1] if len(parts) >= 3 else arn
+
+
 class _Eni(NamedTuple):
     zone: str
     attached: str | None
     vpc_id: str
     subnet_id: str
     groups: tuple[str, ...]
-
-
-def _associated(association: Mapping[str, Any]) -> bool:
-    state = (association.get("CidrBlockState") or association.get("Ipv6CidrBlockState") or {}).get("State", "")
-    return state in ("", "associated")
 
 
 def _port(value: Any) -> int | None:
@@ -599,6 +680,19 @@ def _snake(operation: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
 
 
+def _private_ipv4(nic: Mapping[str, Any]) -> str:
+    """The ENI's primary private IPv4 address; "" when it has none. EC2 gives every ENI of an IPv4-only or dual-stack
+    subnet one from the subnet's IPv4 range, and an IPv6-only subnet has no IPv4 range
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-instance-addressing.html#concepts-private-addresses):
+    without one the ENI is in an IPv6-only subnet. Its IPv4 link-local address (169.254.0.0/16, which resources of
+    IPv6-only subnets also get) or an IPv6 address in that field is not one."""
+    try:
+        address = ipaddress.ip_address(str(nic.get("PrivateIpAddress") or ""))
+    except ValueError:
+        return ""
+    return str(address) if address.version == 4 and not address.is_link_local else ""
+
+
 def _instance(raw: Mapping[str, Any]) -> Instance:
     enis = tuple(
         AttachedEni(
@@ -607,6 +701,8 @@ def _instance(raw: Mapping[str, Any]) -> Instance:
             (nic.get("Operator") or {}).get("Principal") if (nic.get("Operator") or {}).get("Managed") else None,
             # An ENI of another VPC can be attached (multi-VPC ENI attachments): its own VPC routes its copies.
             nic.get("VpcId") or raw.get("VpcId", ""),
+            private_ip=_private_ipv4(nic),
+            ipv6_only=not _private_ipv4(nic),
         )
         for nic in sorted(
             raw.get("NetworkInterfaces") or [], key=lambda n: (n.get("Attachment") or {}).get("DeviceIndex", 0)

@@ -22,7 +22,6 @@ from traffic_mirroring.planner import (
     is_judged,
     may_need_placement,
     needs_placement,
-    needs_source_cidrs,
 )
 
 _LIVE_STATES = frozenset({"pending", "running"})
@@ -87,11 +86,6 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         unlimited = [t.target_id for t in candidates if t.capacity is None]
         if unlimited:
             target_sources = gateway.target_sources(unlimited)
-    cidrs = (
-        gateway.vpc_cidrs({e.vpc_id for e in instance.enis})
-        if instance and needs_source_cidrs(targets, settings)
-        else {}
-    )
     return Inventory(
         instances=found,
         sessions=sessions,
@@ -102,7 +96,6 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         deleted_eni_ids=deleted,
         target_sources=target_sources,
         read_at=now,
-        vpc_cidrs=cidrs,
     )
 
 
@@ -129,10 +122,6 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
         for instance in more.values():
             attachments.update({eni.eni_id: instance.instance_id for eni in instance.enis})
     targets = gateway.targets(fresh=True)
-    judged = [i for i in instances.values() if is_judged(i, settings, now)]
-    cidrs = (
-        gateway.vpc_cidrs({e.vpc_id for i in judged for e in i.enis}) if needs_source_cidrs(targets, settings) else {}
-    )
     return Inventory(
         instances=instances,
         sessions=sessions,
@@ -143,7 +132,6 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
         deleted_eni_ids=deleted,
         existing_filter_ids=gateway.existing_filter_ids(),
         read_at=now,
-        vpc_cidrs=cidrs,
     )
 
 

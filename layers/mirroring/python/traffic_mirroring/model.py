@@ -32,7 +32,7 @@ class Reason(StrEnum):
     NO_TARGET_CAPACITY = "no-target-capacity"
     NO_LIVE_TARGET = "no-live-target"
     NO_REACHABLE_TARGET = "no-reachable-target"  # no live pool target is reachable from the source's VPC
-    NO_HEALTHY_TARGET = "no-healthy-target"  # the reachable live targets fail preflight (e.g. no UDP 4789 admitted)
+    NO_HEALTHY_TARGET = "no-healthy-target"  # the reachable live targets drop its copies (no UDP 4789 admitted)
     TARGET_OVERRIDE_NOT_FOUND = "target-override-not-found"
     TARGET_NOT_APPROVED = "target-not-approved"
     FILTER_NOT_APPROVED = "filter-not-approved"
@@ -56,12 +56,13 @@ class Reason(StrEnum):
     TARGET_MISSING = "target-missing"
     TARGET_DEAD = "target-dead"
     TARGET_UNREACHABLE = "target-unreachable"  # the session's target cannot be reached from the source's VPC
-    TARGET_UNHEALTHY = "target-unhealthy"  # the session's target fails preflight for the source's VPC
+    TARGET_UNHEALTHY = "target-unhealthy"  # the session's target drops the source's copies (preflight)
     FILTER_CHANGED = "filter-changed"
     FILTER_MISSING = "filter-missing"
     OPTIONS_CHANGED = "options-changed"  # PacketLength or the VNI asked for changed: rolled over by modify
     PACKET_LENGTH_NOT_APPROVED = "packet-length-not-approved"  # a mirror-packet-length not in ApprovedPacketLengths
     VNI_UNREADABLE = "vni-unreadable"  # VniPolicy per-instance-tag: no mirror-vni tag, or not an integer 0-16777215
+    IPV6_ONLY_SUBNET = "ipv6-only-subnet"  # an ENI in an IPv6-only subnet: AWS does not mirror those
 
 
 ERROR_STATUS_PREFIX = "error:"
@@ -99,6 +100,10 @@ class AttachedEni:
     # requester-managed ENI): only those created by Amazon RDS or ElastiCache may be sources.
     managed_by_service: str | None = None
     vpc_id: str = ""  # the ENI's VPC: mirrored packets leave by its route table, so it decides what is reachable
+    # Its primary private IPv4 address: the outer source address of its copies, which the target must admit
+    # ("" when not read). ``ipv6_only``: it has none, so it is in an IPv6-only subnet, which AWS does not mirror.
+    private_ip: str = ""
+    ipv6_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,10 +148,12 @@ class MirrorTarget:
     owner_id: str = ""
     vpc_id: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
-    # Preflight (what AWS lets us see): a problem of the whole target that does not stop every copy, e.g. an NLB
-    # without cross-zone load balancing; and, for an ENI target, what admits VXLAN (judged per source VPC).
-    health_problem: str = ""
+    # Preflight (what AWS lets us see): what admits VXLAN to it (an ENI target's security groups and network ACL, an
+    # NLB's own security groups; None: nothing to judge), judged per source address; and for an NLB whether
+    # cross-zone load balancing is on (None: not known), and which setting decides it.
     ingress: TargetIngress | None = None
+    cross_zone: bool | None = None
+    cross_zone_decided_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,6 @@ class Inventory:
     existing_filter_ids: frozenset[str] | None = None
     target_eni_ids: frozenset[str] = frozenset()  # ENIs that are mirror targets (from the targets read)
     read_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # "now" for mirror-until windows
-    vpc_cidrs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # source VPC → its CIDRs (preflight)
 
 
 @dataclass(frozen=True)
@@ -256,7 +262,8 @@ class Plan:
     pool: tuple[str, ...] = ()  # the pool as judged: TargetIds, then targets discovered by tag (when targets read)
     reachability_problems: dict[str, str] = field(default_factory=dict)  # pool target → unreadable declaration
     windows: dict[str, str] = field(default_factory=dict)  # mirrored instance → "<mirror-until> (<time> left)"
-    unhealthy_targets: dict[str, str] = field(default_factory=dict)  # pool target → why it fails preflight
+    unhealthy_targets: dict[str, str] = field(default_factory=dict)  # pool target → why it drops copies (preflight)
+    target_advisories: dict[str, list[str]] = field(default_factory=dict)  # pool target → risks, with what to do
 
     def for_subject(self, subject: str) -> SubjectPlan:
         if subject not in self.subjects:

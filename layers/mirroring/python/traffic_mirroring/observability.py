@@ -60,7 +60,8 @@ def report(
         "pool_targets": list(plan.pool),
         "mirroring_windows": dict(plan.windows),
         "dead_targets": dict(plan.dead_targets),
-        "unhealthy_targets": dict(plan.unhealthy_targets),
+        "unhealthy_targets": dict(plan.unhealthy_targets),  # drops: no new sessions there
+        "target_advisories": {target: list(risks) for target, risks in plan.target_advisories.items()},
         "unreadable_reachability": dict(plan.reachability_problems),
         "missing_pool_targets": list(plan.missing_pool_targets),
         "unconfirmed_creations": outcome.unconfirmed,
@@ -75,8 +76,13 @@ def report(
         logger.warning("pool targets that cannot receive", extra={"dead_targets": plan.dead_targets})
     if plan.unhealthy_targets:
         logger.warning(
-            "pool targets that fail preflight: they get no new sessions",
+            "pool targets that drop the copies of some sources: they get no new sessions from them",
             extra={"unhealthy_targets": plan.unhealthy_targets},
+        )
+    if plan.target_advisories:
+        logger.warning(
+            "pool targets with a risk (they still serve): see what to do",
+            extra={"target_advisories": plan.target_advisories},
         )
     if plan.reachability_problems:
         logger.warning(
@@ -101,6 +107,7 @@ def report(
         metrics.add_metric(name="DeadTargets", unit=MetricUnit.Count, value=len(plan.dead_targets))
         metrics.add_metric(name="PoolTargetsMissing", unit=MetricUnit.Count, value=len(plan.missing_pool_targets))
         metrics.add_metric(name="UnhealthyTargets", unit=MetricUnit.Count, value=len(plan.unhealthy_targets))
+        metrics.add_metric(name="TargetAdvisories", unit=MetricUnit.Count, value=len(plan.target_advisories))
         metrics.add_metric(
             name="EstimatedMonthlyCost", unit=MetricUnit.NoUnit, value=monthly_cost(managed_after, hourly_price)
         )

@@ -40,7 +40,7 @@ from traffic_mirroring.model import (
     UpdateSession,
 )
 from traffic_mirroring.placement import TargetUsage, lowest_free_session_number, rank_targets
-from traffic_mirroring.preflight import ingress_problem, unjudged
+from traffic_mirroring.preflight import Finding, Grade, IngressJudge, cross_zone_advisory, merge
 from traffic_mirroring.session_options import instance_vni, option_changes, vpc_vnis, wanted_options
 
 UNCONFIRMED_MARK = "~"  # generation tag "G~D": generation G, creations with digest D not confirmed by the last run
@@ -313,15 +313,7 @@ def needs_placement(
         target = targets.get(placed.get(eni.eni_id, ""))
         return target is not None and target.live and can_reach(eni.vpc_id, target, settings)
 
-    return any(not well_placed(eni) for eni in instance.enis if eni.interface_type == "interface")
-
-
-def needs_source_cidrs(targets: Mapping[str, MirrorTarget] | None, settings: Settings) -> bool:
-    """Whether preflight must know source VPCs' CIDRs: a pool target's ingress (an ENI target's) is judged by them."""
-    if targets is None:
-        return False
-    pool = pool_targets(settings, targets)
-    return any(targets[t].ingress is not None for t in pool if t in targets)
+    return any(not well_placed(eni) for eni in instance.enis if eni.interface_type == "interface" and not eni.ipv6_only)
 
 
 def next_generation(deleted_session_ids: Iterable[str]) -> str:
@@ -350,7 +342,7 @@ class _Planner:
         }
         self.probing: dict[str, str] = {}  # unlisted type → the instance whose create asks AWS
         self.pool = pool_targets(settings, self.targets)
-        self._healths: dict[tuple[str, str], str] = {}  # (source VPC, target) → _health's verdict
+        self._judges: dict[str, IngressJudge] = {}  # target → its preflight judge (memoizes per source address)
         self.result = Plan(pool=self.pool if self.targets is not None else ())
         self.vnis_by_vpc = vpc_vnis(inventory, settings)  # VniPolicy per-vpc: each source VPC's VNI
 
@@ -373,7 +365,7 @@ class _Planner:
             self.result.dead_targets = {
                 t: self.targets[t].problem for t in pool if t in self.targets and not self.targets[t].live
             }
-            self.result.unhealthy_targets = self._unhealthy(pool)
+            self._report_preflight(pool)
             for target_id in pool:
                 declared = (
                     self.targets[target_id].tags.get(self.settings.reachable_tag_key, "")
@@ -427,6 +419,14 @@ class _Planner:
                     DeleteSession(instance.instance_id, s, Reason.UNSUPPORTED_INTERFACE_TYPE) for s in managed
                 )
                 continue
+            if eni.ipv6_only:
+                # AWS: "Traffic Mirroring is not supported for IPv6-only subnets"
+                # (https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-network-limitations.html).
+                # Nothing is asked of AWS; a session found there mirrors nothing and is deleted.
+                gone = Reason.IPV6_ONLY_SUBNET
+                plan.deletes.extend(DeleteSession(instance.instance_id, s, gone) for s in managed)
+                plan.skips.append(Skip(instance.instance_id, eni.eni_id, gone))
+                continue
             if refusal is not None:
                 continue  # an override that is not approved: leave what exists, create nothing
             self._plan_mirrored_eni(instance, eni, managed, plan, probe=verdict == Verdict.ASK_AWS)
@@ -446,24 +446,47 @@ class _Planner:
         if window is not None:
             self.result.windows[instance.instance_id] = window
 
-    def _unhealthy(self, pool: Sequence[str]) -> dict[str, str]:
-        """Pool targets that fail preflight for a source VPC in scope (or as a whole), with the first reason."""
+    def _report_preflight(self, pool: Sequence[str]) -> None:
+        """What preflight finds about each live pool target, for the sources in scope that may use it (judged by
+        their addresses): proof of drops (``unhealthy_targets``, with the addresses not admitted) and risks
+        (``target_advisories``, with what to do). A target the operator trusts reports its drops as a risk."""
         known = self.targets or {}
-        vpcs = sorted(
-            {eni.vpc_id for i in self.inventory.instances.values() for eni in i.enis if eni.vpc_id}
-            | set(self.inventory.vpc_cidrs)
-        )
-        found: dict[str, str] = {}
+        sources = self._sources_in_scope()
         for target_id in pool:
             target = known.get(target_id)
             if target is None or not target.live:
                 continue  # missing or dead: reported as such
-            for vpc in vpcs or [""]:
-                problem = self._health(vpc, target) if can_reach(vpc, target, self.settings) else ""
-                if problem:
-                    found[target_id] = problem if not vpc or problem == target.health_problem else f"{vpc}: {problem}"
-                    break
-        return found
+            found = merge(
+                finding
+                for eni, candidates in sources
+                if target_id in candidates and can_reach(eni.vpc_id, target, self.settings)
+                for finding in self._findings(eni, target)
+            )
+            cross_zone = cross_zone_advisory(target.cross_zone, target.cross_zone_decided_by)
+            advisories = [cross_zone.reason] if cross_zone else []
+            advisories += [f.reason for f in found if f.grade == Grade.ADVISORY]
+            drops = [f.reason for f in found if f.grade == Grade.DROPS]
+            if drops and self.settings.trusts(target_id):
+                advisories += [f"trusted (TrustedTargets) although {reason}" for reason in drops]
+            elif drops:
+                self.result.unhealthy_targets[target_id] = "; ".join(drops)
+            if advisories:
+                self.result.target_advisories[target_id] = advisories
+
+    def _sources_in_scope(self) -> list[tuple[AttachedEni, frozenset[str]]]:
+        """Each ENI of a judged instance that may be a source, with the targets its sessions may use."""
+        now = self.inventory.read_at
+        verdicts = self.inventory.type_verdicts
+        return [
+            (eni, candidates)
+            for instance in self.inventory.instances.values()
+            if may_need_placement(instance, self.settings, verdicts, now)
+            for candidates in [frozenset(candidate_targets(instance, self.settings, self.targets))]
+            for eni in instance.enis
+            if _may_be_source(eni.interface_type, eni.managed_by_service)
+            and not eni.ipv6_only
+            and eni.eni_id not in self.target_enis
+        ]
 
     def _verdict(self, instance: Instance) -> Verdict:
         verdict = self.inventory.type_verdicts.get(instance.instance_type, Verdict.ASK_AWS)
@@ -615,34 +638,32 @@ class _Planner:
         return True
 
     def _rank(self, candidates: Sequence[str], eni: AttachedEni, zone: str) -> tuple[str, ...]:
-        """The candidates this ENI's VPC can reach and that pass preflight for it, best first (see
-        placement.rank_targets)."""
+        """The candidates this ENI's VPC can reach and that do not drop its copies, best first (see
+        placement.rank_targets). A target with only advisories (a risk, not a loss) is used."""
         known = self.targets or {}
         usable = [
             c
             for c in candidates
-            if c in known and can_reach(eni.vpc_id, known[c], self.settings) and not self._health(eni.vpc_id, known[c])
+            if c in known and can_reach(eni.vpc_id, known[c], self.settings) and not self._drops(eni, known[c])
         ]
         return rank_targets(usable, known, self.usage, eni.eni_id, zone, eni.vpc_id)
 
-    def _health(self, source_vpc: str, target: MirrorTarget) -> str:
-        """Why the target would not receive this VPC's copies, by what AWS lets us see; "" when it would (or when
-        the VPC's CIDRs were not read). A verdict it cannot judge counts as a failure unless the operator accepts
-        the target (AcceptUnjudgedTargets). Judged once per target and source VPC (every ENI of a VPC asks)."""
-        key = (source_vpc, target.target_id)
-        if key not in self._healths:
-            self._healths[key] = self._judge_health(source_vpc, target)
-        return self._healths[key]
+    def _findings(self, eni: AttachedEni, target: MirrorTarget) -> tuple[Finding, ...]:
+        """What preflight finds about this ENI's copies to the target, judged by the ENI's primary private IP address
+        (their outer source address). Nothing when the target has nothing to judge or the address was not read.
+        Judged once per target and address."""
+        if target.ingress is None or not eni.private_ip:
+            return ()
+        judge = self._judges.get(target.target_id)
+        if judge is None:
+            judge = self._judges[target.target_id] = IngressJudge(target.ingress)
+        return judge.judge(eni.private_ip)
 
-    def _judge_health(self, source_vpc: str, target: MirrorTarget) -> str:
-        problem = target.health_problem
-        cidrs = self.inventory.vpc_cidrs.get(source_vpc)
-        if not problem and target.ingress is not None and cidrs:
-            problem = ingress_problem(target.ingress, cidrs) or ""
-        accepted = self.settings.accept_unjudged_targets
-        if problem and unjudged(problem) and ("*" in accepted or target.target_id in accepted):
-            return ""
-        return problem
+    def _drops(self, eni: AttachedEni, target: MirrorTarget) -> bool:
+        """Proof that the target drops this ENI's copies, unless the operator vouches for it (TrustedTargets)."""
+        return not self.settings.trusts(target.target_id) and any(
+            f.grade == Grade.DROPS for f in self._findings(eni, target)
+        )
 
     def _why_no_target(self, instance: Instance, candidates: Sequence[str], eni: AttachedEni) -> str:
         known = self.targets or {}
@@ -658,7 +679,7 @@ class _Planner:
         reachable = [t for t in existing if t.live and can_reach(eni.vpc_id, t, self.settings)]
         if not reachable:
             return Reason.NO_REACHABLE_TARGET
-        if all(self._health(eni.vpc_id, t) for t in reachable):
+        if all(self._drops(eni, t) for t in reachable):
             return Reason.NO_HEALTHY_TARGET
         return Reason.NO_TARGET_CAPACITY
 
@@ -683,8 +704,8 @@ class _Planner:
             problem = Reason.TARGET_RETIRED
         elif not can_reach(eni.vpc_id, current, self.settings):
             problem = Reason.TARGET_UNREACHABLE
-        elif self._health(eni.vpc_id, current):
-            problem = Reason.TARGET_UNHEALTHY  # moved when a healthy target has room, else left (it may still work)
+        elif self._drops(eni, current):
+            problem = Reason.TARGET_UNHEALTHY  # moved when a healthy target has room, else left: never deleted for it
         else:
             problem = None
         new_filter = desired_filter if session.filter_id != desired_filter else None
