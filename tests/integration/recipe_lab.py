@@ -25,7 +25,7 @@ from simulation.eventbridge import load_rules, load_template, matching_rules
 from simulation.lambda_runtime import LambdaContext, sample_event
 from simulation.server import SimulatedAwsServer, simulated_aws_server
 from simulation.strict_aws import StrictAws
-from tests.integration import aws_cli_server, recipes
+from tests.integration import command_server, recipes
 from tests.integration.recipes import ROOT, Block, RecipeRun
 from tests.integration.transformed_template import STACK_FILTER, Resolver
 from traffic_mirroring.config import Settings, load_settings
@@ -46,11 +46,11 @@ FunctionEntry = tuple[Callable[..., Any], "Runtime"]
 
 @dataclass
 class Shared:
-    """What the module's tests share: the moto server, the functions it runs in process, the AWS CLI server."""
+    """What the module's tests share: the moto server, the functions it runs in process, the command servers."""
 
     server: SimulatedAwsServer
     functions: dict[str, FunctionEntry]
-    aws_cli: str  # the socket of tests/integration/aws_cli_server.py
+    commands: dict[str, str]  # "aws", "project" → socket of a tests/integration/command_server.py
 
 
 @contextmanager
@@ -71,25 +71,31 @@ def shared_lab(where: Path) -> Iterator[Shared]:
             return json.dumps({"errorMessage": str(error), "errorType": type(error).__name__}), True, ""
         return json.dumps(result, default=str), False, ""
 
-    socket_path = str(where / "aws.sock")
-    cli = subprocess.Popen(
-        [sys.executable, str(Path(aws_cli_server.__file__)), socket_path],
-        stdout=subprocess.PIPE,
-        env={**recipes.environment_variables(), "HOME": str(Path(socket_path).parent)},
-        text=True,
-    )
+    sockets = {kind: str(where / f"{kind}.sock") for kind in ("aws", "project")}
+    servers = [
+        subprocess.Popen(
+            [sys.executable, command_server.__file__, path, kind],
+            stdout=subprocess.PIPE,
+            env={**recipes.environment_variables(), "HOME": str(where)},
+            cwd=ROOT,
+            text=True,
+        )
+        for kind, path in sockets.items()
+    ]
     try:
-        assert cli.stdout is not None and cli.stdout.readline().strip() == "ready"
+        for started in servers:
+            assert started.stdout is not None and started.stdout.readline().strip() == "ready"
         with simulated_aws_server() as running:
             original = LambdaFunction._invoke_lambda
             LambdaFunction._invoke_lambda = invoke_in_process
             try:
-                yield Shared(running, functions, socket_path)
+                yield Shared(running, functions, sockets)
             finally:
                 LambdaFunction._invoke_lambda = original
     finally:
-        cli.terminate()
-        cli.wait(timeout=10)
+        for started in servers:
+            started.terminate()
+            started.wait(timeout=10)
 
 
 @dataclass
@@ -140,7 +146,7 @@ class DeployedStack:
 class Lab:
     server: SimulatedAwsServer
     functions: dict[str, FunctionEntry]
-    aws_cli: str
+    commands: dict[str, str]
     work: Path
     accounts: dict[str, SimulatedAccount] = field(default_factory=dict)
 
@@ -354,7 +360,9 @@ def run_in_world(
     facts = world.build(lab)
     region = world.region
     stubs = {name: stub_scripts[name] for name in world.stubs if not name.startswith("aws ")}
-    stubs["aws"] = aws_cli_server.client(lab.aws_cli, AWS_SHIM)
+    stubs["aws"] = command_server.client(lab.commands["aws"], "aws", AWS_SHIM)
+    for name in command_server.project_commands():
+        stubs.setdefault(name, command_server.client(lab.commands["project"], name))
     clone = recipes.scratch_clone(lab.work, stubs)
     home = lab.work / "home"
     (home / ".aws").mkdir(parents=True)

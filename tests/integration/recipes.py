@@ -238,9 +238,9 @@ trap 'recipe_exit=$?; printf "%s\\t%s\\t%s\\n" "$LINENO" "$recipe_exit" "$BASH_C
 """
 
 
-def scratch_clone(where: Path, stubs: Mapping[str, str]) -> Path:
-    """A directory that looks like the clone (each top-level entry a symlink), whose .venv/bin holds ``stubs``
-    (name → script text) in place of the real commands of those names."""
+def scratch_clone(where: Path, replaced: Mapping[str, str]) -> Path:
+    """A directory that looks like the clone (each top-level entry a symlink), whose .venv/bin holds the scripts of
+    ``replaced`` (name → script text) in place of the commands of those names."""
     clone = where / "clone"
     clone.mkdir()
     for entry in ROOT.iterdir():
@@ -253,12 +253,12 @@ def scratch_clone(where: Path, stubs: Mapping[str, str]) -> Path:
             (venv / entry.name).symlink_to(entry)
     (venv / "bin").mkdir()
     for entry in VENV_BIN.iterdir():
-        if entry.name not in stubs:
+        if entry.name not in replaced:
             (venv / "bin" / entry.name).symlink_to(entry)
-    for name, text in stubs.items():
-        stub = venv / "bin" / name
-        stub.write_text(text, encoding="utf-8")
-        stub.chmod(0o755)
+    for name, text in replaced.items():
+        script = venv / "bin" / name
+        script.write_text(text, encoding="utf-8")
+        script.chmod(0o755)
     return clone
 
 

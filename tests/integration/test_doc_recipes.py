@@ -80,7 +80,7 @@ def lab(shared: Shared, aws_env: None, tmp_path: Path) -> Lab:
     shared.server.reset()
     shared.functions.clear()
     shared.server.layer._reset_switches()
-    return Lab(shared.server, shared.functions, shared.aws_cli, tmp_path)
+    return Lab(shared.server, shared.functions, shared.commands, tmp_path)
 
 
 def _target_in_output(run: RecipeRun) -> str:
@@ -531,9 +531,19 @@ def check_buckets(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
 
 SAM_STANDIN = r"""
 import hashlib, io, pathlib, zipfile
-import boto3
-sys.path[:0] = [cwd]
-from simulation.eventbridge import load_template
+import yaml
+class Loader(yaml.SafeLoader):  # CloudFormation's short tags kept as the long form (!Ref x: {"Ref": "x"})
+    pass
+def long_form(loader, suffix, node):
+    value = loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else (
+        loader.construct_sequence(node, deep=True) if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node, deep=True))
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
+Loader.add_multi_constructor("!", long_form)
+def load_template(path):
+    return yaml.load(pathlib.Path(path).read_text(encoding="utf-8"), Loader=Loader)
 def option(*names):
     for name in names:
         if name in argv:
@@ -553,6 +563,7 @@ if argv[:1] == ["build"]:  # the template sam build writes, its code where it wa
 elif argv[:1] == ["package"]:  # what sam package does: each code directory zipped to the bucket, named by content
     template = load_template(option("--template-file"))
     bucket, prefix = option("--s3-bucket"), option("--s3-prefix")
+    import boto3
     s3 = boto3.client("s3", region_name=option("--region"))
     for resource in template["Resources"].values():
         key = code_of.get(resource["Type"])
