@@ -61,6 +61,10 @@ class Block:
         return first.lstrip().startswith("-")
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def shell_blocks(paths: Sequence[Path] | None = None) -> list[Block]:
     found: list[Block] = []
     for path in paths if paths is not None else documents():
@@ -86,9 +90,7 @@ def shell_blocks(paths: Sequence[Path] | None = None) -> list[Block]:
                     text[len(indent) :] if text.startswith(indent) else text.lstrip()
                     for text in lines[number + 1 : end]
                 ]
-                found.append(
-                    Block(str(path.relative_to(ROOT)), heading, counts[heading], number + 1, language, "\n".join(body))
-                )
+                found.append(Block(_shown(path), heading, counts[heading], number + 1, language, "\n".join(body)))
             number = end + 1
     return found
 
