@@ -295,12 +295,13 @@ Check = Callable[[Lab, dict[str, Any], RecipeRun], None]
 class World:
     """What a block assumes, and what must hold after it.
 
-    ``matches``: a regular expression found in the blocks this world is for. ``region``: the Region of the account
-    (``AWS_DEFAULT_REGION``). ``build(lab)`` creates the resources and returns facts for ``check``; its
-    ``placeholders`` entry (text in the block → the world's value) makes the block name this world's resources.
-    ``check(lab, facts, run)`` asserts what the product needs. ``stubs``: command → why it is replaced by a recorder.
-    ``expected_exits``: a command (text in the failing line) → the exit code it must have. ``xfail``: a known product
-    gap, reported until fixed (the test must then fail with ``NotMirrored`` only).
+    ``matches``: a regular expression found in the blocks this world is for. ``region``: ``AWS_DEFAULT_REGION`` of the
+    shell the block runs in (a page may export ``AWS_REGION``, which wins, as in AWS CLI v2). ``build(lab)`` creates
+    the resources and returns facts for ``check``; its ``placeholders`` entry (text in the block → the world's value)
+    makes the block name this world's resources. ``check(lab, facts, run)`` asserts what the product needs.
+    ``stubs``: command → why it is replaced by a recorder. ``expected_exits``: a command (text in the failing line) →
+    the exit code it must have. ``xfail``: a known product gap, reported until fixed (the test must then fail with
+    ``NotMirrored`` only).
     """
 
     name: str
@@ -389,6 +390,6 @@ def run_in_world(
     }
     script = recipes.prelude(block, blocks) + "\n" + substitute(block.script, facts["placeholders"])
     leftover = re.findall(r"\S*…\S*", recipes.without_comments(script))
-    assert not leftover, f"placeholders the world does not fill: {leftover}"
+    assert not leftover, f"placeholders {leftover} of {block.id}: map each to a value in its world's placeholders"
     run = recipes.run_recipe(script, cwd=clone, environment=environment, work=lab.work)
     return facts, run
