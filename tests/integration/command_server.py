@@ -113,9 +113,17 @@ def serve(path: str, kind: str) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(16)
+    listener.settimeout(2)
+    parent = os.getppid()
     print("ready", flush=True)
     while True:
-        connection, _ = listener.accept()
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the test run is gone (even killed): so is this server
+                return
+            continue
+        connection.settimeout(None)
         with connection:
             request, descriptors = _receive(connection)
             pid = os.fork()

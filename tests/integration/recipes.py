@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -283,12 +284,26 @@ def run_recipe(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+    _stop_left_behind(cwd)
     failures = []
     for row in failures_file.read_text(encoding="utf-8").splitlines():
         line, code, command = row.split("\t", 2)
         failures.append(Failure(int(line), int(code), command))
     calls = [json.loads(row) for row in stub_log.read_text(encoding="utf-8").splitlines() if row]
     return RecipeRun(full, done.returncode, done.stdout, done.stderr, failures, calls)
+
+
+def _stop_left_behind(clone: Path) -> None:
+    """Stop what a recipe started in the background and left running (a `kill` it never reached): the processes whose
+    working directory is this test's scratch clone."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")).is_relative_to(clone):
+                os.kill(int(entry.name), signal.SIGTERM)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
 
 
 def recorder(name: str, extra: str = "") -> str:
