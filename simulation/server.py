@@ -1,11 +1,11 @@
 """A simulated AWS account over HTTP: a moto server in this process with the strict layer active, so the AWS CLI,
 `mirror-audit` and `mirror-cleanup` can be pointed at it with ``AWS_ENDPOINT_URL``.
 
-``python -m simulation.server`` seeds a small account (the stack's pool of two appliance targets, its filter, six
-instances mirrored by the product's own reconciler, another team's target and session, then a day's drift: a tag
-removed and an instance launched while their events were lost, an unsupported type tagged), prints the settings a
-deployed stack would have as shell ``export`` lines, and serves until stopped (Ctrl-C, or ``kill`` of the PID it
-prints). ``--background`` serves from a child process and returns once the account is ready, so a script can
+``python -m simulation.server`` seeds a small account (the stack's pool of two appliance targets, its filter, five
+instances mirrored by the product's own reconciler (six sessions), another team's target and session, then a day's
+drift: a tag removed and an instance launched while their events were lost, an unsupported type tagged), prints the
+settings a deployed stack would have as shell ``export`` lines, and serves until stopped (Ctrl-C, or ``kill`` of the
+PID it prints). ``--background`` serves from a child process and returns once the account is ready, so a script can
 ``eval "$(python -m simulation.server --background)"``. ``--empty`` seeds nothing.
 
 The strict layer patches moto's classes in this process, so its rules (AWS's ``tag:`` filters among them, which
