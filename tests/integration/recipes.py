@@ -307,7 +307,7 @@ def _stop_left_behind(clone: Path) -> None:
 
 
 def recorder(name: str, extra: str = "") -> str:
-    """A stand-in command: appends its arguments and working directory to $RECIPE_STUB_LOG, then runs ``extra``
+    """A stand-in command: appends its arguments, working directory and Region to $RECIPE_STUB_LOG, then runs ``extra``
     (Python, with ``argv`` and ``cwd`` defined) if any."""
     python = VENV_BIN / "python"
     return (
@@ -315,7 +315,8 @@ def recorder(name: str, extra: str = "") -> str:
         "import json, os, sys\n"
         "argv, cwd = sys.argv[1:], os.getcwd()\n"
         "with open(os.environ['RECIPE_STUB_LOG'], 'a', encoding='utf-8') as log:\n"
-        f"    log.write(json.dumps({{'command': {name!r}, 'argv': argv, 'cwd': cwd}}) + '\\n')\n" + extra
+        f"    log.write(json.dumps({{'command': {name!r}, 'argv': argv, 'cwd': cwd, "
+        "'region': os.environ.get('AWS_DEFAULT_REGION')}) + '\\n')\n" + extra
     )
 
 

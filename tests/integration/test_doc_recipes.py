@@ -33,7 +33,6 @@ How a block is run (tests/integration/recipes.py):
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import subprocess
@@ -138,6 +137,16 @@ def check_nlb_recipe(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
 
 
 # make deploy ----------------------------------------------------------------------------------------------------------
+def _option(argv: list[str], name: str) -> list[str]:
+    start = argv.index(name) + 1
+    values = []
+    for word in argv[start:]:
+        if word.startswith("--"):
+            break
+        values.append(word)
+    return values
+
+
 def _shorthand(text: str) -> dict[str, list[str]]:
     """The AWS CLI's shorthand ``Key=value,Key=v1,v2`` (a value's ``\\,`` is a comma in it)."""
     parsed: dict[str, list[str]] = {}
@@ -176,27 +185,24 @@ def _key_values(words: list[str]) -> dict[str, str]:
 
 
 def check_make_deploy(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
-    """Each `make deploy` builds, then runs `sam deploy` with a samconfig.toml environment that acknowledges both IAM
-    capabilities and names the stack, the Region of the caller, and parameter overrides the template accepts."""
+    """Each `make deploy` builds, then runs `sam deploy` in the caller's Region with a samconfig.toml environment that
+    names the stack and acknowledges both IAM capabilities, and with parameter overrides the template accepts."""
     config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
-    calls = [call["argv"] for call in run.stub_calls if call["command"] == "sam"]
-    deploys = [argv for argv in calls if argv[:1] == ["deploy"]]
+    calls = [call for call in run.stub_calls if call["command"] == "sam"]
     made = len(re.findall(r"\bmake\s+(?:\S+=\S*\s+)*deploy\b", recipes.without_comments(run.script)))
+    deploys = [(position, call) for position, call in enumerate(calls) if call["argv"][:1] == ["deploy"]]
     assert len(deploys) == made >= 1, calls
-    for argv in deploys:
-        assert calls[calls.index(argv) - 1][:1] == ["build"], "sam deploy without sam build before it"
-        environment = argv[argv.index("--config-env") + 1] if "--config-env" in argv else "default"
+    for position, call in deploys:
+        argv = call["argv"]
+        assert position > 0 and calls[position - 1]["argv"][:1] == ["build"], "sam deploy without sam build before it"
+        assert call["region"] == facts["region"]  # not the Makefile's us-east-1 for the tests
+        environment = _option(argv, "--config-env")[0] if "--config-env" in argv else "default"
         deploy = config[environment]["deploy"]["parameters"]
-        capabilities = argv[argv.index("--capabilities") + 1 :] if "--capabilities" in argv else []
-        capabilities = capabilities or str(deploy.get("capabilities", "")).split()
+        capabilities = _option(argv, "--capabilities") if "--capabilities" in argv else deploy["capabilities"].split()
         assert {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"} <= set(capabilities), (environment, capabilities)
         assert deploy.get("stack_name") or "--stack-name" in argv
         if "--parameter-overrides" in argv:
-            start = argv.index("--parameter-overrides") + 1
-            words = list(itertools.takewhile(lambda w: not w.startswith("--"), argv[start:]))
-            assert _parameter_problems(_key_values(words)) == []
-        if "--region" in argv:
-            assert argv[argv.index("--region") + 1] == facts["region"]
+            assert _parameter_problems(_key_values(_option(argv, "--parameter-overrides"))) == []
 
 
 def build_nothing(region: str) -> Build:
@@ -710,16 +716,6 @@ def _instances_calls(run: RecipeRun, operation: str) -> list[list[str]]:
     return [
         c["argv"] for c in run.stub_calls if c["command"] == "aws" and c["argv"][:2] == ["cloudformation", operation]
     ]
-
-
-def _option(argv: list[str], name: str) -> list[str]:
-    start = argv.index(name) + 1
-    values = []
-    for word in argv[start:]:
-        if word.startswith("--"):
-            break
-        values.append(word)
-    return values
 
 
 def check_stack_set_created(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
