@@ -105,7 +105,7 @@ def seed_small_account(endpoint_url: str, region: str = REGION, stack_name: str 
 
     account = SimulatedAccount(region, endpoint_url)
     zone_a, zone_b = account.zones[:2]
-    pool = (account.eni_target(zone_a), account.eni_target(zone_b))
+    pool = (account.eni_target(zone_a, admit_vxlan_from="vpc"), account.eni_target(zone_b, admit_vxlan_from="vpc"))
     filter_id: str = account.ec2.create_traffic_mirror_filter(
         Description=f"{stack_name}: accept all",
         TagSpecifications=[
@@ -121,7 +121,7 @@ def seed_small_account(endpoint_url: str, region: str = REGION, stack_name: str 
         "batch-1": account.launch("c5.large", {**tagged, "Name": "batch-1"}, zone=zone_a),
     }
     # The network team's own target and a session of theirs on web-1 (number 1): ours takes number 2 beside it.
-    network_team = account.eni_target(zone_a)
+    network_team = account.eni_target(zone_a, admit_vxlan_from="vpc")
     account.foreign_session(account.enis_of(instances["web-1"])[0], network_team, filter_id, 1)
     settings = load_settings(
         {

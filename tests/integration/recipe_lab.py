@@ -144,6 +144,8 @@ class DeployedStack:
 
 @dataclass
 class Lab:
+    """One test's view of the shared server (reset for it) and its scratch directory, with the verbs worlds use."""
+
     server: SimulatedAwsServer
     functions: dict[str, FunctionEntry]
     commands: dict[str, str]
@@ -223,14 +225,15 @@ class Lab:
                 continue
             name = f"{stack_name}-{logical_id}-{uuid.uuid4().hex[:12].upper()}"[-64:]
             properties = resource["Properties"]
+            entry = str(properties.get("Handler", template["Globals"]["Function"].get("Handler")))
             lam.create_function(
                 FunctionName=name,
                 Runtime="python3.13",
                 Role=role["Role"]["Arn"],
-                Handler=properties.get("Handler", template["Globals"]["Function"].get("Handler", "app.handler")),
+                Handler=entry,
                 Code={"ZipFile": code.getvalue()},
             )
-            module_name, handler = str(properties.get("Handler", "app.handler")).split(".", 1)
+            module_name, handler = entry.split(".", 1)
             module = importlib.import_module(
                 str(properties["CodeUri"]).strip("/").replace("/", ".") + "." + module_name
             )

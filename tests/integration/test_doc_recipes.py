@@ -300,7 +300,7 @@ def _failed_invocation(lab: Lab, stack: DeployedStack, instance_id: str) -> None
 def _pool(lab: Lab, region: str) -> tuple[SimulatedAccount, str]:
     """A VPC's appliance target (its group admits UDP 4789 from the VPC, as README "Deploy" asks)."""
     account = lab.account(region)
-    return account, account.eni_target(account.zones[0])
+    return account, account.eni_target(account.zones[0], admit_vxlan_from="vpc")
 
 
 def build_stack_with_failed_events(region: str, queues: tuple[str, ...]) -> Build:
@@ -805,7 +805,7 @@ def build_shared_targets(lab: Lab) -> dict[str, Any]:
     """The hub (the organization's management account here: the simulated account) with two targets to share."""
     org = _organization(lab)
     account = lab.account("us-east-1")
-    targets = [account.eni_target(zone) for zone in account.zones[:2]]
+    targets = [account.eni_target(zone, admit_vxlan_from="vpc") for zone in account.zones[:2]]
     return {
         "org": org,
         "targets": targets,
