@@ -292,11 +292,17 @@ class SimulatedAccount:
         return target_id
 
     def gwlb_endpoint_target(self, zone: str | None = None) -> str:
-        """A Gateway Load Balancer endpoint target: a Gateway Load Balancer (in every zone, GENEVE target group and
-        listener), its endpoint service (no acceptance needed), a ``GatewayLoadBalancer`` VPC endpoint in ``zone``'s
-        subnet, and the target on that endpoint.
+        """A Gateway Load Balancer endpoint target: the target on a new ``gwlb_endpoint(zone)``.
         https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-targets.html#traffic-mirroring-targets-gwlb
         """
+        target_id: str = self.ec2.create_traffic_mirror_target(GatewayLoadBalancerEndpointId=self.gwlb_endpoint(zone))[
+            "TrafficMirrorTarget"
+        ]["TrafficMirrorTargetId"]
+        return target_id
+
+    def gwlb_endpoint(self, zone: str | None = None) -> str:
+        """A Gateway Load Balancer (in every zone, GENEVE target group and listener), its endpoint service (no
+        acceptance needed), and a ``GatewayLoadBalancer`` VPC endpoint in ``zone``'s subnet: the endpoint's ID."""
         zone = zone or self.zones[0]
         name = f"mirror-gwlb-{uuid.uuid4().hex[:8]}"
         subnets = [self.subnets[z] for z in self.zones]
@@ -317,16 +323,13 @@ class SimulatedAccount:
         service = self.ec2.create_vpc_endpoint_service_configuration(
             GatewayLoadBalancerArns=[arn], AcceptanceRequired=False
         )["ServiceConfiguration"]["ServiceName"]
-        endpoint = self.ec2.create_vpc_endpoint(
+        endpoint: str = self.ec2.create_vpc_endpoint(
             VpcEndpointType="GatewayLoadBalancer",
             VpcId=vpc_id,
             ServiceName=service,
             SubnetIds=[self.subnets[zone]],
         )["VpcEndpoint"]["VpcEndpointId"]
-        target_id: str = self.ec2.create_traffic_mirror_target(GatewayLoadBalancerEndpointId=endpoint)[
-            "TrafficMirrorTarget"
-        ]["TrafficMirrorTargetId"]
-        return target_id
+        return endpoint
 
     def kill_target(self, target_id: str) -> None:
         """Delete the resource behind a target, as someone may: the NLB, the Gateway Load Balancer endpoint, or the

@@ -13,6 +13,7 @@ Exit codes: 0 done (a dry run, or every session deleted), 1 some sessions could 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -103,7 +104,10 @@ def _rows(sessions: Sequence[MirrorSession], settings: Settings) -> list[list[st
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    where = clients(args.region, args.profile, args.endpoint_url, dry_run=not args.apply)
+    # AWS_REGION as its help says (and as the AWS CLI v2 and mirror-audit read it); botocore reads only
+    # AWS_DEFAULT_REGION, so without this a runbook's `export AWS_REGION=…` cleaned another Region.
+    region = args.region or os.environ.get("AWS_REGION") or None
+    where = clients(region, args.profile, args.endpoint_url, dry_run=not args.apply)
     identity = _call("GetCallerIdentity", where.sts.get_caller_identity)
     account, region = str(identity["Account"]), where.ec2.meta.region_name
     status = stack_still_there(where.cloudformation, args.stack_name)
