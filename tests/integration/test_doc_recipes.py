@@ -880,7 +880,6 @@ WORLDS: list[World] = [
         "eu-west-1",
         build_nlb_recipe,
         check_nlb_recipe,
-        xfail="needs h19-health: cross-zone off is advisory",
     ),
     World(
         "make deploy (sam recorded)",
