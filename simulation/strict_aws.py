@@ -711,25 +711,35 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _metric_points(backend: Any, query: dict[str, Any], start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+_MetricKey = tuple[str, str, frozenset[tuple[str, str]]]
+
+
+def _metric_index(backend: Any) -> dict[_MetricKey, list[Any]]:
+    """Every data point of the account and Region by metric: namespace, name and its exact set of dimensions."""
+    index: dict[_MetricKey, list[Any]] = {}
+    for datum in backend.get_all_metrics():
+        key = (datum.namespace, datum.name, frozenset((d.name, d.value) for d in datum.dimensions))
+        index.setdefault(key, []).append(datum)
+    return index
+
+
+def _metric_points(
+    index: dict[_MetricKey, list[Any]], query: dict[str, Any], start: datetime, end: datetime
+) -> list[tuple[datetime, float]]:
     """One MetricStat query's (period start, statistic) pairs, oldest first: periods from ``start``, empty ones left
     out, as GetMetricData answers."""
     stat = query["MetricStat"]
     metric = stat["Metric"]
-    wanted = {(d["Name"], d["Value"]) for d in metric.get("Dimensions") or []}
+    wanted = frozenset((d["Name"], d["Value"]) for d in metric.get("Dimensions") or [])
     period = timedelta(seconds=int(stat["Period"]))
     unit = stat.get("Unit")
     buckets: dict[int, list[float]] = {}
-    for datum in backend.get_all_metrics():
-        if datum.namespace != metric["Namespace"] or datum.name != metric["MetricName"]:
-            continue
-        if {(d.name, d.value) for d in datum.dimensions} != wanted or (unit and datum.unit != unit):
-            continue
+    for datum in index.get((metric["Namespace"], metric["MetricName"], wanted), []):
         timestamp = _utc(datum.timestamp)
-        if not start <= timestamp < end or not hasattr(datum, "value"):
+        if not start <= timestamp < end or not hasattr(datum, "value") or (unit and datum.unit != unit):
             continue
         buckets.setdefault(int((timestamp - start) / period), []).append(float(datum.value))
-    return [(start + index * period, _STATISTICS[stat["Stat"]](buckets[index])) for index in sorted(buckets)]
+    return [(start + k * period, _STATISTICS[stat["Stat"]](buckets[k])) for k in sorted(buckets)]
 
 
 def _get_metric_data_like_aws(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -746,11 +756,12 @@ def _get_metric_data_like_aws(layer: StrictAws, original: Callable[..., Any]) ->
         start, end = _utc(params["StartTime"]).replace(second=0, microsecond=0), _utc(params["EndTime"])
         ascending = params.get("ScanBy") == "TimestampAscending"
         answers: list[tuple[dict[str, Any], list[tuple[datetime, float]], str]] = []
+        index = _metric_index(self.cloudwatch_backend)
         for query in queries:
             dimensions = query["MetricStat"]["Metric"].get("Dimensions") or []
             instance = next((d["Value"] for d in dimensions if d["Name"] == "InstanceId"), "")
             status = layer.metric_status.get((query["MetricStat"]["Metric"]["MetricName"], instance))
-            points = [] if status else _metric_points(self.cloudwatch_backend, query, start, end)
+            points = [] if status else _metric_points(index, query, start, end)
             answers.append((query, points if ascending else points[::-1], status or "Complete"))
         size = int(params.get("MaxDatapoints") or RULES["get_metric_data_max_datapoints"])
         if layer.metric_page_cap is not None:
