@@ -180,6 +180,7 @@ def markdown(
     lines.extend(_cost(results["cost"]))
     lines.extend(_org_audit(results.get("org_audit"), org_plot_name))
     lines.extend(_windows_and_preflight(results.get("windows_and_preflight")))
+    lines.extend(_skip_check(results.get("skip_check")))
     return "\n".join(lines) + "\n"
 
 
@@ -333,15 +334,28 @@ def _summary(results: Mapping[str, Any]) -> list[str]:
                 _verdict(org["calls_per_account_constant"]),
             ]
         )
-    monthly = cost["monthly"]
-    rows.append(
-        [
-            f"stack cost a month, {cost['fleet']:,} instances, {cost['daily_churn']:.0%} daily churn",
-            f"{_money(monthly['stack_total'])} ({_money(monthly['usage_total'])} usage)",
-            f"vs {_money(monthly['traffic_mirroring_sessions'])} of sessions",
-            f"{cost['stack_share_of_mirroring']:.3%}",
-        ]
-    )
+    for fleet in cost["fleets"]:
+        rows.append(
+            [
+                f"stack cost ÷ session cost, {fleet['instances']:,} instances, {cost['daily_churn']:.0%} daily churn "
+                f"({_money(fleet['total'])} of {_money(fleet['sessions'])} a month)",
+                _share(fleet["share"]),
+                f"≤ {fleet['budget_share']:.1%}",
+                _verdict(fleet["within_budget"]),
+            ]
+        )
+    skip = results.get("skip_check")
+    if skip:
+        rows.append(
+            [
+                "skip check, API calls per run, "
+                + ", ".join(f"{c['instances']:,}" for c in skip["cases"])
+                + " instances",
+                ", ".join(str(c["api_calls"]) for c in skip["cases"]),
+                "⌈N/1000⌉ + ⌈N/250⌉",
+                _verdict(skip["all_as_needed"]),
+            ]
+        )
     return [*_table(["figure", "measured", "budget", "met"], rows), ""]
 
 
@@ -698,118 +712,220 @@ def _burst(burst: Mapping[str, Any] | None) -> list[str]:
     return lines
 
 
+def _share(value: float) -> str:
+    return f"{value:.3%}"
+
+
 def _cost(cost: Mapping[str, Any]) -> list[str]:
+    """Section 5, from ``bench.cost.estimate``: the goal per N, the line items, the prices with their pages, how each
+    quantity is counted, and why the skip check reads metrics hourly."""
+    fleets = cost["fleets"]
+    sizes = [f"N = {f['instances']:,}" for f in fleets]
     a = cost["assumptions"]
-    m = cost["monthly"]
     routes = cost["routes"]
     launch_routes = "; ".join(f"{name} → {', '.join(f) or 'no rule'}" for name, f in routes["launch"].items())
     termination_routes = "; ".join(f"{name} → {', '.join(f) or 'no rule'}" for name, f in routes["termination"].items())
-    invocations = cost["invocations_per_day"]
-    return [
+    names = [item["name"] for item in fleets[0]["items"]]
+    item_rows = [
+        [name, *(_money(next(i for i in f["items"] if i["name"] == name)["monthly"]) for f in fleets)] for name in names
+    ]
+    lines = [
         "## 5. Cost",
         "",
-        f"An account with {cost['fleet']:,} mirrored instances (one ENI each) in Auto Scaling groups that propagate "
-        f"the mirror tag, {cost['daily_churn']:.0%} replaced every day: {cost['launches_per_day']:.0f} launches and "
-        f"{cost['terminations_per_day']:.0f} terminations a day. Prices: us-east-1, arm64. A month is "
-        f"{a['days_per_month']} days (730 hours).",
+        "`bench/cost.py` (`estimate`): every fixed and per-instance item of the stack with its default parameters, "
+        "priced with AWS's published unit, for N mirrored instances (one ENI each) in Auto Scaling groups that "
+        f"propagate the mirror tag, {cost['daily_churn']:.0%} replaced every day, next to the N sessions it manages "
+        f"(N {TIMES} $0.015 {TIMES} 730 h). us-east-1, arm64, a month of {a['days_per_month']} days (730 hours), "
+        "before free tiers (an account's free tier is shared with everything else in it). The README's cost table "
+        "is written from the same result; `python -m bench.cost` recomputes both from bench/results.json.",
+        "",
+        "**The goal:** the stack at most 1% of the sessions it manages at 100 instances, 0.5% at 1,000 and 10,000.",
+        "",
+        *_table(
+            ["instances", "stack a month", "sessions a month", "stack ÷ sessions", "goal", "met"],
+            [
+                [
+                    f"{f['instances']:,}",
+                    _money(f["total"]),
+                    _money(f["sessions"]),
+                    _share(f["share"]),
+                    f"≤ {f['budget_share']:.1%}",
+                    _verdict(f["within_budget"]),
+                ]
+                for f in fleets
+            ],
+        ),
+        "",
+        "**Line items, a month** (each rounded to the cent; the totals add up the rounded items):",
+        "",
+        *_table(
+            ["item", *sizes],
+            [
+                *item_rows,
+                ["**stack total**", *(f"**{_money(f['total'])}**" for f in fleets)],
+                [
+                    f"Traffic Mirroring sessions (N {TIMES} $0.015 {TIMES} 730 h)",
+                    *(_money(f["sessions"]) for f in fleets),
+                ],
+            ],
+        ),
+        "",
+        "**Prices** (AWS's unit, with the page that publishes it):",
+        "",
+        *_table(
+            ["price", "unit", "source", "note"],
+            [[key, p["label"], p["url"], p["note"] or "-"] for key, p in cost["prices"].items()],
+        ),
         "",
         "**Invocations.** Routed through the template's real rules (default parameters):",
         "",
         f"- a launch: {launch_routes}: **{routes['per_launch']}** invocations (assumed: the tag set at launch "
         "emits a Tag Change event);",
         f"- a termination: {termination_routes}: **{routes['per_termination']}** invocations;",
-        f"- the reconciler: `rate(10 minutes)` = {cost['reconciles_per_day']:.0f} a day.",
-        "",
-        f"Per day: {cost['launches_per_day']:.0f} {TIMES} {routes['per_launch']} + "
-        f"{cost['terminations_per_day']:.0f} {TIMES} "
-        f"{routes['per_termination']} + {cost['reconciles_per_day']:.0f} = **{invocations:.0f}**; a month: "
-        f"{invocations:.0f} {TIMES} {a['days_per_month']} = **{cost['invocations_per_month']:,}** requests → "
-        f"{cost['invocations_per_month']:,} {TIMES} ${a['price_per_request'] * 1e6:.2f}/1M = "
-        f"**{_money(m['lambda_requests'])}**.",
+        f"- the reconciler: {cost['reconciles_per_day']:.0f} a day (`ReconcileSchedule` `rate(10 minutes)`); the "
+        f"skip check: {cost['skip_checks_per_day']:.0f} a day (`rate(1 hour)`, on with `CreateSkipAlarms`).",
         "",
         "**Duration.** Estimated billed seconds = INIT (every invocation counted cold; INIT is billed) + our "
         f"compute {TIMES} {a['cpu_factor']} (Lambda gives one vCPU at 1,769 MB: 256 MB is {1 / a['cpu_factor']:.3f} of "
-        "a core) + moto's answering time (standing in for EC2's, conservatively) + "
+        "a core) + moto's answering time (standing in for AWS's, conservatively) + "
         f"{a['api_latency_seconds']} s per API call (round trip, assumed). INIT = the deployed handler + boto3 "
-        f"import (figure 3) {TIMES} {a['cpu_factor']} = {cost['init_seconds']} s (an upper bound: it takes import "
-        "as CPU-bound at the 256 MB CPU share). Measured inputs: a cold launch "
-        "with 1 ENI and a cold termination (figure 1), a no-change reconcile at N = 1,000 (figure 2). Every "
-        "launch-side invocation is charged as a full cold launch, though only the first mirrors (the others "
-        "find it done).",
+        f"import (figure 3) {TIMES} {a['cpu_factor']} = {cost['init_seconds']} s (an upper bound). Measured inputs: "
+        "a cold launch with 1 ENI and a cold termination (figure 1; at 10,000 instances plus the capacity pages "
+        "of a busy pool), a no-change reconcile at the nearest measured N (figure 2), one skip check (figure 8). "
+        "Every launch-side invocation is charged as a full cold launch, though only the first mirrors.",
         "",
         *_table(
-            ["invocation", "estimated s", "a day", "s a day"],
+            ["invocation", *(f"{s}: a day" for s in sizes), *(f"{s}: s each" for s in sizes)],
             [
                 [
-                    "launch side",
-                    cost["seconds_per_launch_invocation"],
-                    f"{cost['launches_per_day'] * routes['per_launch']:.0f}",
-                    f"{cost['seconds_per_launch_invocation'] * cost['launches_per_day'] * routes['per_launch']:.0f}",
-                ],
-                [
-                    "termination side",
-                    cost["seconds_per_termination_invocation"],
-                    f"{cost['terminations_per_day'] * routes['per_termination']:.0f}",
-                    f"{cost['seconds_per_termination_invocation'] * cost['terminations_per_day'] * routes['per_termination']:.0f}",  # noqa: E501
-                ],
-                [
-                    f"reconcile (N = {cost['reconcile_measured_at']:,})",
-                    cost["seconds_per_reconcile"],
-                    f"{cost['reconciles_per_day']:.0f}",
-                    f"{cost['seconds_per_reconcile'] * cost['reconciles_per_day']:.0f}",
-                ],
+                    kind,
+                    *(f"{f['invocations'][kind]['per_day']:,.0f}" for f in fleets),
+                    *(f"{f['invocations'][kind]['seconds']:.2f}" for f in fleets),
+                ]
+                for kind in fleets[0]["invocations"]
             ],
         ),
         "",
-        f"GB-seconds a month: (s a day) {TIMES} {a['memory_gb']} GB {TIMES} {a['days_per_month']} = "
-        f"**{cost['gb_seconds_per_month']:,}** {TIMES} ${a['price_gb_second_arm64']} = "
-        f"**{_money(m['lambda_compute'])}** "
-        "(before the free tier of 400,000 GB-s a month, which would cover it).",
+        *_table(
+            ["a month", *sizes],
+            [
+                ["requests (and X-Ray traces)", *(f"{f['requests_per_month']:,}" for f in fleets)],
+                ["GB-seconds", *(f"{f['gb_seconds_per_month']:,}" for f in fleets)],
+                ["GB of logs ingested", *(f"{f['log_gb_per_month']}" for f in fleets)],
+            ],
+        ),
         "",
         "**CloudWatch Logs.** Bytes per invocation measured from the real log lines at the template's default level "
         "(INFO) plus the EMF metrics line, plus Lambda's START/END/REPORT lines "
         f"({a['platform_log_bytes']} bytes, estimated) and {a['log_event_overhead_bytes']} bytes metered per log "
-        f"event: {cost['log_bytes_per_day']:,} bytes a day → {cost['log_gb_per_month']} GB a month {TIMES} "
-        f"${a['price_log_ingestion_gb']}/GB = **{_money(m['cloudwatch_logs_ingestion'])}**.",
+        "event; stored for `LogRetentionDays` (30).",
         "",
-        "**EC2 API calls**: free (Describe*, Create/Delete/ModifyTrafficMirrorSession, CreateTags/DeleteTags).",
+        f"**Custom metrics** ({len(cost['custom_metrics'])}, each with the one dimension `service`): "
+        f"{', '.join(cost['custom_metrics'])}. Others appear only when their case happens (skips and deletions by "
+        "reason, the safety valve) and are billed by the hour they are sent. **Alarms**: "
+        f"{cost['alarms']} standard alarms, each on one metric; "
+        f"{cost['metrics_insights_queries']} Metrics Insights queries.",
+        "",
+        "**Why the skip check reads metrics hourly.** AWS bills an alarm on a Metrics Insights query for every metric "
+        "its filter matches (a LIMIT returns fewer series, the filter matches as many metrics), and such an alarm "
+        "goes to `PARTIAL_DATA`, judging only part of the fleet, past 500 returned series or 10,000 matched metrics "
+        "(https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html). GetMetricData takes "
+        "500 queries a call, any number of calls, at $0.01 per 1,000 metrics requested: every instance is judged at "
+        "any N. Each option, a month, and whether it judges every instance:",
         "",
         *_table(
-            ["monthly", "cost"],
+            ["option", *sizes, "judges every instance"],
             [
-                ["Lambda requests", _money(m["lambda_requests"])],
-                ["Lambda duration", _money(m["lambda_compute"])],
-                ["CloudWatch Logs ingestion", _money(m["cloudwatch_logs_ingestion"])],
-                ["EC2 API calls", _money(m["ec2_api_calls"])],
-                ["**usage total**", f"**{_money(m['usage_total'])}**"],
                 [
-                    f"custom metrics seen in these runs ({len(cost['custom_metrics'])} {TIMES} "
-                    f"${a['price_custom_metric_month']})",
-                    _money(m["custom_metrics"]),
-                ],
-                [
-                    f"alarms deployed by default ({cost['alarms']} {TIMES} ${a['price_alarm_month']})",
-                    _money(m["alarms"]),
-                ],
-                [
-                    f"alarm topic KMS key (${a.get('price_kms_key_month', 1.0)}; none with AlarmTopicArn)",
-                    _money(m.get("kms_keys", 0.0)),
-                ],
-                ["X-Ray traces (Tracing: Active; after the free tier)", _money(m["xray_traces"])],
-                ["**stack total**", f"**{_money(m['stack_total'])}**"],
-                [
-                    f"Traffic Mirroring: {cost['fleet']:,} sessions {TIMES} ${a['price_session_hour']} {TIMES} 730 h",
-                    f"**{_money(m['traffic_mirroring_sessions'])}**",
-                ],
+                    o["option"],
+                    *(f"{_money(m)} ({_share(sh)})" for m, sh in zip(o["monthly"], o["share"], strict=True)),
+                    "; ".join(f"{n:,}: {j}" for n, j in zip(cost["instances"], o["judges_everyone"], strict=True)),
+                ]
+                for o in cost["skip_check_options"]
             ],
         ),
         "",
-        f"The stack costs {cost['stack_share_of_mirroring']:.3%} of the sessions it manages; its fixed part "
-        "(metrics, alarms, the alarm topic's key) outweighs its usage. One orphaned session left for a month "
-        f"(${a['price_session_hour'] * 730:.2f}) costs more than the stack's usage. Custom metrics seen: "
-        f"{', '.join(cost['custom_metrics'])} (others appear only when their case happens: skips by reason, "
-        "safety valve, lifecycle results).",
+    ]
+    return lines
+
+
+README_COST_BEGIN = "<!-- cost table: generated by bench/cost.py (python -m bench.cost); do not edit -->"
+README_COST_END = "<!-- end of the cost table -->"
+
+
+def readme_cost_table(cost: Mapping[str, Any]) -> list[str]:
+    """The README's cost table: the stack's line items at each N, the total, the sessions and the share."""
+    fleets = cost["fleets"]
+    names = [item["name"] for item in fleets[0]["items"] if any(_in(f, item["name"])["monthly"] for f in fleets)]
+    free = [item["name"] for item in fleets[0]["items"] if item["name"] not in names]
+    rows = [[name, _in(fleets[0], name)["price"], *(_money(_in(f, name)["monthly"]) for f in fleets)] for name in names]
+    return [
+        README_COST_BEGIN,
+        *_table(
+            ["a month, us-east-1", "price", *(f"{f['instances']:,} instances" for f in fleets)],
+            [
+                *rows,
+                [f"{', '.join(free)}", "$0 with the defaults", *("$0.00" for _ in fleets)],
+                ["**this stack**", "", *(f"**{_money(f['total'])}**" for f in fleets)],
+                ["Traffic Mirroring sessions", "$0.015 per session-hour", *(_money(f["sessions"]) for f in fleets)],
+                [
+                    "**stack ÷ sessions** (goal)",
+                    "",
+                    *(f"**{_share(f['share'])}** (≤ {f['budget_share']:.1%})" for f in fleets),
+                ],
+            ],
+        ),
+        README_COST_END,
+    ]
+
+
+def _in(fleet: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    return next(item for item in fleet["items"] if item["name"] == name)
+
+
+def write_readme_cost(cost: Mapping[str, Any], readme: Path) -> None:
+    """Replace the README's cost table (between its markers) with the model's."""
+    text = readme.read_text()
+    start, end = text.index(README_COST_BEGIN), text.index(README_COST_END) + len(README_COST_END)
+    readme.write_text(text[:start] + "\n".join(readme_cost_table(cost)) + text[end:])
+
+
+def write_docs(results: Mapping[str, Any], docs: Path, readme: Path) -> None:
+    """docs/benchmarks.md and the README's cost table from results already measured (``python -m bench.cost``)."""
+    docs.write_text(markdown(results, plot_name=PLOT_NAME, org_plot_name=ORG_PLOT_NAME))
+    write_readme_cost(results["cost"], readme)
+
+
+def _skip_check(figures: Mapping[str, Any] | None) -> list[str]:
+    if not figures:
+        return []
+    cases = figures["cases"]
+    return [
         "",
+        "## 8. Skip check",
+        "",
+        "`bench/skip_check.py`: one hourly skip check (the scheduled reconciler's `MirrorSkipCheck` rule) over N "
+        f"mirrored instances, {figures['skipping_share']:.0%} of them dropping mirrored packets, in a cold container, "
+        "against moto with the strict layer (GetMetricData: 500 queries a call, pages, per-query status). Each run "
+        "checks that exactly the skipping instances are named and every instance judged. The calls it adds to an "
+        "hour: one DescribeTrafficMirrorSessions page per 1,000 sessions, one GetMetricData call per 250 instances "
+        "(two metrics each).",
+        "",
+        *_table(
+            ["instances", "calls", "by operation", "⌈N/1000⌉ + ⌈N/250⌉", "metrics requested", "wall s", "log bytes"],
+            [
+                [
+                    f"{c['instances']:,}",
+                    c["api_calls"],
+                    _ops(c["api_calls_by_operation"]),
+                    c["calls_needed"],
+                    f"{c['metrics_requested']:,}",
+                    c["wall_seconds"],
+                    f"{c['log_bytes']:,}",
+                ]
+                for c in cases
+            ],
+        ),
     ]
 
 

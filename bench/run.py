@@ -41,6 +41,7 @@ class Plan:
     org_latency: float = 0.10  # figure 5's assumed round trip per call
     expired_sizes: tuple[int, ...] = (1000,)
     preflight_sizes: tuple[int, ...] = (1000, 2000)
+    skip_check_sizes: tuple[int, ...] = (100, 1000, 10_000)
 
 
 FULL = Plan()
@@ -60,12 +61,13 @@ QUICK = Plan(
     org_latency=0.0,
     expired_sizes=(20,),
     preflight_sizes=(20, 40),
+    skip_check_sizes=(300,),  # over 250 instances: two GetMetricData calls
 )
 
 
 def measure(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run every benchmark; returns what bench/results.json holds."""
-    from bench import api_calls, cold_start, cost, org_audit, reconcile_scaling, windows_and_preflight
+    from bench import api_calls, cold_start, cost, org_audit, reconcile_scaling, skip_check, windows_and_preflight
 
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -75,26 +77,30 @@ def measure(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dic
     }
     with offline_environment(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Powertools warns about runs without metrics (the preparing container)
-        progress("1/7 API calls per trigger")
+        progress("1/8 API calls per trigger")
         results["api_calls"] = api_calls.run(runs=plan.api_runs, eni_counts=plan.eni_counts, busy_pools=plan.busy_pools)
-        progress("2/7 reconcile scaling")
+        progress("2/8 reconcile scaling")
         results["reconcile_scaling"] = reconcile_scaling.run(
             sizes=plan.sizes, runs=plan.scaling_runs, runs_at_largest=plan.scaling_runs_at_largest
         )
-        progress("3/7 cold start" + (" (sam build)" if plan.sam_build else ""))
+        progress("3/8 cold start" + (" (sam build)" if plan.sam_build else ""))
         results["cold_start"] = cold_start.run(runs=plan.import_runs, build=plan.sam_build)
-        progress("4/7 burst")
+        progress("4/8 burst")
         results["burst"] = _burst(plan)
-        progress("5/7 cost")
-        results["cost"] = cost.estimate(results["api_calls"], results["reconcile_scaling"], results["cold_start"])
-        progress("6/7 organization audit")
+        progress("5/8 skip check")
+        results["skip_check"] = skip_check.run(plan.skip_check_sizes)
+        progress("6/8 cost")
+        results["cost"] = cost.estimate(
+            results["api_calls"], results["reconcile_scaling"], results["cold_start"], results["skip_check"]
+        )
+        progress("7/8 organization audit")
         results["org_audit"] = org_audit.run(
             account_counts=plan.org_accounts,
             sessions=plan.org_sessions,
             workers=plan.org_workers,
             latency=plan.org_latency,
         )
-        progress("7/7 windows, GuardDuty and preflight")
+        progress("8/8 windows, GuardDuty and preflight")
         results["windows_and_preflight"] = windows_and_preflight.run(plan.expired_sizes, plan.preflight_sizes)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     return results
@@ -106,7 +112,14 @@ def _burst(plan: Plan) -> dict[str, Any]:
     return burst.run(launches=plan.burst_launches, runs=plan.burst_runs, rate=plan.burst_rate)
 
 
-def write(results: dict[str, Any], results_path: Path, docs_path: Path | None, plot_path: Path | None) -> None:
+def write(
+    results: dict[str, Any],
+    results_path: Path,
+    docs_path: Path | None,
+    plot_path: Path | None,
+    readme_path: Path | None = None,
+) -> None:
+    """``readme_path``: also rewrite the README's cost table (`make bench` does; the toy run of the tests does not)."""
     from bench import report
 
     results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +133,8 @@ def write(results: dict[str, Any], results_path: Path, docs_path: Path | None, p
         name = plot_path.name if plot_path is not None else None
         org_name = report.ORG_PLOT_NAME if plot_path is not None else None
         docs_path.write_text(report.markdown(results, plot_name=name, org_plot_name=org_name))
+    if readme_path is not None:
+        report.write_readme_cost(results["cost"], readme_path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,7 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: {step}", file=sys.stderr, flush=True)
 
     results = measure(QUICK if args.quick else FULL, progress)
-    write(results, args.results, None if args.no_docs else args.docs, None if args.no_docs else args.plot)
+    write(
+        results,
+        args.results,
+        None if args.no_docs else args.docs,
+        None if args.no_docs else args.plot,
+        None if args.no_docs or args.quick else ROOT / "README.md",
+    )
     print(f"bench: done in {results['total_seconds']} s → {args.results}", file=sys.stderr)
     return 0
 

@@ -79,10 +79,28 @@ Switches (attributes of ``StrictAws``, reset on ``__exit__``):
   nothing), True refuses it with ``InvalidParameterValue``; the product must ask neither.
 - ``page_cap``: the largest page AWS returns, whatever MaxResults asks (Traffic Mirroring describes; ListAccounts
   below its own 20).
+- ``metric_page_cap`` (None): the most data points one GetMetricData page holds, below ``MaxDatapoints``.
+- ``metric_status`` ({}): (metric name, InstanceId) → the ``StatusCode`` GetMetricData answers for it, without
+  values (``InternalError``, ``Forbidden``: AWS did not answer that query).
 
 Where AWS does not document an error code (a session number already used on the ENI, a source ENI that is a
 target, an ENI target that is a source, a NextToken that was never handed out), ``InvalidParameterValue`` is used,
 and the product must not depend on the code.
+
+CloudWatch (GetMetricData, for the queries that name their metric with ``MetricStat``; other queries are moto's):
+
+- At most 500 ``MetricDataQueries`` a call ("A single GetMetricData call can include as many as 500
+  MetricDataQuery structures"), else ``ValidationError`` (the code is not documented: the product must not depend on
+  it). moto takes any number.
+- A query matches the metric of its namespace, name and exact set of dimensions (moto ignores the namespace when
+  dimensions are given), its data points summed (``Sum``, ``Average``, ``Minimum``, ``Maximum``, ``SampleCount``) in
+  periods from ``StartTime``, newest first unless ``ScanBy`` says ``TimestampAscending``.
+- Pages of at most ``MaxDatapoints`` data points (AWS's default: 100,800) with a ``NextToken``: AWS documents that the
+  call "paginates when the MaxDatapoints limit is reached" but not how the queries are split; modelled as the worse
+  case, a query's values continued on the next page under the same ``Id``, with ``StatusCode`` ``PartialData`` until
+  its last page.
+- The metrics AWS services publish themselves (``AWS/EC2`` ``NetworkSkipMirrorIn``, ...) are absent from moto: a test
+  publishes them with ``StrictAws.publish_aws_metric`` (PutMetricData is for custom metrics).
 
 CompleteLifecycleAction, which moto lacks, is answered for actions a test starts with
 ``StrictAws.start_launch_lifecycle_action`` and recorded in ``StrictAws.completed_lifecycle_actions``.
@@ -100,12 +118,16 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.models import autoscaling_backends
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.cloudwatch.exceptions import ValidationError as CloudWatchValidationError
+from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.exceptions import AccessDeniedError
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult, EmptyResult
@@ -690,6 +712,104 @@ def _paged_response(method: str, ids_param: str, key: str, page_cap: Callable[[]
     return respond
 
 
+# -- CloudWatch ----------------------------------------------------------------------------------------------
+_STATISTICS: dict[str, Callable[[list[float]], float]] = {
+    "Sum": sum,
+    "Average": lambda values: sum(values) / len(values),
+    "Minimum": min,
+    "Maximum": max,
+    "SampleCount": lambda values: float(len(values)),
+}
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+_MetricKey = tuple[str, str, frozenset[tuple[str, str]]]
+
+
+def _metric_index(backend: Any) -> dict[_MetricKey, list[Any]]:
+    """Every data point of the account and Region by metric: namespace, name and its exact set of dimensions."""
+    index: dict[_MetricKey, list[Any]] = {}
+    for datum in backend.get_all_metrics():
+        key = (datum.namespace, datum.name, frozenset((d.name, d.value) for d in datum.dimensions))
+        index.setdefault(key, []).append(datum)
+    return index
+
+
+def _metric_points(
+    index: dict[_MetricKey, list[Any]], query: dict[str, Any], start: datetime, end: datetime
+) -> list[tuple[datetime, float]]:
+    """One MetricStat query's (period start, statistic) pairs, oldest first: periods from ``start``, empty ones left
+    out, as GetMetricData answers."""
+    stat = query["MetricStat"]
+    metric = stat["Metric"]
+    wanted = frozenset((d["Name"], d["Value"]) for d in metric.get("Dimensions") or [])
+    period = timedelta(seconds=int(stat["Period"]))
+    unit = stat.get("Unit")
+    buckets: dict[int, list[float]] = {}
+    for datum in index.get((metric["Namespace"], metric["MetricName"], wanted), []):
+        timestamp = _utc(datum.timestamp)
+        if not start <= timestamp < end or not hasattr(datum, "value") or (unit and datum.unit != unit):
+            continue
+        buckets.setdefault(int((timestamp - start) / period), []).append(float(datum.value))
+    return [(start + k * period, _STATISTICS[stat["Stat"]](buckets[k])) for k in sorted(buckets)]
+
+
+def _get_metric_data_like_aws(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_metric_data(self: Any) -> Any:
+        params = self._get_params()
+        queries = params.get("MetricDataQueries", [])
+        most = RULES["get_metric_data_max_queries"]
+        if len(queries) > most:
+            raise CloudWatchValidationError(
+                f"The collection MetricDataQueries must not have a size greater than {most}."
+            )
+        if not queries or not all("MetricStat" in q for q in queries):
+            return original(self)
+        start, end = _utc(params["StartTime"]).replace(second=0, microsecond=0), _utc(params["EndTime"])
+        ascending = params.get("ScanBy") == "TimestampAscending"
+        answers: list[tuple[dict[str, Any], list[tuple[datetime, float]], str]] = []
+        index = _metric_index(self.cloudwatch_backend)
+        for query in queries:
+            dimensions = query["MetricStat"]["Metric"].get("Dimensions") or []
+            instance = next((d["Value"] for d in dimensions if d["Name"] == "InstanceId"), "")
+            status = layer.metric_status.get((query["MetricStat"]["Metric"]["MetricName"], instance))
+            points = [] if status else _metric_points(index, query, start, end)
+            answers.append((query, points if ascending else points[::-1], status or "Complete"))
+        size = int(params.get("MaxDatapoints") or RULES["get_metric_data_max_datapoints"])
+        if layer.metric_page_cap is not None:
+            size = min(size, layer.metric_page_cap)
+        token = params.get("NextToken") or "0"
+        if not token.isdigit():
+            raise CloudWatchValidationError(f"The NextToken '{token}' is invalid.")
+        first, total = int(token), sum(len(points) for _, points, _ in answers)
+        results, before, last_page = [], 0, first + size >= total
+        for query, points, status in answers:
+            taken = points[max(0, first - before) : max(0, first + size - before)]
+            # A query without data points shows on the page its position falls in (the last page, past the end).
+            empty_here = not points and (first <= before < first + size or (before >= total and last_page))
+            if taken or empty_here:
+                more = before + len(points) > first + size
+                results.append(
+                    {
+                        "Id": query["Id"],
+                        "Label": query.get("Label") or query["MetricStat"]["Metric"]["MetricName"],
+                        "Timestamps": [t for t, _ in taken],
+                        "Values": [v for _, v in taken],
+                        "StatusCode": "PartialData" if more else status,
+                    }
+                )
+            before += len(points)
+        result: dict[str, Any] = {"MetricDataResults": results, "Messages": []}
+        if first + size < total:
+            result["NextToken"] = str(first + size)
+        return ActionResult(result)
+
+    return get_metric_data
+
+
 # -- ENI and instance lifecycle ------------------------------------------------------------------------------
 def _delete_eni_with_sessions(layer: StrictAws, original: Callable[..., Any]) -> Callable[..., Any]:
     """AWS deletes the sessions of a deleted source ENI (anyone's). A deleted ENI target's target stays."""
@@ -1140,6 +1260,8 @@ class StrictAws:
         self.token_replay: bool = True
         self.duplicate_numbers_accepted: bool = False
         self.ipv6_only_sources_refused: bool = False
+        self.metric_page_cap: int | None = None
+        self.metric_status: dict[tuple[str, str], str] = {}
 
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
         self._saved.append((owner, name, owner.__dict__.get(name, _ABSENT)))
@@ -1151,6 +1273,29 @@ class StrictAws:
         self.accept_families.add(name.lower())
 
     mark_requester_managed = staticmethod(mark_requester_managed)
+
+    @staticmethod
+    def publish_aws_metric(
+        namespace: str,
+        name: str,
+        dimensions: dict[str, str],
+        timestamp: datetime,
+        value: float,
+        unit: str = "Bytes",
+        region: str = "us-east-1",
+        account_id: str = DEFAULT_ACCOUNT_ID,
+    ) -> None:
+        """A data point an AWS service publishes on its own (EC2's NetworkSkipMirrorIn of an instance, ...)."""
+        cloudwatch_backends[account_id][region].metric_data.append(
+            MetricDatum(
+                namespace=namespace,
+                name=name,
+                value=value,
+                dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+                timestamp=timestamp,
+                unit=unit,
+            )
+        )
 
     def add_hidden_session(self, eni_id: str, session_number: int, *, owner_id: str = OTHER_ACCOUNT_ID) -> str:
         """A session another account (the shared VPC's owner or a participant) has on our ENI ``eni_id``.
@@ -1382,6 +1527,9 @@ class StrictAws:
                     _admit_own_members(group)
         self._patch(NetworkInterface, "__init__", _ipv6_only_subnet_enis_have_no_ipv4(NetworkInterface.__init__))
         self._patch(AutoScalingResponse, "complete_lifecycle_action", _complete_lifecycle_action(self))
+        self._patch(
+            CloudWatchResponse, "get_metric_data", _get_metric_data_like_aws(self, CloudWatchResponse.get_metric_data)
+        )
         elb = elbv2_models.ELBv2Backend
         self._patch(elb, "create_load_balancer", _typed_create_load_balancer(elb.create_load_balancer))
         self._patch(elbv2_models, "make_arn_for_load_balancer", _typed_load_balancer_arn)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bench.report import README_COST_BEGIN, README_COST_END, readme_cost_table
 from bench.run import QUICK, measure, write
 
 
@@ -64,9 +65,20 @@ def test_burst_mirrors_every_instance_under_the_throttled_api(results: dict[str,
 def test_cost_shows_the_stack_next_to_the_sessions_it_manages(results: dict[str, Any]) -> None:
     cost = results["cost"]
     assert cost["routes"]["per_launch"] >= 2 and cost["routes"]["per_termination"] >= 1
-    assert cost["reconciles_per_day"] == 144
-    assert cost["monthly"]["traffic_mirroring_sessions"] == pytest.approx(1000 * 0.015 * 730)
-    assert 0 < cost["monthly"]["stack_total"] < cost["monthly"]["traffic_mirroring_sessions"]
+    assert cost["reconciles_per_day"] == 144 and cost["skip_checks_per_day"] == 24
+    assert [f["instances"] for f in cost["fleets"]] == [100, 1000, 10_000]
+    for fleet in cost["fleets"]:
+        assert fleet["sessions"] == pytest.approx(fleet["instances"] * 0.015 * 730)
+        assert 0 < fleet["total"] < fleet["sessions"]
+        assert fleet["total"] == pytest.approx(sum(item["monthly"] for item in fleet["items"]))
+
+
+def test_the_skip_check_judges_every_instance_in_the_calls_it_needs(results: dict[str, Any]) -> None:
+    figures = results["skip_check"]
+    [case] = figures["cases"]
+    assert case["instances"] == QUICK.skip_check_sizes[0] > 250  # two GetMetricData calls
+    assert case["api_calls_by_operation"] == {"DescribeTrafficMirrorSessions": 1, "GetMetricData": 2}
+    assert case["metrics_requested"] == 2 * case["instances"] and figures["all_as_needed"]
 
 
 def test_the_organization_audit_audits_every_account_with_the_same_calls_per_account(results: dict[str, Any]) -> None:
@@ -91,7 +103,10 @@ def test_the_organization_audit_audits_every_account_with_the_same_calls_per_acc
 
 
 def test_results_and_docs_are_written(results: dict[str, Any], tmp_path: Path) -> None:
-    write(results, tmp_path / "results.json", tmp_path / "benchmarks.md", plot_path=None)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{README_COST_BEGIN}\nold\n{README_COST_END}\nafter\n")
+    write(results, tmp_path / "results.json", tmp_path / "benchmarks.md", plot_path=None, readme_path=readme)
+    assert readme.read_text() == "before\n" + "\n".join(readme_cost_table(results["cost"])) + "\nafter\n"
     assert json.loads((tmp_path / "results.json").read_text())["machine"]["cpu_model"]
     docs = (tmp_path / "benchmarks.md").read_text()
     for heading in (
@@ -101,6 +116,7 @@ def test_results_and_docs_are_written(results: dict[str, Any], tmp_path: Path) -
         "## 4. Burst",
         "## 5. Cost",
         "## 6. Organization audit",
+        "## 8. Skip check",
     ):
         assert heading in docs
     assert results["machine"]["cpu_model"] in docs

@@ -27,7 +27,8 @@ from traffic_mirroring.audit import READ_ONLY_OPERATIONS
 from traffic_mirroring.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-GATEWAY = ROOT / "layers" / "mirroring" / "python" / "traffic_mirroring" / "ec2_gateway.py"
+PACKAGE = ROOT / "layers" / "mirroring" / "python" / "traffic_mirroring"
+GATEWAYS = (PACKAGE / "ec2_gateway.py", PACKAGE / "metrics_gateway.py")  # EC2 and ELBv2; CloudWatch (skip check)
 
 STACK = PSEUDO["AWS::StackName"]
 ACCOUNT = PSEUDO["AWS::AccountId"]
@@ -47,7 +48,8 @@ MIRRORING_FUNCTIONS = [
     "AutoScalingLaunchFunction",
     "ScheduledReconcilerFunction",
 ]
-IAM_PREFIX = {"ec2": "ec2", "elbv2": "elasticloadbalancing", "autoscaling": "autoscaling"}
+IAM_PREFIX = {"ec2": "ec2", "elbv2": "elasticloadbalancing", "autoscaling": "autoscaling", "cloudwatch": "cloudwatch"}
+RECONCILER_FUNCTION = "ScheduledReconcilerFunction"  # also runs the hourly skip check: the only CloudWatch reader
 TRACING_POLICY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"  # Tracing: Active
 
 POOL = ["tmt-0aaaaaaaaaaaaaaa1", "tmt-0bbbbbbbbbbbbbbb2"]
@@ -125,11 +127,10 @@ def production_roles(translated: dict[str, Any]) -> dict[str, Role]:
 
 # -- what the code calls -----------------------------------------------------------------------------------------------
 def _api_calls() -> dict[str, set[str]]:
-    """Every AWS operation the gateway (ALL boto3 access of the mirroring functions) calls, by client:
+    """Every AWS operation the gateways (ALL boto3 access of the mirroring functions) call, by client:
     ``self.<client>.<method>`` and ``self._pages("Operation", ...)``, mapped to API names with botocore's models."""
-    tree = ast.parse(GATEWAY.read_text())
     methods: dict[str, set[str]] = {client: set() for client in IAM_PREFIX}
-    for node in ast.walk(tree):
+    for node in (node for gateway in GATEWAYS for node in ast.walk(ast.parse(gateway.read_text()))):
         if (
             isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Attribute)
@@ -167,6 +168,8 @@ def _needed(function: str) -> set[str]:
     if function == CLEANUP_FUNCTION:
         return CLEANUP_CALLS | OWN_LOGS | FAILURE_QUEUE
     needed = API_CALLS["ec2"] | API_CALLS["elbv2"] | OWN_LOGS | FAILURE_QUEUE
+    if function == RECONCILER_FUNCTION:
+        return needed | API_CALLS["cloudwatch"]
     return needed | API_CALLS["autoscaling"] if function == LIFECYCLE_FUNCTION else needed
 
 
@@ -191,6 +194,7 @@ def test_the_gateway_calls_what_the_product_needs() -> None:
     assert "elasticloadbalancing:DescribeTargetGroupAttributes" in API_CALLS["elbv2"]
     assert "ec2:DescribeVpcs" not in API_CALLS["ec2"]
     assert API_CALLS["autoscaling"] == {"autoscaling:CompleteLifecycleAction"}
+    assert API_CALLS["cloudwatch"] == {"cloudwatch:GetMetricData"}
 
 
 # -- the statements --------------------------------------------------------------------------------------------------

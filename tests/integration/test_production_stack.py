@@ -26,6 +26,7 @@ from tests.integration.stack import ACCOUNT_ID, MANAGED_BY, LambdaContext, Stack
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import ConfigurationError, MirroringFailed
 from traffic_mirroring.lifecycle import ABANDON, CONTINUE, LifecycleSettings, load_lifecycle_settings
+from traffic_mirroring.mirror_skips import SKIP_CHECK_MINUTES, SKIPPING_METRIC
 from traffic_mirroring.runtime import RETRY_ATTEMPTS, Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -606,28 +607,33 @@ def test_dashboard_graphs_every_metric_a_run_emits(
     assert missing == []
 
 
-def test_the_skip_alarms_watch_every_instance_through_a_metrics_insights_query(template: dict[str, Any]) -> None:
-    """Issue 15: one Metrics Insights alarm per direction over NetworkSkipMirrorIn/Out, on by default."""
+def test_one_standard_alarm_watches_the_count_of_the_hourly_skip_check(template: dict[str, Any]) -> None:
+    """Issue 21 (replacing issue 15's two Metrics Insights alarms, billed per matched metric and PARTIAL_DATA past 500
+    series): the hourly skip check publishes how many instances skip; one standard alarm on it, on by default."""
     assert template["Parameters"]["CreateSkipAlarms"]["Default"] == "true"
     assert template["Conditions"]["SkipAlarmsEnabled"] == {"Fn::Equals": [{"Ref": "CreateSkipAlarms"}, "true"]}
     alarms = _resources(template, "AWS::CloudWatch::Alarm")
-    for name, metric in (
-        ("MirrorSkippedInAlarm", "NetworkSkipMirrorIn"),
-        ("MirrorSkippedOutAlarm", "NetworkSkipMirrorOut"),
-    ):
-        alarm = alarms[name]
-        assert alarm["Condition"] == "SkipAlarmsEnabled"
-        properties = alarm["Properties"]
-        [query] = properties["Metrics"]
-        expression = " ".join(query["Expression"].split())
-        assert expression.startswith(f'SELECT SUM({metric}) FROM SCHEMA("AWS/EC2", InstanceId)'), expression
-        assert "GROUP BY InstanceId" in expression and query["ReturnData"] is True and query["Period"] == 300
-        assert properties["Threshold"] == {"Ref": "SkipAlarmThresholdBytes"}
-        assert properties["ComparisonOperator"] == "GreaterThanThreshold"
-        assert properties["TreatMissingData"] == "notBreaching"
-        assert properties["AlarmActions"] == [
-            {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
-        ]
+    skip_alarms = {
+        name
+        for name, alarm in alarms.items()
+        if "Skip" in json.dumps(alarm["Properties"].get("MetricName", ""))
+        or "NetworkSkipMirror" in json.dumps(alarm["Properties"].get("Metrics", ""))
+    }
+    assert skip_alarms == {"MirrorPacketsSkippedAlarm"}
+    alarm = alarms["MirrorPacketsSkippedAlarm"]
+    assert alarm["Condition"] == "SkipAlarmsEnabled"
+    properties = alarm["Properties"]
+    assert "Metrics" not in properties  # a standard alarm on one metric, not a Metrics Insights query
+    assert properties["Namespace"] == {"Ref": "MetricsNamespace"}
+    assert properties["MetricName"] == SKIPPING_METRIC
+    assert properties["Dimensions"] == [{"Name": "service", "Value": "traffic-mirroring"}]
+    # The check publishes once an hour: the period must hold one count, and its largest is the check's.
+    assert properties["Statistic"] == "Maximum" and properties["Period"] == SKIP_CHECK_MINUTES * 60
+    assert properties["Threshold"] == 0 and properties["ComparisonOperator"] == "GreaterThanThreshold"
+    assert properties["TreatMissingData"] == "notBreaching"
+    assert properties["AlarmActions"] == [
+        {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+    ]
     threshold = template["Parameters"]["SkipAlarmThresholdBytes"]
     assert threshold["Type"] == "Number" and threshold["Default"] == 1048576 and threshold["MinValue"] == 0
 

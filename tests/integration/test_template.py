@@ -34,6 +34,8 @@ from traffic_mirroring.events import (
 from traffic_mirroring.incident import MIN_SEVERITY_VARIABLE, MIRROR_HOURS_VARIABLE, load_incident_settings
 from traffic_mirroring.lifecycle import ABANDON, CONTINUE, FAILURE_RESULT_VARIABLE
 from traffic_mirroring.planner import own_tags_that_do_not_matter, tag_keys_that_matter
+from traffic_mirroring.mirror_skips import SKIP_CHECK_MINUTES
+from traffic_mirroring.skip_check import SKIP_CHECK_INPUT, is_skip_check
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -330,9 +332,21 @@ def test_every_rule_retries_into_the_dead_letter_queue_that_lets_it_in(template:
 def test_the_reconciler_runs_on_the_configured_schedule(template: dict[str, Any]) -> None:
     events = template["Resources"][RECONCILER]["Properties"]["Events"]
 
-    assert [event["Properties"]["Schedule"] for event in events.values() if event["Type"] == "Schedule"] == [
-        {"Ref": "ReconcileSchedule"}
-    ]
+    # Issue 21: a second, hourly rule runs the skip check (its constant input), not a reconcile.
+    reconciles = [e for e in events.values() if e["Type"] == "Schedule" and "Input" not in e["Properties"]]
+    assert [event["Properties"]["Schedule"] for event in reconciles] == [{"Ref": "ReconcileSchedule"}]
+
+
+def test_the_skip_check_runs_hourly_with_the_input_the_handler_recognises(template: dict[str, Any]) -> None:
+    check = template["Resources"][RECONCILER]["Properties"]["Events"]["MirrorSkipCheck"]
+    properties = check["Properties"]
+
+    assert check["Type"] == "Schedule"
+    assert properties["Schedule"] == f"rate({SKIP_CHECK_MINUTES // 60} hour)" and SKIP_CHECK_MINUTES == 60
+    assert json.loads(properties["Input"]) == SKIP_CHECK_INPUT and is_skip_check(json.loads(properties["Input"]))
+    assert properties["State"] == {"Fn::If": ["SkipAlarmsEnabled", "ENABLED", "DISABLED"]}
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["SKIP_THRESHOLD_BYTES"] == {"Ref": "SkipAlarmThresholdBytes"}
 
 
 # -- (f) deployable as is, removable cleanly: the template CloudFormation receives (SAM-expanded), default parameters --

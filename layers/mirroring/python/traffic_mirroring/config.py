@@ -88,6 +88,8 @@ class Settings:
     reconcile_dry_run: bool = False
     max_delete_percent: float = 50.0
     force_deletes: bool = False
+    # SKIP_THRESHOLD_BYTES (SkipAlarmThresholdBytes): mirrored bytes an instance may drop in 5 minutes, per direction.
+    skip_threshold_bytes: float = 1_048_576
 
     def wants_mirroring(self, tags: Mapping[str, str]) -> bool:
         """The mirror tag is present and its value equals the configured one, in any case. (Whether an instance is
@@ -308,4 +310,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_dry_run=_flag(env, "RECONCILE_DRY_RUN", False),
         max_delete_percent=_number(env, "MAX_DELETE_PERCENT", 50, 0, 100),
         force_deletes=_flag(env, "FORCE_DELETES", False),
+        skip_threshold_bytes=_number(env, "SKIP_THRESHOLD_BYTES", 1_048_576, 0, 1e18),
     )

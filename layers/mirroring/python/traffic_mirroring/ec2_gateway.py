@@ -50,6 +50,20 @@ def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def call_aws(operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    """One AWS call, its SDK errors turned into the domain error their code means (every gateway uses this)."""
+    try:
+        return fn(**kwargs)
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        raise aws_error(operation, details.get("Code", "Unknown"), details.get("Message", "")) from error
+    except (ConnectionError, HTTPClientError) as error:
+        raise aws_error(operation, type(error).__name__, str(error), network=True) from error
+    except BotoCoreError as error:
+        # Credentials, region, parameter validation: nothing a retry of the same call would change.
+        raise aws_error(operation, type(error).__name__, str(error)) from error
+
+
 def client_token(*parts: object) -> str:
     """A ClientToken derived from the inputs of a create (≤ 64 ASCII characters, as EC2 requires)."""
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:64]
@@ -89,16 +103,7 @@ class Ec2Gateway:
 
     # -- error handling ----------------------------------------------------------------------------------------
     def _call(self, operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
-        try:
-            return fn(**kwargs)
-        except ClientError as error:
-            details = error.response.get("Error", {})
-            raise aws_error(operation, details.get("Code", "Unknown"), details.get("Message", "")) from error
-        except (ConnectionError, HTTPClientError) as error:
-            raise aws_error(operation, type(error).__name__, str(error), network=True) from error
-        except BotoCoreError as error:
-            # Credentials, region, parameter validation: nothing a retry of the same call would change.
-            raise aws_error(operation, type(error).__name__, str(error)) from error
+        return call_aws(operation, fn, **kwargs)
 
     def _pages(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         method = getattr(self.ec2, _snake(operation))

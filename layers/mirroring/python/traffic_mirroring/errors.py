@@ -149,3 +149,14 @@ class RollbackIncomplete(MirroringError):
         self.instance_id = instance_id
         self.cause = cause
         self.remaining = remaining
+
+
+class MetricsIncomplete(MirroringError):
+    """CloudWatch answered some metric queries without all their data (a ``StatusCode`` other than ``Complete``):
+    the instances they were about could not be judged, and the check fails so that it is retried and alarmed."""
+
+    def __init__(self, operation: str, instance_ids: list[str]) -> None:
+        shown = ", ".join(instance_ids[:20]) + (f" and {len(instance_ids) - 20} more" if len(instance_ids) > 20 else "")
+        super().__init__(f"{operation} answered incompletely for {len(instance_ids)} instances: {shown}")
+        self.operation = operation
+        self.instance_ids = instance_ids

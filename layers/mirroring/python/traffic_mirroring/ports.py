@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from traffic_mirroring.eligibility import TypeVerdicts
+from traffic_mirroring.mirror_skips import MetricWindow, SkippedBytes
 from traffic_mirroring.model import MirrorSession
 
 
@@ -50,3 +51,9 @@ class MirroringPort(Protocol):
     def delete_instance_tags(self, instance_ids: Sequence[str], keys: Sequence[str]) -> None: ...
 
     def forget_targets(self) -> None: ...
+
+
+class SkipMetricsPort(Protocol):
+    """What CloudWatch says each instance dropped of its mirrored traffic (``metrics_gateway.CloudWatchGateway``)."""
+
+    def skipped_bytes(self, instance_ids: Sequence[str], window: MetricWindow) -> dict[str, SkippedBytes]: ...

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
+from traffic_mirroring.errors import ConfigurationError
 from traffic_mirroring.events import GUARDDUTY_FINDING, GuardDutyFinding, InstanceTrigger, tag_change_matters
 from traffic_mirroring.incident import IncidentSettings, ignore_reason, respond
+from traffic_mirroring.metrics_gateway import CloudWatchGateway
 from traffic_mirroring.observability import logger, metrics
+from traffic_mirroring.ports import SkipMetricsPort
 from traffic_mirroring.reconcile import reconcile_instance
 
 # Standard mode retries throttling (RequestLimitExceeded) and transient errors with backoff, a bounded number of
@@ -22,6 +25,9 @@ RETRY_ATTEMPTS = 5  # attempts in all, the first call included
 class Runtime:
     settings: Settings
     gateway: Ec2Gateway
+    # CloudWatch, for the hourly skip check only: built on first use, so no other invocation pays for its client.
+    skip_metrics: SkipMetricsPort | None = None
+    make_skip_metrics: Callable[[], SkipMetricsPort] | None = field(default=None, repr=False)
 
     _current: ClassVar[Runtime | None] = None
 
@@ -59,7 +65,16 @@ class Runtime:
             autoscaling=session.client("autoscaling", config=config),
             account_id=settings.account_id,
         )
-        return cls(settings, gateway)
+        return cls(
+            settings, gateway, make_skip_metrics=lambda: CloudWatchGateway(session.client("cloudwatch", config=config))
+        )
+
+    def skip_metrics_port(self) -> SkipMetricsPort:
+        if self.skip_metrics is None:
+            if self.make_skip_metrics is None:
+                raise ConfigurationError("no CloudWatch client: this runtime was built without one")
+            self.skip_metrics = self.make_skip_metrics()
+        return self.skip_metrics
 
 
 def handle_instance_event(
