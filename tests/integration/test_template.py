@@ -33,8 +33,8 @@ from traffic_mirroring.events import (
 )
 from traffic_mirroring.incident import MIN_SEVERITY_VARIABLE, MIRROR_HOURS_VARIABLE, load_incident_settings
 from traffic_mirroring.lifecycle import ABANDON, CONTINUE, FAILURE_RESULT_VARIABLE
-from traffic_mirroring.planner import own_tags_that_do_not_matter, tag_keys_that_matter
 from traffic_mirroring.mirror_skips import SKIP_CHECK_MINUTES
+from traffic_mirroring.planner import own_tags_that_do_not_matter, tag_keys_that_matter
 from traffic_mirroring.skip_check import SKIP_CHECK_INPUT, is_skip_check
 
 ROOT = Path(__file__).resolve().parents[2]
