@@ -319,6 +319,15 @@ class Ec2Gateway:
             **changes,
         )
 
+    def tag_sessions(self, session_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+        """CreateTags on sessions: the sessions themselves are unchanged (ID, number, copies)."""
+        self._call(
+            "CreateTags",
+            self.ec2.create_tags,
+            Resources=list(session_ids),
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+        )
+
     # -- filters -----------------------------------------------------------------------------------------------
     def existing_filter_ids(self) -> frozenset[str]:
         return frozenset(
