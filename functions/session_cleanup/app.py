@@ -30,7 +30,7 @@ from traffic_mirroring.cleanup import (
 )
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.observability import logger, tracer
-from traffic_mirroring.runtime import RETRY_ATTEMPTS
+from traffic_mirroring.runtime import RETRY_ATTEMPTS, Runtime
 
 WATCHDOG_MARGIN_MS = 15_000  # answer FAILED this long before the timeout if the work is not done
 DEADLINE_MARGIN_MS = 60_000  # start no deletion this long before the timeout (a call can take ~25 s with retries)
@@ -66,7 +66,7 @@ def _gateway() -> SessionPort:
 def handler(
     event: dict[str, Any],
     context: Any,
-    gateway: SessionPort | None = None,
+    runtime: Runtime | None = None,
     stack_status: Callable[[str], str | None] = _stack_status,
     send: Callable[[str, bytes], bool] = put_response,
 ) -> dict[str, str]:
@@ -92,7 +92,8 @@ def handler(
     try:
         answer = answer_request(
             request,
-            gateway=lambda: gateway or _gateway(),
+            # Never Runtime.current(): it loads (and validates) every setting, and a Delete must not depend on them.
+            gateway=lambda: runtime.gateway if runtime is not None else _gateway(),
             stack_status=stack_status,
             keep_going=lambda: remaining() > DEADLINE_MARGIN_MS,
             fallback_marker=os.environ.get("MANAGED_BY", "").strip(),

@@ -154,7 +154,7 @@ def test_stack_deletion_deletes_every_session_of_ours_and_no_other(
     returned = session_cleanup(
         request("Delete", response_url.url),
         LambdaContext(),
-        gateway=stack.runtime.gateway,
+        runtime=stack.runtime,
         stack_status=status("DELETE_IN_PROGRESS"),
     )
     # Then only the sessions that are not ours are left, and CloudFormation hears SUCCESS
@@ -179,7 +179,7 @@ def test_create_and_update_touch_nothing(
     session_cleanup(
         request(kind, response_url.url),
         LambdaContext(),
-        gateway=stack.runtime.gateway,
+        runtime=stack.runtime,
         stack_status=status("UNREACHED"),
     )
 
@@ -200,7 +200,7 @@ def test_a_delete_aws_refuses_fails_the_answer_and_names_that_session(
     session_cleanup(
         request("Delete", response_url.url),
         LambdaContext(),
-        gateway=stack.runtime.gateway,
+        runtime=stack.runtime,
         stack_status=status("DELETE_IN_PROGRESS"),
     )
     # Then the other two are deleted, and the answer is FAILED, naming the one left with AWS's error code
@@ -221,7 +221,7 @@ def test_delete_of_a_stack_that_stays_touches_nothing(
     session_cleanup(
         request("Delete", response_url.url),
         LambdaContext(),
-        gateway=stack.runtime.gateway,
+        runtime=stack.runtime,
         stack_status=status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"),
     )
 
@@ -237,7 +237,7 @@ def test_a_rolled_back_stack_creation_cleans_up_too(
     session_cleanup(
         request("Delete", response_url.url),
         LambdaContext(),
-        gateway=stack.runtime.gateway,
+        runtime=stack.runtime,
         stack_status=status("ROLLBACK_IN_PROGRESS"),
     )
 
@@ -248,7 +248,7 @@ def test_a_rolled_back_stack_creation_cleans_up_too(
 def test_a_stack_status_read_from_cloudformation(stack: Stack, mirrored: list[str], response_url: ResponseUrl) -> None:
     # The default status reader asks CloudFormation; a stack it does not know reads as unknown, and unknown cleans up
     # (sessions billing with nobody left to notice cost more than a gap a live stack's reconciler repairs).
-    session_cleanup(request("Delete", response_url.url), LambdaContext(), gateway=stack.runtime.gateway)
+    session_cleanup(request("Delete", response_url.url), LambdaContext(), runtime=stack.runtime)
 
     assert stack.our_sessions() == []
     assert response_url.only_answer()["Status"] == "SUCCESS"
@@ -394,7 +394,7 @@ def answered(response_url: ResponseUrl) -> dict[str, Any]:
 def test_a_create_with_a_selector_the_functions_refuse_fails_naming_it(stack: Stack, response_url: ResponseUrl) -> None:
     bad = properties(MIRROR_SELECTORS="prod-cluster")
 
-    session_cleanup(request("Create", response_url.url, new=bad), LambdaContext(), gateway=stack.runtime.gateway)
+    session_cleanup(request("Create", response_url.url, new=bad), LambdaContext(), runtime=stack.runtime)
 
     answer = response_url.only_answer()
     assert answer["Status"] == "FAILED"
@@ -412,7 +412,7 @@ def test_an_update_to_a_bad_setting_fails_and_the_stack_keeps_its_old_settings(
     session_cleanup(
         request("Update", response_url.url, new=bad, old=good),
         LambdaContext(),
-        gateway=stack.runtime.gateway,
+        runtime=stack.runtime,
         stack_status=status("UPDATE_IN_PROGRESS"),
     )
     # Then it fails, naming the setting: CloudFormation updates no function, and rolls back
@@ -421,7 +421,7 @@ def test_an_update_to_a_bad_setting_fails_and_the_stack_keeps_its_old_settings(
     session_cleanup(
         request("Update", response_url.url, new=good, old=bad),
         LambdaContext(),
-        gateway=stack.runtime.gateway,
+        runtime=stack.runtime,
         stack_status=status("UPDATE_ROLLBACK_IN_PROGRESS"),
     )
     assert answered(response_url)["Status"] == "SUCCESS"  # the rollback's Update back to the good settings
@@ -460,3 +460,53 @@ def test_a_delete_with_a_bad_setting_in_the_environment_deletes_every_session_of
     # Then every session of ours is deleted, and CloudFormation hears SUCCESS
     assert session_ids(stack.account) == not_ours
     assert response_url.only_answer()["Status"] == "SUCCESS"
+
+
+# -- ManagedBy changed: the same sessions, under the new marker -------------------------------------------------------
+NEW_MARKER = "traffic-mirroring"
+
+
+def sessions_by_eni(account: SimulatedAccount, marker: str) -> dict[str, list[tuple[str, str]]]:
+    """ENI → (session ID, marker) of every session on it, for the ENIs holding a session of this account with
+    ``marker`` (another account's session with our marker is on a target we own, not on our ENIs)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for session in account.sessions():
+        if session["OwnerId"] != ACCOUNT_ID:
+            continue
+        tags = {t["Key"]: t["Value"] for t in session.get("Tags", [])}
+        found.setdefault(session["NetworkInterfaceId"], []).append(
+            (session["TrafficMirrorSessionId"], tags.get(MARKER, ""))
+        )
+    return {eni: sessions for eni, sessions in found.items() if any(m == marker for _, m in sessions)}
+
+
+def test_a_new_marker_leaves_one_session_per_eni_the_same_ones_now_carrying_it(
+    stack: Stack, mirrored: list[str], not_ours: set[str], response_url: ResponseUrl
+) -> None:
+    # Given 3 mirrored instances, one session of ours on each ENI
+    before = sessions_by_eni(stack.account, MANAGED_BY)
+    assert len(before) == 3 and all(len(sessions) == 1 for sessions in before.values())
+    # When CloudFormation updates SessionCleanup with the new ManagedBy (before any function: they depend on it)
+    session_cleanup(
+        request("Update", response_url.url, new=properties(NEW_MARKER), old=properties(MANAGED_BY)),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("UPDATE_IN_PROGRESS"),
+    )
+    answer = response_url.only_answer()
+    assert answer["Status"] == "SUCCESS" and answer["Data"] == {"Retagged": "3", "Left": "0"}
+    # Then each ENI holds exactly one session: the same one, carrying the new marker
+    after = sessions_by_eni(stack.account, NEW_MARKER)
+    assert after == {eni: [(session_id, NEW_MARKER)] for eni, [(session_id, _)] in before.items()}
+    # And while the functions still run with the old marker, they create no second session behind it
+    for instance in mirrored:
+        state_change(event("ec2-instance-running.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert sessions_by_eni(stack.account, NEW_MARKER) == after
+    assert {stack.account.tags_of(i)["mirror-status"] for i in mirrored} == {"shadowed-by-other-session"}
+    # Nor once they run with the new one: the sessions are theirs, and mirrored
+    stack.configure(MANAGED_BY=NEW_MARKER)
+    for instance in mirrored:
+        state_change(event("ec2-instance-running.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert sessions_by_eni(stack.account, NEW_MARKER) == after
+    assert {stack.account.tags_of(i)["mirror-status"] for i in mirrored} == {"mirrored"}
+    assert not_ours <= session_ids(stack.account)

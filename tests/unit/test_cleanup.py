@@ -371,8 +371,15 @@ def test_the_answer_is_retried_then_given_up_without_raising(monkeypatch: pytest
 
 
 # -- the handler: always an answer, and only one ----------------------------------------------------------------------
-class BrokenGateway(FakeSessions):
-    def sessions_tagged(self, key: str, values: Sequence[str]) -> list[MirrorSession]:
+@dataclass
+class Runtime:
+    settings: Settings
+    gateway: Any
+
+
+class BrokenRuntime:
+    @property
+    def gateway(self) -> Any:
         raise RuntimeError("boom")
 
 
@@ -386,7 +393,7 @@ def test_an_exception_is_answered_failed_with_the_error() -> None:
     handler(
         cfn_request("Delete"),
         LambdaContext(),
-        gateway=BrokenGateway([]),
+        runtime=BrokenRuntime(),  # type: ignore[arg-type]
         stack_status=lambda _: "DELETE_IN_PROGRESS",
         send=sender(sent),
     )
@@ -433,7 +440,7 @@ def test_the_watchdog_answers_failed_before_the_timeout_and_the_late_answer_is_d
         target=handler,
         args=(cfn_request("Delete"), context),
         kwargs={
-            "gateway": gateway,
+            "runtime": Runtime(SETTINGS, gateway),
             "stack_status": lambda _: "DELETE_IN_PROGRESS",
             "send": sender(sent),
         },
