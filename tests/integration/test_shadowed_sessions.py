@@ -6,12 +6,16 @@ it, one that exists is kept. Against moto plus the strict layer, which keeps fil
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from functions.instance_state_change.app import handler as state_change
 from functions.scheduled_reconciler.app import handler as scheduled
 from simulation.account import SimulatedAccount
 from tests.integration.stack import LambdaContext, Stack, event, make_stack
+from traffic_mirroring.model import ATTENTION_STATUSES, Reason
 
 STATUS = "mirror-status"
 SHADOWED = "shadowed-by-other-session"
@@ -117,3 +121,17 @@ def test_a_session_of_ours_found_behind_one_is_kept_and_reported(stack: Stack) -
     # Then ours stays (the other session is the problem, and may go), and the instance says it receives nothing
     assert [s["SessionNumber"] for s in stack.our_sessions(instance)] == [3]
     assert stack.account.tags_of(instance)[STATUS] == SHADOWED
+
+
+def test_the_status_is_documented_where_operators_look() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    operations = (root / "docs" / "operations.md").read_text(encoding="utf-8")
+    alarms = (root / "docs" / "alarms.md").read_text(encoding="utf-8")
+    assert Reason.SHADOWED_BY_OTHER_SESSION in ATTENTION_STATUSES
+    assert f"   - `{SHADOWED}`: " in readme  # "When an instance is not mirrored"
+    assert f"| `{SHADOWED}` (operator) | " in operations  # the status table: counted as needing attention
+    assert f"(`{SHADOWED}`)" in alarms  # "Instances needing attention"
+    # Every status the table marks "(operator)" is one the InstancesNeedingAttention metric counts
+    marked = set(re.findall(r"^\| `([^`]+)` \(operator\) \|", operations, re.MULTILINE))
+    assert marked - {"error:<code>"} <= set(ATTENTION_STATUSES)
