@@ -74,23 +74,29 @@ def test_the_reconciler_says_so_too(stack: Stack) -> None:
     assert stack.account.tags_of(instance)[STATUS] == SHADOWED
 
 
-def test_a_narrower_filter_ahead_of_ours_leaves_ours_its_packets(stack: Stack) -> None:
-    https_only = stack.account.filter_with_rules(
+@pytest.mark.parametrize(
+    "narrower",
+    [{"Protocol": 6}, {"DestinationPortRange": {"FromPort": 443, "ToPort": 443}}],
+    ids=["tcp-only", "port-443-only"],
+)
+def test_a_narrower_filter_ahead_of_ours_leaves_ours_its_packets(stack: Stack, narrower: dict[str, object]) -> None:
+    # All IPv6 traffic, and IPv4 traffic narrowed: ours still gets IPv4 packets theirs leaves
+    filter_id = stack.account.filter_with_rules(
         *(
             {
                 "TrafficDirection": direction,
-                "RuleNumber": 10,
+                "RuleNumber": number,
                 "RuleAction": "accept",
-                "Protocol": 6,
-                "DestinationPortRange": {"FromPort": 443, "ToPort": 443},
-                "SourceCidrBlock": "0.0.0.0/0",
-                "DestinationCidrBlock": "0.0.0.0/0",
+                "SourceCidrBlock": cidr,
+                "DestinationCidrBlock": cidr,
+                **(narrower if cidr == "0.0.0.0/0" else {}),
             }
             for direction in ("ingress", "egress")
+            for number, cidr in ((10, "0.0.0.0/0"), (20, "::/0"))
         )
     )
     instance = stack.account.launch(tags={"mirror": "true"})
-    other_stacks_session(stack, stack.account.enis_of(instance)[0], https_only)
+    other_stacks_session(stack, stack.account.enis_of(instance)[0], filter_id)
 
     launched(stack, instance)
 
