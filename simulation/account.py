@@ -376,6 +376,32 @@ class SimulatedAccount:
         ]
         return filter_id
 
+    def filter_with_rules(self, *rules: Mapping[str, Any], description: str = "filter") -> str:
+        """A filter with these rules (CreateTrafficMirrorFilterRule parameters); needs StrictAws (moto has no rules)."""
+        filter_id: str = self.ec2.create_traffic_mirror_filter(Description=description)["TrafficMirrorFilter"][
+            "TrafficMirrorFilterId"
+        ]
+        for rule in rules:
+            self.ec2.create_traffic_mirror_filter_rule(TrafficMirrorFilterId=filter_id, **rule)
+        return filter_id
+
+    def accept_all_filter(self) -> str:
+        """A filter that accepts every IPv4 and IPv6 packet, in and out (what the stack's default filter holds)."""
+        return self.filter_with_rules(
+            *(
+                {
+                    "TrafficDirection": direction,
+                    "RuleNumber": number,
+                    "RuleAction": "accept",
+                    "SourceCidrBlock": cidr,
+                    "DestinationCidrBlock": cidr,
+                }
+                for direction in ("ingress", "egress")
+                for number, cidr in ((100, "0.0.0.0/0"), (200, "::/0"))
+            ),
+            description="accept all",
+        )
+
     # -- sessions ----------------------------------------------------------------------------------------------
     def foreign_session(self, eni_id: str, target_id: str, filter_id: str, number: int) -> str:
         """A session someone else created: no marker tag of ours."""

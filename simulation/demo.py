@@ -477,10 +477,11 @@ def run(
         tagged_later = launch("late-tag", "m5.large", {"Name": "not-asked"}, zone_a)
         launch("opted-out", "m5.large", {"mirror": "false"}, zone_b)
         busy = launch("busy", "m5.large", tagged, zone_a)
+        team_filter = account.mirror_filter()  # the network team's own filter (with ours, theirs would shadow ours)
         for number in (1, 2, 3):  # the network team's sessions fill the ENI: AWS allows 3 per ENI
-            account.foreign_session(account.enis_of(busy)[0], foreign_target, filter_id, number)
+            account.foreign_session(account.enis_of(busy)[0], foreign_target, team_filter, number)
         # A session of someone else's holds number 1 on app-1's first ENI: ours takes the lowest free one, 2.
-        account.foreign_session(account.enis_of(app_1)[0], foreign_target, filter_id, 1)
+        account.foreign_session(account.enis_of(app_1)[0], foreign_target, team_filter, 1)
         launch("batch-1", "m5.large", tagged, zone_b, extra_enis=1)  # the secondary ENI survives termination
         launch("batch-2", "m5.large", tagged, zone_a, extra_enis=1)
         foreign_before = {s["TrafficMirrorSessionId"]: s for s in account.sessions() if MANAGED_TAG not in s["Tags"]}

@@ -33,6 +33,11 @@ Rules always on:
   them), answers ``InvalidParameterValue``, as other EC2 describes do for an unknown filter name.
 - ModifyInstanceAttribute changes an instance's type only while it is ``stopped``; in any other state it answers
   ``IncorrectInstanceState`` (moto changes it in any state).
+- Filter rules (CreateTrafficMirrorFilterRule, which moto lacks): kept with their filter and answered in
+  DescribeTrafficMirrorFilters (``IngressFilterRules``/``EgressFilterRules``), each with the fields it was created
+  with (``Protocol`` and the port ranges only when given). An unknown filter answers
+  ``InvalidTrafficMirrorFilterId.NotFound``; a rule number already used in that direction ("must be unique for each
+  Traffic Mirror rule in a given direction", undocumented code) ``InvalidParameterValue``.
 - Deleting the resource behind a target (NLB, Gateway Load Balancer endpoint, the appliance's ENI) leaves the target
   and its sessions; sessions can still be created on it or moved to it (AWS only stops mirroring).
 - A session owned by another account answers ``UnauthorizedOperation`` to Delete/Modify; sessions the account
@@ -136,7 +141,12 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface, NetworkInterfaceBackend
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.security_groups import SecurityGroup, SecurityGroupRule
-from moto.ec2.models.traffic_mirrors import TrafficMirrorsBackend, TrafficMirrorSession, TrafficMirrorTarget
+from moto.ec2.models.traffic_mirrors import (
+    TrafficMirrorFilter,
+    TrafficMirrorsBackend,
+    TrafficMirrorSession,
+    TrafficMirrorTarget,
+)
 from moto.ec2.models.vpcs import VPCBackend
 from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
 from moto.ec2.responses.traffic_mirrors import TrafficMirrors
@@ -350,6 +360,57 @@ def _tokens(backend: Any) -> dict[str, tuple[tuple[Any, ...], TrafficMirrorSessi
     if not hasattr(backend, "_strict_tokens"):
         backend._strict_tokens = {}
     return backend._strict_tokens  # type: ignore[no-any-return]
+
+
+def _filter_rules(backend: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Filter ID → direction (ingress, egress) → its rules, as DescribeTrafficMirrorFilters shows them."""
+    if not hasattr(backend, "_strict_filter_rules"):
+        backend._strict_filter_rules = {}
+    return backend._strict_filter_rules  # type: ignore[no-any-return]
+
+
+def _create_filter_rule(self: Any) -> ActionResult:
+    """CreateTrafficMirrorFilterRule (EC2 API reference): the rule is the filter's, in its direction."""
+    params = self._get_params()
+    filter_id = str(params.get("TrafficMirrorFilterId", ""))
+    direction, number = str(params.get("TrafficDirection", "")), int(params.get("RuleNumber", 0))
+    if direction not in ("ingress", "egress"):
+        raise _error("InvalidParameterValue", f"TrafficDirection '{direction}' is not ingress or egress")
+    if params.get("RuleAction") not in ("accept", "reject"):
+        raise _error("InvalidParameterValue", f"RuleAction '{params.get('RuleAction')}' is not accept or reject")
+    with _LOCK:
+        _require_filter(self.ec2_backend, filter_id)
+        rules = _filter_rules(self.ec2_backend).setdefault(filter_id, {"ingress": [], "egress": []})[direction]
+        if any(rule["RuleNumber"] == number for rule in rules):
+            raise _error("InvalidParameterValue", f"Rule number {number} is already used in direction {direction}")
+        rule: dict[str, Any] = {
+            "TrafficMirrorFilterRuleId": _made_up_id("tmfr"),
+            "TrafficMirrorFilterId": filter_id,
+            "TrafficDirection": direction,
+            "RuleNumber": number,
+            "RuleAction": params["RuleAction"],
+            "DestinationCidrBlock": params.get("DestinationCidrBlock", ""),
+            "SourceCidrBlock": params.get("SourceCidrBlock", ""),
+        }
+        if params.get("Protocol") is not None:
+            rule["Protocol"] = int(params["Protocol"])
+        for name in ("DestinationPortRange", "SourcePortRange", "Description"):
+            if params.get(name):
+                rule[name] = params[name]
+        rules.append(rule)
+    return ActionResult({"TrafficMirrorFilterRule": rule})
+
+
+def _rules_of(direction: str) -> property:
+    """A filter's rules in one direction, as DescribeTrafficMirrorFilters answers them (its serializer reads
+    ``ingress_filter_rules`` and ``egress_filter_rules``)."""
+
+    def rules(self: Any) -> list[dict[str, Any]]:
+        with _LOCK:
+            found = _filter_rules(self.ec2_backend).get(self.id, {}).get(direction, [])
+            return sorted(copy.deepcopy(found), key=lambda r: int(r["RuleNumber"]))
+
+    return property(rules)
 
 
 def _require_target(backend: Any, target_id: str) -> Any:
@@ -1484,6 +1545,9 @@ class StrictAws:
             "modify_traffic_mirror_session",
             _modify_removes_fields(TrafficMirrors.modify_traffic_mirror_session),
         )
+        self._patch(TrafficMirrors, "create_traffic_mirror_filter_rule", _create_filter_rule)
+        self._patch(TrafficMirrorFilter, "ingress_filter_rules", _rules_of("ingress"))
+        self._patch(TrafficMirrorFilter, "egress_filter_rules", _rules_of("egress"))
         cap = lambda: self.page_cap  # noqa: E731 - read at call time so a test can change it
         self._patch(
             TrafficMirrors,

@@ -96,9 +96,14 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def roles_under(translated: dict[str, Any], overrides: Mapping[str, str]) -> dict[str, Role]:
-    """The role of every function deployed under these parameters, resolved."""
+def roles_under(
+    translated: dict[str, Any], overrides: Mapping[str, str], attached: Mapping[str, str] | None = None
+) -> dict[str, Role]:
+    """The role of every function deployed under these parameters, resolved: its own policies and the policies
+    attached to it as resources of their own (AWS::IAM::RolePolicy), those under ``attached`` if given (the
+    parameters an attached policy still has during an update: it is updated after the resource it depends on)."""
     resolver = Resolver(translated, overrides)
+    attached_resolver = Resolver(translated, {**overrides, **(attached or {})})
     resources = translated["Resources"]
     found: dict[str, Role] = {}
     for name, function in resources.items():
@@ -111,6 +116,11 @@ def roles_under(translated: dict[str, Any], overrides: Mapping[str, str]) -> dic
         assert role.get("Condition") == function.get("Condition"), name
         properties = resolver.resolve(copy.deepcopy(role["Properties"]))
         statements = [s for policy in properties.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+        for policy in resources.values():
+            if policy["Type"] == "AWS::IAM::RolePolicy" and policy["Properties"]["RoleName"] == {"Ref": role_name}:
+                assert "Condition" not in policy or policy.get("Condition") == role.get("Condition"), name
+                document = attached_resolver.resolve(copy.deepcopy(policy["Properties"]["PolicyDocument"]))
+                statements += document["Statement"]
         found[name] = Role(name, set(properties.get("ManagedPolicyArns", [])), statements)
     return found
 
@@ -160,8 +170,14 @@ def _api_calls() -> dict[str, set[str]]:
 API_CALLS = _api_calls()
 OWN_LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 FAILURE_QUEUE = {"sqs:SendMessage"}
-# The cleanup function's calls (traffic_mirroring.cleanup and functions/session_cleanup): find, delete, stack status.
-CLEANUP_CALLS = {"ec2:DescribeTrafficMirrorSessions", "ec2:DeleteTrafficMirrorSession", "cloudformation:DescribeStacks"}
+# The cleanup function's calls (traffic_mirroring.cleanup and functions/session_cleanup): find, delete, stack status,
+# and the marker moved to a new ManagedBy (CreateTags).
+CLEANUP_CALLS = {
+    "ec2:DescribeTrafficMirrorSessions",
+    "ec2:DeleteTrafficMirrorSession",
+    "cloudformation:DescribeStacks",
+    "ec2:CreateTags",
+}
 
 
 def _needed(function: str) -> set[str]:
@@ -287,6 +303,12 @@ def test_tags_are_written_only_on_session_creation_or_as_the_status_tags_of_inst
         },
         "Null": {"aws:TagKeys": "false"},
     }
+    # The cleanup function moves our sessions to a new marker (ManagedBy changed): the marker key only, on ours only.
+    new_marker = {
+        "StringEquals": {f"aws:ResourceTag/{MARKER}": STACK},
+        "ForAllValues:StringEquals": {"aws:TagKeys": [MARKER]},
+        "Null": {"aws:TagKeys": "false"},
+    }
     for name, role in roles.items():
         for statement in role.statements:
             actions = set(_list(statement["Action"]))
@@ -294,7 +316,8 @@ def test_tags_are_written_only_on_session_creation_or_as_the_status_tags_of_inst
                 continue
             resources = _list(statement["Resource"])
             if resources == [f"arn:aws:ec2:{REGION}:{ACCOUNT}:traffic-mirror-session/*"]:
-                assert actions == {"ec2:CreateTags"} and statement["Condition"] == on_create, name
+                expected = new_marker if name == CLEANUP_FUNCTION else on_create
+                assert actions == {"ec2:CreateTags"} and statement["Condition"] == expected, name
             else:
                 assert resources == [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"], name
                 expected = written if actions == {"ec2:CreateTags"} else removed
@@ -565,6 +588,65 @@ def test_with_a_shared_marker_the_cleanup_function_deletes_only_sessions_tagged_
     assert not any(allowed(role, r) for r in create_session(_ours(SHARED_MARKER))[:1])
     # What the cleanup reads stays the stack's own: its status, under its own name.
     assert allowed(role, Request("cloudformation:DescribeStacks", STACK_ID))
+
+
+# -- ManagedBy changed: SessionCleanup moves the stack's sessions to the new marker ------------------------------------
+OLD_MARKER, NEW_MARKER = "traffic-mirroring", "mirror-prod-eu"
+
+
+def retag(tags: dict[str, str], keys: list[str] | None = None, account: str = ACCOUNT) -> Request:
+    """CreateTags on a session with these tags, writing these keys (default: the marker, to the new value)."""
+    context: dict[str, str | list[str]] = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
+    written = [MARKER] if keys is None else keys
+    if written:  # a request without tags has no aws:TagKeys
+        context["aws:TagKeys"] = written
+    context.update({f"aws:RequestTag/{k}": NEW_MARKER for k in written})
+    return Request("ec2:CreateTags", arn("traffic-mirror-session/tms-0123456789abcdef0", account), context)
+
+
+def test_the_policy_that_moves_sessions_to_a_new_marker_is_updated_after_session_cleanup(
+    translated: dict[str, Any],
+) -> None:
+    # CloudFormation updates a resource's dependencies before it: the role's own policy (a dependency of the cleanup
+    # function, hence of SessionCleanup) already names the new marker when SessionCleanup runs; this policy, which
+    # depends on SessionCleanup, still names the old one.
+    policy = translated["Resources"]["SessionCleanupRetagPolicy"]
+    assert policy["Type"] == "AWS::IAM::RolePolicy" and "Condition" not in policy
+    assert policy["DependsOn"] == "SessionCleanup"
+    assert policy["Properties"]["RoleName"] == {"Ref": "SessionCleanupRole"}
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "ec2:CreateTags"  # no delete, no modify: those stay in the role's own policy
+
+
+def test_during_a_marker_change_the_cleanup_function_moves_only_our_sessions_and_only_their_marker(
+    translated: dict[str, Any],
+) -> None:
+    # While SessionCleanup runs the Update from OLD_MARKER to NEW_MARKER: the role's own policy is updated, the
+    # attached one not yet.
+    during = roles_under(translated, {"ManagedBy": NEW_MARKER}, attached={"ManagedBy": OLD_MARKER})
+    role = during[CLEANUP_FUNCTION]
+    assert allowed(role, retag(_ours(OLD_MARKER)))  # moved
+    assert allowed(role, retag(_ours(NEW_MARKER)))  # put back, should the move fail halfway, or on a rollback
+    for tags in ({MARKER: "other-stack"}, {"team": "net"}, {}):
+        assert not allowed(role, retag(tags)), tags
+    for keys in ([MARKER, "Name"], ["mirror-instance-id"], []):
+        assert not allowed(role, retag(_ours(OLD_MARKER), keys)), keys
+    assert not allowed(role, retag(_ours(OLD_MARKER), account=OTHER_ACCOUNT))
+    assert not allowed(role, Request("ec2:DeleteTags", SESSION, {f"aws:ResourceTag/{MARKER}": OLD_MARKER}))
+    assert not allowed(role, Request("ec2:CreateTags", INSTANCE, {"aws:TagKeys": [MARKER]}))
+    # Deleting stays with the current marker only: the old one's sessions are not the stack's to delete any more.
+    assert allowed(role, on_session("ec2:DeleteTrafficMirrorSession", _ours(NEW_MARKER)))
+    assert not allowed(role, on_session("ec2:DeleteTrafficMirrorSession", _ours(OLD_MARKER)))
+    # No mirroring function may move a session to a marker, whatever the marker.
+    for name in MIRRORING_FUNCTIONS:
+        assert not allowed(during[name], retag(_ours(OLD_MARKER))), name
+        assert not allowed(during[name], retag(_ours(NEW_MARKER))), name
+
+
+def test_once_the_update_is_done_the_old_marker_is_no_longer_the_stack_s(translated: dict[str, Any]) -> None:
+    role = roles_under(translated, {"ManagedBy": NEW_MARKER})[CLEANUP_FUNCTION]
+    assert not allowed(role, retag(_ours(OLD_MARKER)))
+    assert allowed(role, retag(_ours(NEW_MARKER)))  # the next change moves from here
 
 
 def test_only_the_lifecycle_function_completes_lifecycle_actions_and_only_for_marked_groups(

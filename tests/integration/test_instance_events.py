@@ -57,8 +57,9 @@ def test_tagged_instance_with_two_enis_is_mirrored(stack: Stack, pool: dict[str,
 def test_session_numbers_are_unique_per_eni_and_avoid_taken_ones(stack: Stack, pool: dict[str, str]) -> None:
     instance = stack.account.launch(tags={"mirror": "true"})
     eni = stack.account.enis_of(instance)[0]
-    stack.account.foreign_session(eni, pool["eni_b"], pool["filter"], 1)
-    stack.account.foreign_session(eni, pool["eni_b"], pool["filter"], 3)
+    team_filter = stack.account.mirror_filter()  # theirs (with our filter, theirs at 1 would shadow ours)
+    stack.account.foreign_session(eni, pool["eni_b"], team_filter, 1)
+    stack.account.foreign_session(eni, pool["eni_b"], team_filter, 3)
     launched(stack, instance)
     assert [s["SessionNumber"] for s in stack.our_sessions(instance)] == [2]
     assert sorted(s["SessionNumber"] for s in stack.account.sessions_on(eni)) == [1, 2, 3]

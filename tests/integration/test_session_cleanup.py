@@ -14,13 +14,16 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.cloudformation.models import cloudformation_backends
 
 from functions.instance_state_change.app import handler as state_change
+from functions.session_cleanup import app as cleanup_app
 from functions.session_cleanup.app import handler as session_cleanup
 from simulation.account import SimulatedAccount
 from simulation.strict_aws import StrictAws
 from tests.integration.stack import ACCOUNT_ID, MANAGED_BY, LambdaContext, Stack, event, make_stack
 from traffic_mirroring import cleanup_cli
+from traffic_mirroring.runtime import Runtime
 
 STACK_ID = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{MANAGED_BY}/5b3b0e10-0000-0000-0000-000000000000"
 MARKER = "mirror-managed-by"
@@ -70,8 +73,22 @@ def response_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponseUrl]:
     served.server.server_close()
 
 
-def request(kind: str, url: str, physical_id: str | None = "session-cleanup-mirror-stack") -> dict[str, Any]:
-    """A custom resource request as CloudFormation sends it."""
+def properties(managed_by: str = MANAGED_BY, **settings: str) -> dict[str, Any]:
+    """SessionCleanup's properties as the template gives them: the marker, and every function's settings."""
+    env = {"TARGET_IDS": "tmt-0123456789abcdef0", "FILTER_ID": "tmf-0123456789abcdef0", "ACCOUNT_ID": ACCOUNT_ID}
+    env.update(MANAGED_BY=managed_by, **settings)
+    return {"ServiceToken": "arn:aws:lambda:…", "ManagedBy": managed_by, "Settings": [env]}
+
+
+def request(
+    kind: str,
+    url: str,
+    physical_id: str | None = "session-cleanup-mirror-stack",
+    new: dict[str, Any] | None = None,
+    old: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A custom resource request as CloudFormation sends it (``new``: ResourceProperties, ``old``: the Update's
+    OldResourceProperties)."""
     sent: dict[str, Any] = {
         "RequestType": kind,
         "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:mirror-stack-SessionCleanupFunction",
@@ -80,12 +97,12 @@ def request(kind: str, url: str, physical_id: str | None = "session-cleanup-mirr
         "RequestId": f"{kind.lower()}-5b3b0e10",
         "LogicalResourceId": "SessionCleanup",
         "ResourceType": "Custom::SessionCleanup",
-        "ResourceProperties": {"ServiceToken": "arn:aws:lambda:…", "ManagedBy": MANAGED_BY},
+        "ResourceProperties": new or properties(),
     }
     if kind != "Create" and physical_id:
         sent["PhysicalResourceId"] = physical_id
     if kind == "Update":
-        sent["OldResourceProperties"] = dict(sent["ResourceProperties"])
+        sent["OldResourceProperties"] = old or dict(sent["ResourceProperties"])
     return sent
 
 
@@ -178,7 +195,10 @@ def test_create_and_update_touch_nothing(
     stack.calls.reset()
 
     session_cleanup(
-        request(kind, response_url.url), LambdaContext(), runtime=stack.runtime, stack_status=status("UNREACHED")
+        request(kind, response_url.url),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("UNREACHED"),
     )
 
     assert stack.calls.log == []  # not even a read
@@ -377,3 +397,156 @@ def test_mirror_cleanup_with_a_managed_by_marker_checks_the_stack_by_its_own_nam
     assert cleanup_cli.main([*argv, "--apply", "--force"], out, io.StringIO()) == 0
     assert f"tag mirror-managed-by={MANAGED_BY}" in out.getvalue()
     assert "Deleted 3 of 3 session(s)." in out.getvalue()
+
+
+def stack_in(status: str, name: str = MANAGED_BY) -> None:
+    """A stack of that name in this status. moto's deletions never fail, so a stuck one is set by hand."""
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    stack_id = client.create_stack(
+        StackName=name, TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    )["StackId"]
+    cloudformation_backends[ACCOUNT_ID]["us-east-1"].stacks[stack_id].status = status
+
+
+@pytest.mark.parametrize("status", ["DELETE_FAILED", "DELETE_IN_PROGRESS"])
+def test_mirror_cleanup_recovers_a_stack_whose_deletion_stopped(
+    stack: Stack, mirrored: list[str], not_ours: set[str], status: str
+) -> None:
+    # Given the stack's deletion stopped (or is under way): CloudFormation deleted its functions before its cleanup
+    stack_in(status)
+    # When the runbook's recovery runs
+    code, out, err = cli("--apply")
+    # Then our sessions are gone, and the messages say what is true
+    assert (code, err) == (0, "")
+    assert session_ids(stack.account) == not_ours
+    assert f"Stack mirror-stack is {status}: its functions were deleted before its own cleanup ran" in out
+    assert "Deleted 3 of 3 session(s)." in out
+    told = "Now delete the stack again (its filter is no longer in use): aws cloudformation delete-stack"
+    assert (told in out) == (status == "DELETE_FAILED")
+
+
+# -- every setting checked on Create and Update; Delete whatever the settings -----------------------------------------
+def answered(response_url: ResponseUrl) -> dict[str, Any]:
+    body: dict[str, Any] = response_url.answers[-1]["body"]
+    return body
+
+
+def test_a_create_with_a_selector_the_functions_refuse_fails_naming_it(stack: Stack, response_url: ResponseUrl) -> None:
+    bad = properties(MIRROR_SELECTORS="prod-cluster")
+
+    session_cleanup(request("Create", response_url.url, new=bad), LambdaContext(), runtime=stack.runtime)
+
+    answer = response_url.only_answer()
+    assert answer["Status"] == "FAILED"
+    assert "parameter MirrorSelectors: MIRROR_SELECTORS entry 'prod-cluster'" in answer["Reason"]
+    assert answer["PhysicalResourceId"] == "session-cleanup-not-created"
+
+
+def test_an_update_to_a_bad_setting_fails_and_the_stack_keeps_its_old_settings(
+    stack: Stack, mirrored: list[str], response_url: ResponseUrl
+) -> None:
+    good, bad = properties(MIRROR_SELECTORS="eks:cluster-name=prod"), properties(MIRROR_SELECTORS="prod-cluster")
+    stack.configure(MIRROR_SELECTORS="eks:cluster-name=prod")
+    before = session_ids(stack.account)
+    # When CloudFormation updates SessionCleanup (first: every function and role depends on it)
+    session_cleanup(
+        request("Update", response_url.url, new=bad, old=good),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("UPDATE_IN_PROGRESS"),
+    )
+    # Then it fails, naming the setting: CloudFormation updates no function, and rolls back
+    assert answered(response_url)["Status"] == "FAILED"
+    assert "MirrorSelectors" in answered(response_url)["Reason"]
+    session_cleanup(
+        request("Update", response_url.url, new=good, old=bad),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("UPDATE_ROLLBACK_IN_PROGRESS"),
+    )
+    assert answered(response_url)["Status"] == "SUCCESS"  # the rollback's Update back to the good settings
+    # And the stack works as before, with its old settings: nothing was touched, a new instance is mirrored
+    assert session_ids(stack.account) == before
+    selected = stack.account.launch(tags={"eks:cluster-name": "prod"})
+    state_change(event("ec2-instance-running.json", selected), LambdaContext(), runtime=stack.runtime)
+    assert len(stack.our_sessions(selected)) == 1
+
+
+def test_a_delete_with_a_bad_setting_in_the_environment_deletes_every_session_of_ours(
+    stack: Stack, mirrored: list[str], not_ours: set[str], response_url: ResponseUrl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the function's environment holds a setting the functions refuse (deployed before it was checked)
+    environment = {
+        "TARGET_IDS": ",".join(stack.settings.target_ids),
+        "FILTER_ID": stack.settings.filter_id,
+        "MANAGED_BY": MANAGED_BY,
+        "ACCOUNT_ID": ACCOUNT_ID,
+        "MIRROR_SELECTORS": "prod-cluster",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    Runtime.reset()
+    cleanup_app._gateway.cache_clear()
+    try:
+        # When the stack is deleted: the function as deployed, building what it needs from its environment
+        session_cleanup(
+            request("Delete", response_url.url, new=properties(MIRROR_SELECTORS="prod-cluster")),
+            LambdaContext(),
+            stack_status=status("DELETE_IN_PROGRESS"),
+        )
+    finally:
+        cleanup_app._gateway.cache_clear()
+        Runtime.reset()
+    # Then every session of ours is deleted, and CloudFormation hears SUCCESS
+    assert session_ids(stack.account) == not_ours
+    assert response_url.only_answer()["Status"] == "SUCCESS"
+
+
+# -- ManagedBy changed: the same sessions, under the new marker -------------------------------------------------------
+NEW_MARKER = "traffic-mirroring"
+
+
+def sessions_by_eni(account: SimulatedAccount, marker: str) -> dict[str, list[tuple[str, str]]]:
+    """ENI → (session ID, marker) of every session on it, for the ENIs holding a session of this account with
+    ``marker`` (another account's session with our marker is on a target we own, not on our ENIs)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for session in account.sessions():
+        if session["OwnerId"] != ACCOUNT_ID:
+            continue
+        tags = {t["Key"]: t["Value"] for t in session.get("Tags", [])}
+        found.setdefault(session["NetworkInterfaceId"], []).append(
+            (session["TrafficMirrorSessionId"], tags.get(MARKER, ""))
+        )
+    return {eni: sessions for eni, sessions in found.items() if any(m == marker for _, m in sessions)}
+
+
+def test_a_new_marker_leaves_one_session_per_eni_the_same_ones_now_carrying_it(
+    stack: Stack, mirrored: list[str], not_ours: set[str], response_url: ResponseUrl
+) -> None:
+    # Given 3 mirrored instances, one session of ours on each ENI
+    before = sessions_by_eni(stack.account, MANAGED_BY)
+    assert len(before) == 3 and all(len(sessions) == 1 for sessions in before.values())
+    # When CloudFormation updates SessionCleanup with the new ManagedBy (before any function: they depend on it)
+    session_cleanup(
+        request("Update", response_url.url, new=properties(NEW_MARKER), old=properties(MANAGED_BY)),
+        LambdaContext(),
+        runtime=stack.runtime,
+        stack_status=status("UPDATE_IN_PROGRESS"),
+    )
+    answer = response_url.only_answer()
+    assert answer["Status"] == "SUCCESS" and answer["Data"] == {"Retagged": "3", "Left": "0"}
+    # Then each ENI holds exactly one session: the same one, carrying the new marker
+    after = sessions_by_eni(stack.account, NEW_MARKER)
+    assert after == {eni: [(session_id, NEW_MARKER)] for eni, [(session_id, _)] in before.items()}
+    # And while the functions still run with the old marker, they create no second session behind it
+    for instance in mirrored:
+        state_change(event("ec2-instance-running.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert sessions_by_eni(stack.account, NEW_MARKER) == after
+    assert {stack.account.tags_of(i)["mirror-status"] for i in mirrored} == {"shadowed-by-other-session"}
+    # Nor once they run with the new one: the sessions are theirs, and mirrored
+    stack.configure(MANAGED_BY=NEW_MARKER)
+    for instance in mirrored:
+        state_change(event("ec2-instance-running.json", instance), LambdaContext(), runtime=stack.runtime)
+    assert sessions_by_eni(stack.account, NEW_MARKER) == after
+    assert {stack.account.tags_of(i)["mirror-status"] for i in mirrored} == {"mirrored"}
+    assert not_ours <= session_ids(stack.account)

@@ -78,6 +78,8 @@ NOT_PHYSICAL_NAMES = {
     ("AWS::Lambda::EventInvokeConfig", "FunctionName"),
     ("AWS::Lambda::Permission", "FunctionName"),
     ("AWS::SNS::Topic", "DisplayName"),
+    ("AWS::IAM::RolePolicy", "RoleName"),  # the role it is attached to
+    ("AWS::IAM::RolePolicy", "PolicyName"),  # an inline policy's name: unique within its role only
 }
 # What a StackSet's default (service-managed) execution role cannot deploy: nested stacks.
 NESTED_STACKS = {"AWS::CloudFormation::Stack", "AWS::Serverless::Application"}

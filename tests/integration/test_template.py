@@ -604,13 +604,19 @@ def test_every_use_of_the_session_marker_resolves_to_one_value(
     resolver = Resolver(deployed, {"ManagedBy": managed_by, **ALL_OPTIONS})
     uses = marker_uses(deployed)
     create, change = (f"aws:{kind}/{MARKER_TAG}" for kind in ("RequestTag", "ResourceTag"))
-    expected: dict[str, set[str]] = {"SessionCleanup": {"ManagedBy"}, "MirrorFilter": {"Value"}}
+    # SessionCleanup: its property ManagedBy, and MANAGED_BY among the settings it checks; the policy that moves the
+    # sessions to a new marker names the marker too.
+    expected: dict[str, set[str]] = {
+        "SessionCleanup": {"ManagedBy", "MANAGED_BY"},
+        "SessionCleanupRetagPolicy": {change},
+        "MirrorFilter": {"Value"},
+    }
     for name, resource in _present(deployed, resolver).items():
         if resource["Type"] == "AWS::Lambda::Function":
             expected[name] = {"MANAGED_BY"}
             role = resource["Properties"]["Role"]["Fn::GetAtt"][0]
             expected[role] = {change} if name == CLEANUP else {create, change}
-    assert len(expected) == 2 + 2 * 8
+    assert len(expected) == 3 + 2 * 8
     found: dict[str, set[str]] = {}
     for path in uses:
         if path.startswith("Resources."):

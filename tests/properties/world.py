@@ -152,8 +152,10 @@ def instance_problems(
     """What is wrong with one instance once it was reconciled (by its event or by the schedule).
 
     A tagged (value ``true`` in any case), running, supported instance has exactly one of our sessions on each ENI,
-    on a pool target, with our filter, naming the instance, unless the ENI is full of other sessions or no pool
-    target has room; its status tag says ``mirrored`` (or why an ENI was skipped). Any other instance has none of
+    on a pool target, with our filter, naming the instance, unless the ENI is full of other sessions, no pool
+    target has room, or another session with our filter is ahead of where ours would be (AWS mirrors each packet
+    once, to the lowest-numbered session that accepts it: ours would receive nothing); its status tag says
+    ``mirrored`` (or why an ENI was skipped). Any other instance has none of
     our sessions on its ENIs (a stopped one keeps them with DELETE_WHEN_STOPPED=false), and a status tag only when
     it asks for mirroring. A terminated instance leaves none of our sessions anywhere.
     """
@@ -183,11 +185,15 @@ def instance_problems(
         elif not ours:
             if len(on_eni) >= SESSIONS_PER_ENI:
                 skips.update({"eni-session-limit", "no-target-capacity"})
+            elif _ahead_with(on_eni, filter_id, ours):
+                skips.add("shadowed-by-other-session")
             elif snap.pool_is_full_for(eni_id, pool):
                 skips.add("no-target-capacity")
             else:
                 problems.append(f"{instance_id} is not mirrored on {eni_id} (sessions there: {len(on_eni)})")
         else:
+            if _ahead_with(on_eni, filter_id, ours):
+                skips.add("shadowed-by-other-session")  # ours is kept: the other session is the problem
             session = ours[0]
             if not _names(session, instance_id):
                 problems.append(f"session {session['TrafficMirrorSessionId']} names another instance")
@@ -225,6 +231,16 @@ def instance_problems(
             f"expected {' or '.join(map(repr, expected))}"
         )
     return problems
+
+
+def _ahead_with(on_eni: list[dict[str, Any]], filter_id: str, ours: list[dict[str, Any]]) -> bool:
+    """A session not ours, with the filter ours has, ahead of ours (or of the lowest free number, where ours would
+    go): it takes every packet ours would."""
+    taken = {int(s["SessionNumber"]) for s in on_eni}
+    number = min(int(s["SessionNumber"]) for s in ours) if ours else min(set(range(1, len(taken) + 2)) - taken)
+    return any(
+        not is_ours(s) and s["TrafficMirrorFilterId"] == filter_id and int(s["SessionNumber"]) < number for s in on_eni
+    )
 
 
 def _names(session: Mapping[str, Any], instance_id: str) -> bool:

@@ -8,7 +8,8 @@ import json
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -75,25 +76,47 @@ class FakeSessions:
         self.sessions = [s for s in self.sessions if s.session_id != session_id]
         return len(self.sessions) < before
 
+    def tag_sessions(self, session_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+        """CreateTags, all or nothing, as AWS answers for a batch: one refused session refuses the call."""
+        self.calls.append(f"tag {','.join(session_ids)}")
+        refused = [sid for sid in session_ids if sid in self.refuse]
+        if refused:
+            raise AccountAwsError("CreateTags", self.refuse[refused[0]], "refused")
+        self.sessions = [
+            replace(s, tags={**s.tags, **tags}) if s.session_id in session_ids else s for s in self.sessions
+        ]
 
-def cfn_request(kind: str, physical_id: str | None = "session-cleanup-mirror-stack") -> dict[str, Any]:
-    event = {
+
+# What the template gives SessionCleanup: the marker, and the settings of every function (traffic_mirroring.config).
+GOOD_SETTINGS = {"TARGET_IDS": "tmt-1", "FILTER_ID": "tmf-1", "MANAGED_BY": STACK, "ACCOUNT_ID": ACCOUNT}
+
+
+def cfn_request(
+    kind: str,
+    physical_id: str | None = "session-cleanup-mirror-stack",
+    settings: dict[str, str] | None = None,
+    managed_by: str = STACK,
+    old_managed_by: str | None = None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
         "RequestType": kind,
         "ResponseURL": "https://cloudformation-custom-resource-response.example/answer?X-Amz-Signature=s",
         "StackId": STACK_ID,
         "RequestId": "r-1",
         "LogicalResourceId": "SessionCleanup",
         "ResourceType": "Custom::SessionCleanup",
+        "ResourceProperties": {"ManagedBy": managed_by, "Settings": [settings or GOOD_SETTINGS]},
     }
     if physical_id and kind != "Create":
         event["PhysicalResourceId"] = physical_id
+    if kind == "Update":
+        event["OldResourceProperties"] = {"ManagedBy": old_managed_by or managed_by, "Settings": [GOOD_SETTINGS]}
     return event
 
 
 def answer(kind: str, gateway: FakeSessions, status: str | None = "DELETE_IN_PROGRESS", **kwargs: Any) -> Answer:
     return answer_request(
         CustomResourceRequest.parse(cfn_request(kind, **kwargs)),
-        settings=lambda: SETTINGS,
         gateway=lambda: gateway,
         stack_status=lambda _: status,
     )
@@ -164,6 +187,120 @@ def test_create_and_update_read_nothing_and_keep_the_physical_id(kind: str) -> N
 
     assert result == Answer(SUCCESS, result.reason, "session-cleanup-mirror-stack")
     assert gateway.calls == []
+
+
+# -- Create and Update: the settings every function loads are checked before any function gets them --------------------
+BAD_SELECTORS = {**GOOD_SETTINGS, "MIRROR_SELECTORS": "prod-cluster"}
+
+
+def test_a_create_with_a_setting_the_functions_refuse_fails_naming_it_and_creates_nothing() -> None:
+    gateway = FakeSessions([session(1)])
+
+    result = answer("Create", gateway, settings=BAD_SELECTORS)
+
+    assert result.status == FAILED
+    assert "parameter MirrorSelectors: MIRROR_SELECTORS entry 'prod-cluster'" in result.reason
+    assert result.physical_resource_id == NEVER_CREATED  # the Delete that follows must clean nothing
+    assert gateway.calls == []
+
+
+def test_an_update_to_a_setting_the_functions_refuse_fails_and_keeps_the_resource() -> None:
+    gateway = FakeSessions([session(1)])
+
+    result = answer("Update", gateway, status="UPDATE_IN_PROGRESS", settings=BAD_SELECTORS)
+
+    assert result.status == FAILED and "MirrorSelectors" in result.reason
+    assert result.physical_resource_id == "session-cleanup-mirror-stack"
+    assert gateway.calls == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "parameter"),
+    [
+        ("GUARDDUTY_MIN_SEVERITY", "11", "GuardDutyMinSeverity"),
+        ("LIFECYCLE_FAILURE_RESULT", "RETRY", "LifecycleFailureResult"),
+        ("PACKET_LENGTH", "9000", "PacketLength"),
+        ("FILTER_ID", "", "FilterId"),
+    ],
+)
+def test_every_function_s_settings_are_checked(variable: str, value: str, parameter: str) -> None:
+    # The optional functions' own settings are checked when the template passes them (the function is deployed).
+    result = answer("Create", FakeSessions([]), settings={**GOOD_SETTINGS, variable: value})
+
+    assert result.status == FAILED and f"parameter {parameter}: {variable}" in result.reason
+
+
+def test_a_rollback_s_update_always_succeeds() -> None:
+    # Answering FAILED during a rollback would leave the stack in UPDATE_ROLLBACK_FAILED.
+    result = answer("Update", FakeSessions([]), status="UPDATE_ROLLBACK_IN_PROGRESS", settings=BAD_SELECTORS)
+
+    assert result.status == SUCCESS and "MIRROR_SELECTORS" in result.reason
+
+
+def test_a_resource_without_the_settings_property_has_nothing_to_check() -> None:
+    event = cfn_request("Update")
+    del event["ResourceProperties"]["Settings"]
+
+    result = answer_request(CustomResourceRequest.parse(event), gateway=lambda: FakeSessions([]), stack_status=str)
+
+    assert result.status == SUCCESS
+
+
+def test_a_delete_reads_only_the_marker_and_the_account_whatever_the_settings() -> None:
+    gateway = FakeSessions([session(1), session(2, owner="111122223333")])
+
+    result = answer("Delete", gateway, settings=BAD_SELECTORS)
+
+    assert result.status == SUCCESS
+    assert gateway.sessions == [session(2, owner="111122223333")]  # the account comes from the stack's ARN
+
+
+# -- Update: ManagedBy changed -----------------------------------------------------------------------------------------
+NEW = "traffic-mirroring"
+
+
+def markers(gateway: FakeSessions) -> dict[str, str]:
+    return {s.session_id: s.tags["mirror-managed-by"] for s in gateway.sessions}
+
+
+def test_a_new_marker_moves_the_stack_s_sessions_to_it_in_place() -> None:
+    ours = [session(n) for n in range(1, 251)]
+    gateway = FakeSessions([*ours, session(300, stack="other-stack"), session(301, owner="111122223333")])
+
+    result = answer("Update", gateway, status="UPDATE_IN_PROGRESS", managed_by=NEW, old_managed_by=STACK)
+
+    assert result.status == SUCCESS and result.data == {"Retagged": "250", "Left": "0"}
+    assert markers(gateway) == {
+        **{s.session_id: NEW for s in ours},
+        session(300).session_id: "other-stack",
+        session(301).session_id: STACK,  # another account's: not ours to change
+    }
+    assert len([c for c in gateway.calls if c.startswith("tag ")]) == 3  # 100 sessions per CreateTags
+
+
+def test_a_move_that_fails_halfway_puts_back_what_it_moved_and_fails() -> None:
+    ours = [session(n) for n in range(1, 4)]
+    gateway = FakeSessions(list(ours), refuse={session(2).session_id: "UnauthorizedOperation"})
+
+    result = answer("Update", gateway, status="UPDATE_IN_PROGRESS", managed_by=NEW, old_managed_by=STACK)
+
+    assert result.status == FAILED
+    assert f"{session(2).session_id} (UnauthorizedOperation)" in result.reason
+    assert "2 moved meanwhile were put back" in result.reason
+    assert set(markers(gateway).values()) == {STACK}  # the rollback that follows finds every session where it was
+
+
+def test_a_rollback_that_cannot_move_the_sessions_back_succeeds_and_says_how_to_take_them_back() -> None:
+    # Rolling back from NEW to STACK: the sessions carry NEW, and one cannot be moved back.
+    ours = [replace(session(n), tags={**session(n).tags, "mirror-managed-by": NEW}) for n in (1, 2)]
+    gateway = FakeSessions(list(ours), refuse={session(1).session_id: "UnauthorizedOperation"})
+
+    result = answer("Update", gateway, status="UPDATE_ROLLBACK_IN_PROGRESS", managed_by=STACK, old_managed_by=NEW)
+
+    assert result.status == SUCCESS
+    assert f"keep mirror-managed-by={NEW}: {session(1).session_id} (UnauthorizedOperation)" in result.reason
+    assert f"mirror-cleanup --stack-name {STACK} --managed-by {NEW} --apply --force" in result.reason
+    assert markers(gateway) == {session(1).session_id: NEW, session(2).session_id: STACK}
 
 
 def test_sessions_not_reached_before_the_deadline_are_left_and_named() -> None:
@@ -242,7 +379,7 @@ class Runtime:
 
 class BrokenRuntime:
     @property
-    def settings(self) -> Settings:
+    def gateway(self) -> Any:
         raise RuntimeError("boom")
 
 

@@ -51,7 +51,9 @@ def ours(
 
 
 def theirs(sid: str, eni: str = "eni-1", target: str = "tmt-a", number: int = 1) -> MirrorSession:
-    return MirrorSession(sid, eni, target, "tmf-1", number, {"team": "net"})
+    """Another team's session, with its own filter (with ours, a lower number would shadow ours: Reason
+    SHADOWED_BY_OTHER_SESSION)."""
+    return MirrorSession(sid, eni, target, "tmf-team", number, {"team": "net"})
 
 
 def inventory(*instances: Instance, sessions: tuple[MirrorSession, ...] = (), **kwargs: object) -> Inventory:

@@ -1,5 +1,6 @@
 """`mirror-cleanup`: delete the sessions of a stack that is gone but whose sessions are not (a stack deleted before
-it deleted its sessions itself, or a session created while it was being deleted).
+it deleted its sessions itself, a stack whose deletion stopped in DELETE_FAILED, or a session created while it was
+being deleted).
 
 A dry run by default: it lists the sessions it would delete (session, source ENI, instance, target) and what they
 cost, through AWS clients that refuse any call but the three reads it needs. ``--apply`` deletes them. A session is
@@ -32,6 +33,13 @@ EXIT_NOT_ALL_DELETED = 1
 EXIT_ERROR = 2
 
 HOURS_PER_MONTH = 730
+
+# Stack statuses in which the stack's functions are gone or going: CloudFormation deletes them (and their roles and
+# rules) before the custom resource SessionCleanup, so a deletion that stopped (DELETE_FAILED) or is under way left
+# nothing that could create a session again; a rolled-back creation deletes every resource it created.
+FUNCTIONS_GONE = frozenset(
+    {"DELETE_IN_PROGRESS", "DELETE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED", "ROLLBACK_COMPLETE"}
+)
 
 # The only calls a dry run may make; every other one is refused before a request is built.
 DRY_RUN_OPERATIONS: Mapping[str, frozenset[str]] = {
@@ -111,10 +119,16 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     identity = _call("GetCallerIdentity", where.sts.get_caller_identity)
     account, region = str(identity["Account"]), where.ec2.meta.region_name
     status = stack_still_there(where.cloudformation, args.stack_name)
-    if status is not None:
+    if status in FUNCTIONS_GONE:
+        print(
+            f"Stack {args.stack_name} is {status}: its functions were deleted before its own cleanup ran, so "
+            "nothing creates these sessions again.",
+            file=out,
+        )
+    elif status is not None:
         message = (
-            f"stack {args.stack_name} still exists ({status}): its functions would create the sessions again. "
-            "Delete the stack instead (it deletes its sessions), or pass --force"
+            f"stack {args.stack_name} still exists ({status}) and its functions manage these sessions: deleted here, "
+            "they would be created again. Delete the stack instead (it deletes its sessions), or pass --force"
         )
         if args.apply and not args.force:
             raise CleanupError(message)
@@ -146,6 +160,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"Deleted {gone} of {len(sessions)} session(s).", file=out)
     for session_id, code in sorted(outcome.failed.items()):
         print(f"mirror-cleanup: not deleted: {session_id} ({code})", file=err)
+    if outcome.complete and status == "DELETE_FAILED":
+        print(
+            f"Now delete the stack again (its filter is no longer in use): "
+            f"aws cloudformation delete-stack --stack-name {args.stack_name}",
+            file=out,
+        )
     return EXIT_OK if outcome.complete else EXIT_NOT_ALL_DELETED
 
 
@@ -158,7 +178,9 @@ def _parser() -> argparse.ArgumentParser:
             "Exit code: 0 done, 1 some sessions not deleted, 2 error."
         ),
     )
-    parser.add_argument("--stack-name", required=True, help="name of the deleted stack (its sessions carry it)")
+    parser.add_argument(
+        "--stack-name", required=True, help="name of the deleted stack, or of one stuck in DELETE_FAILED"
+    )
     parser.add_argument(
         "--managed-by",
         help="the marker its sessions carry, when the stack set ManagedBy (default: the stack name)",
@@ -167,7 +189,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", help="named profile (default: the standard credential chain)")
     parser.add_argument("--endpoint-url", help="send every request here instead (e.g. a moto server)")
     parser.add_argument("--apply", action="store_true", help="delete the sessions (default: only list them)")
-    parser.add_argument("--force", action="store_true", help="with --apply: even if the stack still exists")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --apply: even if the stack still exists and is not being deleted (its functions may recreate them)",
+    )
     return parser
 
 

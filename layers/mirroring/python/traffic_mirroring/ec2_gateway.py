@@ -23,7 +23,9 @@ from traffic_mirroring.model import (
     TARGET_KIND_NLB,
     VXLAN_PORT,
     AttachedEni,
+    FilterRule,
     Instance,
+    MirrorFilter,
     MirrorSession,
     MirrorTarget,
 )
@@ -329,12 +331,33 @@ class Ec2Gateway:
             **changes,
         )
 
-    # -- filters -----------------------------------------------------------------------------------------------
-    def existing_filter_ids(self) -> frozenset[str]:
-        return frozenset(
-            raw["TrafficMirrorFilterId"]
-            for raw in self._pages("DescribeTrafficMirrorFilters", "TrafficMirrorFilters", MaxResults=PAGE_SIZE)
+    def tag_sessions(self, session_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+        """CreateTags on sessions: the sessions themselves are unchanged (ID, number, copies)."""
+        self._call(
+            "CreateTags",
+            self.ec2.create_tags,
+            Resources=list(session_ids),
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
         )
+
+    # -- filters -----------------------------------------------------------------------------------------------
+    def describe_filters(self, filter_ids: Sequence[str] | None = None) -> dict[str, MirrorFilter]:
+        """Filters with their rules: every filter of the account, or those of ``filter_ids`` that exist (a filter on
+        traffic-mirror-filter-id, not TrafficMirrorFilterIds, so an unknown ID is no error)."""
+        if filter_ids is None:
+            raws = list(self._pages("DescribeTrafficMirrorFilters", "TrafficMirrorFilters", MaxResults=PAGE_SIZE))
+        else:
+            raws = [
+                raw
+                for batch in _batches(sorted(set(filter_ids)), FILTER_VALUES_PER_CALL)
+                for raw in self._pages(
+                    "DescribeTrafficMirrorFilters",
+                    "TrafficMirrorFilters",
+                    Filters=[{"Name": "traffic-mirror-filter-id", "Values": list(batch)}],
+                    MaxResults=PAGE_SIZE,
+                )
+            ]
+        return {raw["TrafficMirrorFilterId"]: _filter(raw) for raw in raws}
 
     # -- targets -----------------------------------------------------------------------------------------------
     def targets(self, fresh: bool = False) -> dict[str, MirrorTarget]:
@@ -722,6 +745,31 @@ def _instance(raw: Mapping[str, Any]) -> Instance:
         enis=enis,
         vpc_id=raw.get("VpcId", ""),
         subnet_id=raw.get("SubnetId", ""),
+    )
+
+
+def _filter(raw: Mapping[str, Any]) -> MirrorFilter:
+    return MirrorFilter(
+        raw["TrafficMirrorFilterId"],
+        tuple(_filter_rule(rule) for rule in raw.get("IngressFilterRules") or []),
+        tuple(_filter_rule(rule) for rule in raw.get("EgressFilterRules") or []),
+        frozenset(raw.get("NetworkServices") or []),
+    )
+
+
+def _filter_rule(raw: Mapping[str, Any]) -> FilterRule:
+    def ports(name: str) -> tuple[int, int] | None:
+        given = raw.get(name) or {}
+        return (int(given.get("FromPort", 0)), int(given.get("ToPort", 65535))) if given else None
+
+    return FilterRule(
+        number=int(raw.get("RuleNumber", 0)),
+        accept=raw.get("RuleAction") == "accept",
+        source_cidr=str(raw.get("SourceCidrBlock", "")),
+        destination_cidr=str(raw.get("DestinationCidrBlock", "")),
+        protocol=int(raw["Protocol"]) if raw.get("Protocol") is not None else None,
+        source_ports=ports("SourcePortRange"),
+        destination_ports=ports("DestinationPortRange"),
     )
 
 

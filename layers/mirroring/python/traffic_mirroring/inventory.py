@@ -3,9 +3,10 @@ needed (``candidate_targets``, ``may_need_placement``, ``needs_placement``, ``is
 
 One instance (event path), warm container, tagged running instance with N ENIs needing sessions:
 DescribeInstances, DescribeTrafficMirrorSessions on its ENIs, and, when a candidate target has a source limit,
-DescribeTrafficMirrorSessions on those targets (their usage must be fresh). Target facts (which say what is in the
-pool and where each target is) are cached per container for a short time; the reconciler reads them fresh every
-run.
+DescribeTrafficMirrorSessions on those targets (their usage must be fresh); DescribeTrafficMirrorFilters only when a
+session not ours, with another filter, is ahead of ours on an ENI (``filters_to_judge``). Target facts (which say what
+is in the pool and where each target is) are cached per container for a short time; the reconciler reads them fresh
+every run.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from datetime import UTC, datetime
 from traffic_mirroring.config import SELECTOR_SUBNET, SELECTOR_TAG, SELECTOR_VPC, Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.eligibility import Verdict
-from traffic_mirroring.model import Instance, Inventory, MirrorTarget
+from traffic_mirroring.model import Instance, Inventory, MirrorFilter, MirrorTarget
 from traffic_mirroring.planner import (
     candidate_targets,
+    filters_to_judge,
     is_judged,
     may_need_placement,
     needs_placement,
@@ -63,6 +65,11 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
     deleted = frozenset(stray - set(attachments))
 
     verdicts = type_verdicts(gateway, settings, [instance] if instance else [], now)
+    # A session not ours ahead of ours on an ENI, with another filter: its rules say whether it takes our packets.
+    wanted_filters = filters_to_judge(instance, sessions, settings, now) if instance is not None else set()
+    filters: dict[str, MirrorFilter] | None = (
+        gateway.describe_filters(sorted(wanted_filters)) if wanted_filters else None
+    )
     targets: dict[str, MirrorTarget] | None = None  # not read: the plan places nothing
     target_sources: dict[str, frozenset[str]] = {}
     if instance is not None and may_need_placement(instance, settings, verdicts, now):
@@ -96,6 +103,7 @@ def read_instance_inventory(gateway: Ec2Gateway, settings: Settings, instance_id
         deleted_eni_ids=deleted,
         target_sources=target_sources,
         read_at=now,
+        filters=filters,
     )
 
 
@@ -122,6 +130,7 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
         for instance in more.values():
             attachments.update({eni.eni_id: instance.instance_id for eni in instance.enis})
     targets = gateway.targets(fresh=True)
+    filters = gateway.describe_filters()  # which exist, and their rules: one read serves both
     return Inventory(
         instances=instances,
         sessions=sessions,
@@ -130,8 +139,9 @@ def read_account_inventory(gateway: Ec2Gateway, settings: Settings) -> Inventory
         type_verdicts=type_verdicts(gateway, settings, instances.values(), now),
         missing_instance_ids=frozenset(missing),
         deleted_eni_ids=deleted,
-        existing_filter_ids=gateway.existing_filter_ids(),
+        existing_filter_ids=frozenset(filters),
         read_at=now,
+        filters=filters,
     )
 
 

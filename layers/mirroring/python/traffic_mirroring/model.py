@@ -63,6 +63,8 @@ class Reason(StrEnum):
     PACKET_LENGTH_NOT_APPROVED = "packet-length-not-approved"  # a mirror-packet-length not in ApprovedPacketLengths
     VNI_UNREADABLE = "vni-unreadable"  # VniPolicy per-instance-tag: no mirror-vni tag, or not an integer 0-16777215
     IPV6_ONLY_SUBNET = "ipv6-only-subnet"  # an ENI in an IPv6-only subnet: AWS does not mirror those
+    # A session not ours, with a lower number on the ENI, takes every packet ours would (AWS mirrors each packet once).
+    SHADOWED_BY_OTHER_SESSION = "shadowed-by-other-session"
 
 
 ERROR_STATUS_PREFIX = "error:"
@@ -84,6 +86,7 @@ ATTENTION_STATUSES = frozenset(
         Reason.UNTIL_UNREADABLE,
         Reason.PACKET_LENGTH_NOT_APPROVED,
         Reason.VNI_UNREADABLE,
+        Reason.SHADOWED_BY_OTHER_SESSION,
     }
 )
 
@@ -129,6 +132,30 @@ class MirrorSession:
     owner_id: str = ""  # the account that owns the session (the source's account); "" when not known
     packet_length: int | None = None  # bytes mirrored of each packet; None: the whole packet
     virtual_network_id: int | None = None  # the VXLAN network identifier (VNI) of the copies; None when not read
+
+
+@dataclass(frozen=True)
+class FilterRule:
+    """One rule of a Traffic Mirror filter, as DescribeTrafficMirrorFilters returns it. ``protocol`` None: the rule
+    names no protocol; ports None: no range given."""
+
+    number: int
+    accept: bool
+    source_cidr: str
+    destination_cidr: str
+    protocol: int | None = None
+    source_ports: tuple[int, int] | None = None
+    destination_ports: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class MirrorFilter:
+    """A Traffic Mirror filter: its rules in each direction (any order) and its network services (amazon-dns)."""
+
+    filter_id: str
+    ingress: tuple[FilterRule, ...] = ()
+    egress: tuple[FilterRule, ...] = ()
+    network_services: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -179,6 +206,8 @@ class Inventory:
     existing_filter_ids: frozenset[str] | None = None
     target_eni_ids: frozenset[str] = frozenset()  # ENIs that are mirror targets (from the targets read)
     read_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # "now" for mirror-until windows
+    # Filters read with their rules (None: not read), to judge a session of another marker ahead of ours on an ENI.
+    filters: Mapping[str, MirrorFilter] | None = None
 
 
 @dataclass(frozen=True)

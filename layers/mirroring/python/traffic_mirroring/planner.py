@@ -29,8 +29,10 @@ from traffic_mirroring.model import (
     AttachedEni,
     CreateSession,
     DeleteSession,
+    FilterRule,
     Instance,
     Inventory,
+    MirrorFilter,
     MirrorSession,
     MirrorTarget,
     Plan,
@@ -316,6 +318,85 @@ def needs_placement(
     return any(not well_placed(eni) for eni in instance.enis if eni.interface_type == "interface" and not eni.ipv6_only)
 
 
+def filters_to_judge(
+    instance: Instance, sessions: Iterable[MirrorSession], settings: Settings, now: datetime
+) -> set[str]:
+    """The filters whose rules say whether a session not ours, ahead of ours on an ENI of this instance, takes the
+    packets ours would (``shadows``): only when such a session exists and uses another filter (the same one needs no
+    rules), so the usual launch reads no filter."""
+    if not is_judged(instance, settings, now):
+        return set()
+    ours = instance.tags.get(settings.filter_override_tag_key) or settings.filter_id
+    by_eni: dict[str, list[MirrorSession]] = defaultdict(list)
+    for session in sessions:
+        by_eni[session.eni_id].append(session)
+    wanted: set[str] = set()
+    for eni in instance.enis:
+        on_eni = by_eni.get(eni.eni_id, [])
+        number = _number_of_ours(on_eni, settings)
+        ahead = {
+            s.filter_id
+            for s in on_eni
+            if number is not None and not settings.owns(s) and s.session_number < number and s.filter_id != ours
+        }
+        if ahead:
+            wanted |= ahead | {ours}
+    return wanted
+
+
+def _number_of_ours(on_eni: Sequence[MirrorSession], settings: Settings) -> int | None:
+    """The session number ours has on the ENI (the lowest, when there are duplicates), or would get."""
+    owned = [s.session_number for s in on_eni if settings.owns(s)]
+    return min(owned) if owned else lowest_free_session_number(s.session_number for s in on_eni)
+
+
+# -- sessions ahead of ours ---------------------------------------------------------------------------------------
+# AWS evaluates an ENI's sessions by ascending session number and mirrors each packet once, to the first session
+# whose filter accepts it (https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-sessions.html), so a
+# session behind one whose filter accepts every packet it would accept receives nothing. A filter's rules are
+# evaluated from the lowest number, the first that matches decides, and without a rule nothing is mirrored
+# (https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-filters.html).
+_ANY = {4: "0.0.0.0/0", 6: "::/0"}
+
+
+def shadows(ahead: MirrorFilter, ours: MirrorFilter) -> bool:
+    """Whether ``ahead`` provably accepts every packet ``ours`` can accept, in both directions: the same filter, or
+    one that accepts all traffic of each IP version ours has an accept rule for (and its network services). Anything
+    that would need more reasoning is not proof: False."""
+    if ahead.filter_id == ours.filter_id:
+        return True
+    if not ours.network_services <= ahead.network_services:
+        return False
+    if not any(rule.accept for rule in (*ours.ingress, *ours.egress)):
+        return False  # ours mirrors nothing (or only network services): its own problem, not the other session's
+    return all(
+        _accepts_every_packet(ahead_rules, version)
+        for ours_rules, ahead_rules in ((ours.ingress, ahead.ingress), (ours.egress, ahead.egress))
+        for version in {_ip_version(rule) for rule in ours_rules if rule.accept}
+    )
+
+
+def _ip_version(rule: FilterRule) -> int:
+    return 6 if ":" in rule.source_cidr or ":" in rule.destination_cidr else 4
+
+
+def _accepts_every_packet(rules: Sequence[FilterRule], version: int) -> bool:
+    """The first rule of this IP version that matches every packet accepts, and no reject comes before it. A rule
+    naming no protocol matches all; one naming protocol 0 is not taken to (AWS does not document it)."""
+    for rule in sorted((r for r in rules if _ip_version(r) == version), key=lambda r: r.number):
+        matches_all = (
+            rule.source_cidr == rule.destination_cidr == _ANY[version]
+            and rule.protocol is None
+            and rule.source_ports is None
+            and rule.destination_ports is None
+        )
+        if not rule.accept:
+            return False  # it may drop a packet ours accepts
+        if matches_all:
+            return True
+    return False
+
+
 def next_generation(deleted_session_ids: Iterable[str]) -> str:
     """The instance's mirror generation after these deletions: derived from them, so every invocation that
     deletes the same sessions agrees on it, and a later create never reuses a token of a deleted session."""
@@ -589,6 +670,9 @@ class _Planner:
         ):
             return
         if keep is not None:
+            if self._shadowed(eni.eni_id, keep.session_number, desired_filter):
+                # Kept (the other session is the problem, and may go), but it receives nothing: say so.
+                plan.skips.append(Skip(instance.instance_id, eni.eni_id, Reason.SHADOWED_BY_OTHER_SESSION))
             self._plan_kept_session(instance, eni, keep, candidates, desired_filter, plan)
             return
         self._plan_new_session(instance, eni, desired_filter, candidates, plan)
@@ -613,6 +697,10 @@ class _Planner:
             return False
         taken = tuple(sorted({s.session_number for s in self.sessions_by_eni[eni_id]}))
         number = lowest_free_session_number(taken)
+        if number is not None and self._shadowed(eni_id, number, desired_filter):
+            if replacing is None:
+                plan.skips.append(Skip(instance.instance_id, eni_id, Reason.SHADOWED_BY_OTHER_SESSION))
+            return False  # it would bill and receive nothing
         ranked = self._rank(candidates, eni, instance.availability_zone)
         if number is None or not ranked:
             if replacing is None:
@@ -636,6 +724,19 @@ class _Planner:
             )
         )
         return True
+
+    def _shadowed(self, eni_id: str, number: int, filter_id: str) -> bool:
+        """Whether a session not ours, with a lower number on the ENI, takes every packet a session of ours with this
+        number and filter would get. Claimed only on proof (``shadows``): filters not read prove nothing."""
+        filters = self.inventory.filters or {}
+        ours = filters.get(filter_id)
+        for other in self.sessions_by_eni.get(eni_id, []):
+            if self.settings.owns(other) or other.session_number >= number:
+                continue
+            ahead = filters.get(other.filter_id)
+            if other.filter_id == filter_id or (ahead is not None and ours is not None and shadows(ahead, ours)):
+                return True
+        return False
 
     def _rank(self, candidates: Sequence[str], eni: AttachedEni, zone: str) -> tuple[str, ...]:
         """The candidates this ENI's VPC can reach and that do not drop its copies, best first (see
