@@ -120,9 +120,26 @@ def seed_small_account(endpoint_url: str, region: str = REGION, stack_name: str 
         "api-1": account.launch("m7i.large", {**tagged, "Name": "api-1"}, zone=zone_b),
         "batch-1": account.launch("c5.large", {**tagged, "Name": "batch-1"}, zone=zone_a),
     }
-    # The network team's own target and a session of theirs on web-1 (number 1): ours takes number 2 beside it.
+    # The network team's own target, filter (DNS traffic only: it takes no packet ours needs) and a session of theirs
+    # on web-1 (number 1): ours takes number 2 beside it. With the stack's accept-all filter their session would take
+    # every packet first, and ours would be shadowed (AWS mirrors each packet once, by ascending session number).
     network_team = account.eni_target(zone_a, admit_vxlan_from="vpc")
-    account.foreign_session(account.enis_of(instances["web-1"])[0], network_team, filter_id, 1)
+    dns_only = account.filter_with_rules(
+        *(
+            {
+                "TrafficDirection": direction,
+                "RuleNumber": 100,
+                "RuleAction": "accept",
+                "Protocol": 17,
+                "DestinationPortRange": {"FromPort": 53, "ToPort": 53},
+                "SourceCidrBlock": "0.0.0.0/0",
+                "DestinationCidrBlock": "0.0.0.0/0",
+            }
+            for direction in ("ingress", "egress")
+        ),
+        description="network team: DNS",
+    )
+    account.foreign_session(account.enis_of(instances["web-1"])[0], network_team, dns_only, 1)
     settings = load_settings(
         {
             "TARGET_IDS": ",".join(pool),

@@ -244,6 +244,39 @@ def check_sessions_cleaned(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> N
     assert "carry the tag" not in run.stdout  # no session of another account carries it here
 
 
+# README "Uninstall": recovery from DELETE_FAILED ----------------------------------------------------------------------
+def build_delete_failed(region: str, stack_name: str = STACK) -> Build:
+    """A stack whose deletion stopped in DELETE_FAILED: CloudFormation deleted its functions, SessionCleanup could not
+    delete every session, so the sessions are left beside the stack (moto cannot run the SAM template: a plain stack
+    stands in for it, put in DELETE_FAILED as CloudFormation leaves it)."""
+
+    def build(lab: Lab) -> dict[str, Any]:
+        from moto.cloudformation.models import cloudformation_backends
+
+        seeded = seed_small_account(lab.server.url, region, stack_name)
+        cloudformation = lab.client("cloudformation", region)
+        template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}
+        stack_id = cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))["StackId"]
+        account_id = stack_id.split(":")[4]
+        cloudformation_backends[account_id][region].stacks[stack_id].status = "DELETE_FAILED"
+        return {"region": region, "seeded": seeded, "stack_id": stack_id, "placeholders": {}}
+
+    return build
+
+
+def check_recovered(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
+    """mirror-cleanup --apply runs on a stack in DELETE_FAILED (its functions are gone) and deletes the stack's
+    sessions; the stack is then deleted again."""
+    seeded = facts["seeded"]
+    sessions = lab.account(seeded.region).sessions()
+    marker = {"Key": "mirror-managed-by", "Value": seeded.stack_name}
+    assert [s for s in sessions if marker in s.get("Tags", [])] == []
+    assert len(sessions) == seeded.others == 1  # the network team's session stays
+    assert f"Deleted {seeded.ours} of {seeded.ours} session(s)." in run.stdout
+    stacks = lab.client("cloudformation", facts["region"]).list_stacks()["StackSummaries"]
+    assert [s["StackStatus"] for s in stacks if s["StackId"] == facts["stack_id"]] == ["DELETE_COMPLETE"]
+
+
 # README "Try it on a simulated account" ------------------------------------------------------------------------------
 def check_simulated_account(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
     """The audit and the cleanup tell the truth about the account `python -m simulation.server` seeded: 6 sessions
@@ -901,8 +934,15 @@ WORLDS: list[World] = [
         },
     ),
     World(
+        "a stack in DELETE_FAILED with its sessions left, eu-west-1",
+        r"--apply +# runs on DELETE_FAILED",
+        "eu-west-1",
+        build_delete_failed("eu-west-1"),
+        check_recovered,
+    ),
+    World(
         "sessions of a deleted stack, eu-west-1",
-        r"mirror-cleanup --stack-name traffic-mirroring --region eu-west-1",
+        r"mirror-cleanup --stack-name traffic-mirroring --region eu-west-1 +# lists them",
         "eu-west-1",
         build_sessions_left("eu-west-1"),
         check_sessions_cleaned,
