@@ -139,6 +139,7 @@ RESOURCE_COSTS: dict[str, str] = {
     "AWS::SQS::Queue": "SQS requests: only for failed events",
     "AWS::SQS::QueuePolicy": "free",
     "AWS::IAM::Role": "free",
+    "AWS::IAM::RolePolicy": "free",
     "AWS::EC2::TrafficMirrorFilter": "free (sessions are billed, not filters)",
     "AWS::EC2::TrafficMirrorFilterRule": "free",
     "Custom::SessionCleanup": "one invocation per stack create, update or delete",
