@@ -114,7 +114,12 @@ def test_parameters_passes_any_other_setting_as_sam_reads_it(tmp_path: Path) -> 
     }
 
 
-def test_deploy_guided_asks(tmp_path: Path) -> None:
+def test_deploy_guided_asks_proposing_the_values_given(tmp_path: Path) -> None:
     clone, calls = run_make(tmp_path, "make deploy-guided")
     options = the_deploy(calls, clone)
     assert options["guided"] is True and options["parameter_overrides"] == {}
+    # SAM CLI's guided deploy proposes a given value as the answer to its question (GuidedContext)
+    (tmp_path / "given").mkdir()
+    clone, calls = run_make(tmp_path / "given", "make deploy-guided TARGET_IDS=tmt-0123456789abcdef0")
+    options = the_deploy(calls, clone)
+    assert options["guided"] is True and options["parameter_overrides"] == {"TargetIds": "tmt-0123456789abcdef0"}
