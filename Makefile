@@ -8,7 +8,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck unit integration properties soak validate build checkov deploy stackset-template bench bench-check
+.PHONY: demo test lint typecheck unit integration properties soak validate build checkov deploy deploy-guided stackset-template bench bench-check
 .PHONY: mutation lock clean
 
 # The venv, the pinned tools, and the project itself (editable) so the `mirror-audit` command is on PATH in .venv.
@@ -72,16 +72,42 @@ checkov: $(BIN)/.installed
 	$(BIN)/checkov --quiet --compact --skip-download --framework cloudformation \
 		--file $(CHECKOV_DIR)/defaults.json --file $(CHECKOV_DIR)/all-options.json
 
-# Deploy: build, then `sam deploy` with samconfig.toml's settings for CONFIG_ENV (default, dev or prod). Guided by
-# default: it asks for every parameter (prepare a mirror target first: README "Deploy") and saves the answers to
-# samconfig.toml. `make deploy DEPLOY_ARGS=` deploys without questions, with the saved settings.
+# Deploy: build, then `sam deploy` with samconfig.toml's environment CONFIG_ENV (default, dev or prod): its stack
+# name, capabilities, tags and saved parameter values, in the Region of the profile or the environment; no questions.
+#   make deploy TARGET_IDS=tmt-0123456789abcdef0 ALARM_EMAIL=you@example.com
+# passes exactly the values given on make's command line: TARGET_IDS (TargetIds), ALARM_EMAIL (AlarmEmail) and
+# PARAMETERS='Key=value ...' (any other, in sam's --parameter-overrides format). Every other parameter takes its
+# default on a first deploy and keeps its value on an update (sam sends UsePreviousValue for it). A variable from the
+# environment is not passed (`eval "$(python -m simulation.server)"` exports a TARGET_IDS of its own). `make
+# deploy-guided` asks for every parameter (proposing samconfig.toml's saved answers or the defaults, not the deployed
+# stack's values) and saves the answers. DEPLOY_ARGS: more options for sam deploy.
 CONFIG_ENV ?= default
-DEPLOY_ARGS ?= --guided
+DEPLOY_ARGS ?=
 # The us-east-1 default above is for the offline tests: a deployment goes to the Region of the profile or the
 # environment (or the one samconfig.toml saved), so that default is dropped unless the caller set it.
 KEEP_REGION := $(if $(filter environment command line,$(origin AWS_DEFAULT_REGION)),,env -u AWS_DEFAULT_REGION)
+DEPLOY_GIVEN := $(foreach name,TARGET_IDS ALARM_EMAIL PARAMETERS,$(if $(filter command line,$(origin $(name))),$(name)))
+# A --parameter-overrides on sam's command line replaces the environment's saved parameter_overrides whole: the saved
+# ones come first, then the given ones (the last value of a name wins), so dev and prod keep their settings.
+define SAM_DEPLOY
+import os, sys, tomllib
+sam, environment, given, *options = sys.argv[1:]
+config = tomllib.load(open("samconfig.toml", "rb")).get(environment, {}).get("deploy", {}).get("parameters")
+if config is None:
+    sys.exit(f"CONFIG_ENV={environment}: samconfig.toml has no [{environment}.deploy.parameters]")
+saved = config.get("parameter_overrides", [])
+names = {"TARGET_IDS": "TargetIds", "ALARM_EMAIL": "AlarmEmail"}
+values = [f'{names[n]}="' + os.environ[n].replace('"', '\\"') + '"' for n in given.split() if n in names]
+values += [os.environ["PARAMETERS"]] if "PARAMETERS" in given.split() and os.environ["PARAMETERS"].strip() else []
+overrides = ["--parameter-overrides", *([saved] if isinstance(saved, str) else saved), *values] if values else []
+os.execv(sam, [sam, "deploy", "--config-env", environment, *overrides, *options])
+endef
+export SAM_DEPLOY
 deploy: build
-	$(KEEP_REGION) $(BIN)/sam deploy --config-env $(CONFIG_ENV) $(DEPLOY_ARGS)
+	$(KEEP_REGION) $(BIN)/python -c "$$SAM_DEPLOY" $(BIN)/sam $(CONFIG_ENV) "$(DEPLOY_GIVEN)" $(DEPLOY_ARGS)
+
+deploy-guided: build
+	$(KEEP_REGION) $(BIN)/python -c "$$SAM_DEPLOY" $(BIN)/sam $(CONFIG_ENV) "$(DEPLOY_GIVEN)" --guided $(DEPLOY_ARGS)
 
 # One template for every account and Region of an organization (docs/organization.md). A StackSet with
 # service-managed permissions refuses a template with a transform, AWS::Serverless included, so this expands the one

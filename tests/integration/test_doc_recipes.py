@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import tomllib
 import uuid
@@ -65,6 +66,7 @@ from tests.integration.recipe_lab import (
     shared_lab,
 )
 from tests.integration.recipes import ROOT, Block, RecipeRun
+from tests.integration.sam_cli import deploy_options
 
 BLOCKS = recipes.shell_blocks()
 
@@ -184,25 +186,45 @@ def _key_values(words: list[str]) -> dict[str, str]:
     return dict(word.split("=", 1) for word in words)
 
 
+MAKE_VARIABLES = {"TARGET_IDS": "TargetIds", "ALARM_EMAIL": "AlarmEmail"}  # the Makefile's, by name
+
+
+def _make_deploys(script: str) -> list[tuple[str, dict[str, str]]]:
+    """Each `make … deploy|deploy-guided …` of a script: the target and the variables given on make's command line."""
+    found = []
+    for line in recipes.without_comments(script).replace("\\\n", " ").splitlines():
+        words = shlex.split(line) if re.match(r"\s*make\s", line) else []
+        targets = [word for word in words[1:] if "=" not in word]
+        if targets in (["deploy"], ["deploy-guided"]):
+            found.append((targets[0], _key_values([word for word in words[1:] if "=" in word])))
+    return found
+
+
 def check_make_deploy(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
-    """Each `make deploy` builds, then runs `sam deploy` in the caller's Region with a samconfig.toml environment that
-    names the stack and acknowledges both IAM capabilities, and with parameter overrides the template accepts."""
-    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    """Each `make deploy` builds, then runs `sam deploy` in the caller's Region, with no question unless it is
+    `make deploy-guided`, with a samconfig.toml environment that names the stack and acknowledges both IAM
+    capabilities, and with exactly the parameter values given on make's command line after the ones the environment
+    saved, all accepted by the template. SAM CLI itself reads the recorded arguments (tests/integration/sam_cli.py)."""
     calls = [call for call in run.stub_calls if call["command"] == "sam"]
-    made = len(re.findall(r"\bmake\s+(?:\S+=\S*\s+)*deploy\b", recipes.without_comments(run.script)))
+    made = _make_deploys(run.script)
     deploys = [(position, call) for position, call in enumerate(calls) if call["argv"][:1] == ["deploy"]]
-    assert len(deploys) == made >= 1, calls
-    for position, call in deploys:
+    assert len(deploys) == len(made) >= 1, calls
+    for (position, call), (target, given) in zip(deploys, made, strict=True):
         argv = call["argv"]
         assert position > 0 and calls[position - 1]["argv"][:1] == ["build"], "sam deploy without sam build before it"
         assert call["region"] == facts["region"]  # not the Makefile's us-east-1 for the tests
-        environment = _option(argv, "--config-env")[0] if "--config-env" in argv else "default"
-        deploy = config[environment]["deploy"]["parameters"]
-        capabilities = _option(argv, "--capabilities") if "--capabilities" in argv else deploy["capabilities"].split()
-        assert {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"} <= set(capabilities), (environment, capabilities)
-        assert deploy.get("stack_name") or "--stack-name" in argv
-        if "--parameter-overrides" in argv:
-            assert _parameter_problems(_key_values(_option(argv, "--parameter-overrides"))) == []
+        options = deploy_options(argv, Path(call["cwd"]))
+        environment = given.get("CONFIG_ENV", "default")
+        assert options["config_env"] == environment and options["stack_name"]
+        assert {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"} <= set(options["capabilities"]), (environment, argv)
+        assert options["guided"] is (target == "deploy-guided")
+        overrides = options["parameter_overrides"]
+        assert _parameter_problems(overrides) == []
+        saved = deploy_options(["deploy", "--config-env", environment], Path(call["cwd"]))["parameter_overrides"]
+        passed = {MAKE_VARIABLES[name]: value for name, value in given.items() if name in MAKE_VARIABLES}
+        named = set(re.findall(r"(?:^|\s)([A-Za-z0-9]+)=", given.get("PARAMETERS", "")))
+        assert {name: overrides.get(name) for name in passed} == passed
+        assert set(overrides) == set(saved) | set(passed) | named, (argv, given)
 
 
 def build_nothing(region: str) -> Build:
@@ -1150,7 +1172,8 @@ def test_the_recipes_found() -> None:
         rows[block.id] = how
     print("\n".join(f"{block_id:75} {how}" for block_id, how in rows.items()))
     assert len(rows) == len(BLOCKS)  # ids are unique
-    assert rows["README.md:deploy:1"] == "runs in: an existing NLB, AWS defaults"
+    assert rows["README.md:a-mirror-target:1"] == "runs in: an existing NLB, AWS defaults"
+    assert rows["README.md:deploy:1"] == "runs in: make deploy (sam recorded) (recorded: sam)"  # the one command
     assert rows["README.md:quick-start:1"] == "read-only or local: not run"  # make demo, make test
     assert rows["README.md:audit-a-real-account:1"] == "read-only or local: not run"
 

@@ -201,7 +201,7 @@ def test_dry_run_changes_nothing(stack: Stack) -> None:
     assert mutating == set()
 
 
-def test_safety_valve_refuses_mass_deletion_and_force_lets_it_through(
+def test_safety_valve_refuses_mass_deletion_and_100_percent_lets_it_through(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     instances = [mirrored(stack) for _ in range(12)]
@@ -215,7 +215,7 @@ def test_safety_valve_refuses_mass_deletion_and_force_lets_it_through(
     assert summary["sessions_deleted"] == {} and fully_mirrored(stack, newcomer)
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert [m["SafetyValveTriggered"] for m in emitted if "SafetyValveTriggered" in m] == [[1.0]]
-    stack.configure(FORCE_DELETES="true")
+    stack.configure(MAX_DELETE_PERCENT="100")  # what ForceDeletes=true did, before it was merged into it
     summary = reconcile(stack)
     assert summary["sessions_deleted"] == {"tag-removed": 12}
     assert [s["NetworkInterfaceId"] for s in stack.our_sessions()] == stack.account.enis_of(newcomer)

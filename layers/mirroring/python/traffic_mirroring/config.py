@@ -86,8 +86,8 @@ class Settings:
     trusted_targets: frozenset[str] = frozenset()
     session_hourly_price: float = 0.015
     reconcile_dry_run: bool = False
+    # MAX_DELETE_PERCENT: the safety valve; 100 lets every deletion through (what FORCE_DELETES=true did).
     max_delete_percent: float = 50.0
-    force_deletes: bool = False
     # SKIP_THRESHOLD_BYTES (SkipAlarmThresholdBytes): mirrored bytes an instance may drop in 5 minutes, per direction.
     skip_threshold_bytes: float = 1_048_576
 
@@ -309,6 +309,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_hourly_price=_number(env, "SESSION_HOURLY_PRICE", 0.015, 0, 100),
         reconcile_dry_run=_flag(env, "RECONCILE_DRY_RUN", False),
         max_delete_percent=_number(env, "MAX_DELETE_PERCENT", 50, 0, 100),
-        force_deletes=_flag(env, "FORCE_DELETES", False),
         skip_threshold_bytes=_number(env, "SKIP_THRESHOLD_BYTES", 1_048_576, 0, 1e18),
     )

@@ -50,7 +50,6 @@ PARAMETER_OF: Mapping[str, str] = {
     "SESSION_HOURLY_PRICE": "SessionHourlyPrice",
     "RECONCILE_DRY_RUN": "ReconcileDryRun",
     "MAX_DELETE_PERCENT": "MaxDeletePercent",
-    "FORCE_DELETES": "ForceDeletes",
     "SKIP_THRESHOLD_BYTES": "SkipAlarmThresholdBytes",
     "GUARDDUTY_MIN_SEVERITY": "GuardDutyMinSeverity",
     "GUARDDUTY_MIRROR_HOURS": "GuardDutyMirrorHours",

@@ -180,7 +180,7 @@ def refuses_deletes(plan: Plan, settings: Settings) -> bool:
     # An expiry is a deletion someone asked for, at a time they chose: a window that ends for the whole fleet at
     # once is no misconfiguration, so it does not count toward the safety valve.
     deletes = sum(1 for d in plan.deletes if d.reason != Reason.EXPIRED)
-    if settings.force_deletes or deletes <= SAFETY_VALVE_MIN_DELETES:
+    if settings.max_delete_percent >= 100 or deletes <= SAFETY_VALVE_MIN_DELETES:
         return False
     return deletes * 100 > settings.max_delete_percent * max(plan.managed_sessions, 1)
 
