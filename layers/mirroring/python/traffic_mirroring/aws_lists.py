@@ -6,8 +6,9 @@ Source: Amazon VPC Traffic Mirroring guide, "What is Traffic Mirroring? > Suppor
 inclusion list since 2025-08-28 per https://docs.aws.amazon.com/vpc/latest/mirroring/doc-history.html) and "Quotas
 for Traffic Mirroring" (the 100-source target types:
 https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-quotas.html). Copied on 2026-11-30, checked against
-those pages in 2026-11. AWS adds families faster than it updates the page: an unlisted type is asked of AWS itself (see eligibility.py), and an operator can
-extend or override the lists with EligibilityAllow / EligibilityDeny and TargetSourceLimits.
+those pages in 2026-11. AWS adds families faster than it updates the page: an unlisted type is asked of AWS itself
+(see eligibility.py), and an operator can extend or override the lists with EligibilityAllow / EligibilityDeny and
+TargetSourceLimits.
 """
 
 from __future__ import annotations
