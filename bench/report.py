@@ -10,6 +10,11 @@ from bench.cost import API_LATENCY_SECONDS as API_LATENCY
 from bench.cost import CPU_FACTOR as LAMBDA_CPU_FACTOR
 from bench.cost import lambda_seconds
 from bench.machine import describe
+from traffic_mirroring.config import Settings
+from traffic_mirroring.ec2_gateway import ADVISORY_CACHE_SECONDS
+
+# What a container keeps target facts for, as the functions load it (TARGET_CACHE_SECONDS), said in the text.
+TARGET_CACHE_SECONDS = Settings(target_ids=(), filter_id="").target_cache_seconds
 
 PLOT_NAME = "benchmarks-reconcile.png"
 ORG_PLOT_NAME = "benchmarks-org-audit.png"
@@ -259,7 +264,8 @@ def _windows_and_preflight(figures: Mapping[str, Any] | None) -> list[str]:
         "DescribeNetworkAcls for every ENI target's subnet: the same at every size, since the sources' addresses "
         "come with DescribeInstances and nothing is read per session. Cross-zone load balancing (one "
         "DescribeTargetGroupAttributes per NLB, and one DescribeLoadBalancerAttributes where its target group "
-        "defers to it, as AWS's default does) only ever yields an advisory, so a container keeps it 15 minutes: "
+        "defers to it, as AWS's default does) only ever yields an advisory, so a container keeps it "
+        f"{ADVISORY_CACHE_SECONDS // 60} minutes: "
         "a container's first run pays it, a warm one does not.",
     ]
     return lines
@@ -443,7 +449,7 @@ def _busy_pool_verdict(busy: Sequence[Mapping[str, Any]], budget: int) -> list[s
             f"{largest['sessions_on_pool']:,} sessions). A cold container reads the pool's counts once "
             f"({largest['cold_calls']} calls at {largest['sessions_on_pool']:,} sessions: "
             f"{_ops(largest['cold_by_operation'])}) and keeps them for the target cache period "
-            "(`TARGET_CACHE_SECONDS`, 300 s by default).",
+            f"(`TARGET_CACHE_SECONDS`, {TARGET_CACHE_SECONDS} s).",
             "",
         ]
     return [
@@ -487,6 +493,21 @@ def _over_minimum(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                     "the ENI target's zone and host come from DescribeNetworkInterfaces + DescribeInstances, where "
                     "one DescribeInstances filtered on `network-interface.network-interface-id` gives both (a "
                     "detached target ENI would still need DescribeNetworkInterfaces)"
+                )
+            preflight = [
+                name
+                for name in (
+                    "DescribeSecurityGroups",
+                    "DescribeNetworkAcls",
+                    "DescribeTargetGroupAttributes",
+                    "DescribeLoadBalancerAttributes",
+                )
+                if cold["by_operation"].get(name)
+            ]
+            if preflight:
+                parts.append(
+                    f"target preflight, {' + '.join(preflight)}: what admits UDP 4789 to the targets, and an NLB's "
+                    f"cross-zone setting (kept {ADVISORY_CACHE_SECONDS // 60} minutes), read with the targets"
                 )
             cold_reads = cold["by_operation"].get("DescribeTrafficMirrorSessions", 0)
             if cold_reads > warm["by_operation"].get("DescribeTrafficMirrorSessions", 0):
@@ -686,7 +707,8 @@ def _burst(burst: Mapping[str, Any] | None) -> list[str]:
     lines.extend(
         [
             f"{burst['launches']} tagged instances launched at once; their running events processed by "
-            f"{burst['workers']} concurrent workers (the template's reserved concurrency), each a container of its "
+            f"{burst['workers']} concurrent workers (`ReservedConcurrency={burst['workers']}`, the value the template "
+            "suggests once the account's quota allows; the default, 0, reserves none), each a container of its "
             f"own with the Lambda runtime's clients (standard retry mode, {burst['retry_attempts']} attempts), "
             "against moto's HTTP server behind the reliability issue's `ThrottlingProxy` "
             f"(`simulation/throttle.py`): {burst['allowed_rate']:g} EC2 requests a second, a bucket of "
