@@ -10,6 +10,7 @@ row fails here, and so does a row for one that no longer exists.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,3 +268,29 @@ def test_the_metric_table_has_a_row_for_every_metric_the_code_publishes(template
         assert name in spans(row[3]), f"the row of {metric} does not name {name}"
     named = {alarm for row in rows.values() for alarm in spans(row[3]) if alarm.endswith("Alarm")}
     assert named <= set(alarms)
+
+
+# -- architecture --------------------------------------------------------------------------------------------------
+def test_the_architecture_draws_every_function_and_every_rule_that_invokes_it(template: dict[str, Any]) -> None:
+    flow = section("docs/architecture.md", "## The flow: event → reconcile → apply")
+    functions = {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert sorted(name for name in functions if name not in flow) == []
+    # Each scheduled rule by its name, each pattern by what it matches (its detail-type, as the diagram words it)
+    drawn = " ".join(flow.replace("<br/>", " ").split())
+    for name, properties in functions.items():
+        for event_name, event in (properties.get("Events") or {}).items():
+            if event["Type"] == "Schedule":
+                assert f"Schedule {event_name}" in drawn, event_name
+                continue
+            pattern = event["Properties"]["Pattern"]
+            if "Fn::Sub" in pattern:  # the GuardDuty rule: a JSON text with the severity threshold substituted
+                pattern = json.loads(re.sub(r"\$\{\w+\}", "0", pattern["Fn::Sub"]))
+            for kind in pattern["detail-type"]:
+                words = {"AWS API Call via CloudTrail": "CloudTrail"}.get(kind, kind.removesuffix(" Notification"))
+                assert words in drawn, (name, event_name, words)
+    custom = [n for n, r in template["Resources"].items() if r["Type"].startswith("Custom::")]
+    assert custom and all(f"custom resource<br/>{n}" in flow for n in custom)
