@@ -10,7 +10,8 @@ With ``--accounts`` or ``--organization`` the same audit runs in every account a
 through a read-only role in each, into one report (``organization_audit``).
 
 Exit codes: 0 no drift, 1 drift (the reconciler would create, delete or move a session), 2 error (one line on
-stderr, never a traceback). The text report wraps to the terminal's width (80 columns in a pipe) without cutting an
+stderr, never a traceback), among them settings that name a target or filter the account does not have or cannot
+see (the report lists them first: ``unknown_ids``), even with no instance to mirror yet. The text report wraps to the terminal's width (80 columns in a pipe) without cutting an
 ID; ``--width 0`` keeps one line per row for grep, ``--json`` gives the same report as data.
 """
 
@@ -752,7 +753,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Show what the Traffic Mirroring reconciler would create, delete and move in an account (or in every "
             "account of an organization), and what it costs, without changing anything. Exit code: 0 no drift, "
-            "1 drift, 2 error (or an account that could not be audited)."
+            "1 drift, 2 error (a target or filter of the settings the account does not have, or an account that "
+            "could not be audited)."
         ),
     )
     aws = parser.add_argument_group("AWS")
