@@ -11,8 +11,9 @@ through a read-only role in each, into one report (``organization_audit``).
 
 Exit codes: 0 no drift, 1 drift (the reconciler would create, delete or move a session), 2 error (one line on
 stderr, never a traceback), among them settings that name a target or filter the account does not have or cannot
-see (the report lists them first: ``unknown_ids``), even with no instance to mirror yet. The text report wraps to the terminal's width (80 columns in a pipe) without cutting an
-ID; ``--width 0`` keeps one line per row for grep, ``--json`` gives the same report as data.
+see (the report lists them first: ``unknown_ids``), even with no instance to mirror yet. The text report wraps to
+the terminal's width (80 columns in a pipe) without cutting an ID; ``--width 0`` keeps one line per row for grep,
+``--json`` gives the same report as data.
 """
 
 from __future__ import annotations
