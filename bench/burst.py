@@ -37,7 +37,7 @@ from traffic_mirroring.runtime import RETRY_ATTEMPTS, Runtime
 BUDGET_RATIO = 1.5
 ALLOWED_RATE = 50.0  # EC2 requests a second the proxy lets through
 BURST = 10  # requests the bucket saves up (as tests/properties/test_burst_http.py)
-WORKERS = 10  # the template's ReservedConcurrency default
+WORKERS = 10  # ReservedConcurrency=10, the value the template suggests (its default, 0, reserves none)
 ATTEMPTS_PER_EVENT = 3  # EventInvokeConfig MaximumRetryAttempts 2, plus the first
 MANAGED_BY = "bench-burst"
 ZONE = "us-east-1a"

@@ -119,7 +119,8 @@ def write(
     plot_path: Path | None,
     readme_path: Path | None = None,
 ) -> None:
-    """``readme_path``: also rewrite the README's cost table (`make bench` does; the toy run of the tests does not)."""
+    """``readme_path``: also rewrite the README's cost table, and docs/organization.md's cost per account beside it
+    (`make bench` does; the toy run of the tests does not)."""
     from bench import report
 
     results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +136,9 @@ def write(
         docs_path.write_text(report.markdown(results, plot_name=name, org_plot_name=org_name))
     if readme_path is not None:
         report.write_readme_cost(results["cost"], readme_path)
+        organization = readme_path.parent / "docs" / "organization.md"
+        if organization.exists():
+            report.write_organization_cost(results["cost"], organization)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -56,6 +56,9 @@ ASG_SIZE = 3
 SEED = 2025  # moto's IDs: the same every run
 MANAGED_TAG = {"Key": "mirror-managed-by", "Value": STACK}
 # Families AWS does not list as sources; the simulated AWS accepts the first and refuses the second when asked.
+# The pool's targets by what they are, in every table (a target's ID says nothing, and eni-… would read as a source
+# ENI): an appliance's ENI in each zone, and a Network Load Balancer over both. Another team's target: its name.
+APPLIANCE_A, APPLIANCE_B, NLB, OTHER_TEAM = "appliance-a", "appliance-b", "nlb", "net-team"
 ACCEPTED_UNLISTED_FAMILY = "m8g"
 REFUSED_UNLISTED_FAMILY = "c8g"
 
@@ -260,7 +263,7 @@ def instance_rows(account: SimulatedAccount, names: dict[str, str], targets: dic
             [
                 label,
                 described["InstanceType"],
-                described["Placement"]["AvailabilityZone"],
+                described["Placement"]["AvailabilityZone"].removeprefix(REGION[:-1]),  # us-east-1a → 1a
                 tags.get("mirror", "-"),
                 sessions_cell,
                 status or "-",
@@ -347,6 +350,45 @@ def _owners(sessions: list[dict[str, Any]], names: Mapping[str, str]) -> list[st
     """The demo names of the instances these sessions mirror, sorted."""
     owners = ({t["Key"]: t["Value"] for t in s.get("Tags", [])}.get("mirror-instance-id", "") for s in sessions)
     return sorted({names.get(owner, owner) for owner in owners})
+
+
+def _tags(described: Mapping[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+
+
+def creates_line(
+    plan: Plan,
+    before: list[dict[str, Any]],
+    runs: Sequence[list[dict[str, Any]]],
+    statuses: Mapping[str, str | None],
+    names: Mapping[str, str],
+) -> str:
+    """Why the first run created fewer sessions than it planned, create by create, from what the account shows
+    after each run (``runs``: the sessions after the first, the second, ...): created; asked AWS about a type not on
+    its list and refused (the instance's status after the first run says so); created by a later run; not created."""
+    new_enis = [{s["NetworkInterfaceId"] for s in _new_sessions(before, after)} for after in runs]
+    created, refused, later, not_created = [], [], [], []
+    for create in sorted(plan.creates, key=lambda c: names.get(c.instance_id, c.instance_id)):
+        name = names.get(create.instance_id, create.instance_id)
+        if create.eni_id in new_enis[0]:
+            created.append(name)
+        elif create.probe_type and statuses.get(create.instance_id) == "unsupported-instance-type":
+            refused.append(f"{name} ({create.probe_type})")
+        elif any(create.eni_id in enis for enis in new_enis[1:]):
+            later.append(name)
+        else:
+            not_created.append(f"{name} ({statuses.get(create.instance_id) or 'no status'})")
+    parts = [f"{len(created)} created" + (f" ({', '.join(created)})" if created else "")]
+    if refused:
+        parts.append(
+            f"{len(refused)} asked AWS whether a type not on its list can be a source, and AWS said no: "
+            + ", ".join(refused)
+        )
+    if later:
+        parts.append(f"{len(later)} created by a later run (below): " + ", ".join(later))
+    if not_created:
+        parts.append(f"{len(not_created)} not created: " + ", ".join(not_created))
+    return f"Of the {len(plan.creates)} creates planned, the first run made: " + "; ".join(parts)
 
 
 def _run_line(summary: Mapping[str, Any]) -> str:
@@ -439,16 +481,16 @@ def run(
     with simulated_account(seed) as account:
         zone_a, zone_b = account.zones[:2]
         targets = {
-            account.eni_target(zone_a): "eni-a",
-            account.eni_target(zone_b): "eni-b",
-            account.nlb_target([zone_a, zone_b]): "nlb",
+            account.eni_target(zone_a): APPLIANCE_A,
+            account.eni_target(zone_b): APPLIANCE_B,
+            account.nlb_target([zone_a, zone_b]): NLB,
         }
         filter_id = account.mirror_filter()
         settings = load_settings({"TARGET_IDS": ",".join(targets), "FILTER_ID": filter_id, "MANAGED_BY": STACK})
         runtime = Runtime(settings, Ec2Gateway(account.ec2, account.elbv2))
         bus = EventBus(runtime)
         foreign_target = account.eni_target(zone_a)
-        all_targets = {**targets, foreign_target: "net-team"}
+        all_targets = {**targets, foreign_target: OTHER_TEAM}
 
         # -- the fleet: about 20 instances over two AZs ----------------------------------------------------------
         tagged = {"mirror": "true"}
@@ -500,7 +542,10 @@ def run(
                 eni_order[nic["NetworkInterfaceId"]] = nic["Attachment"]["DeviceIndex"]
 
         out.heading(f"After the launches: {len(names)} instances in {zone_a} and {zone_b}")
-        out.line(f"Pool: eni-a ({zone_a}), eni-b ({zone_b}), nlb ({zone_a}+{zone_b}); filter {filter_id}")
+        out.line(
+            f"Pool of targets: {APPLIANCE_A}, an appliance's ENI target in {zone_a}; {APPLIANCE_B}, one in {zone_b}; "
+            f"{NLB}, a Network Load Balancer target over both zones. Filter {filter_id}"
+        )
         out.line(f"asg-1..{ASG_SIZE}: launched by Auto Scaling group {ASG_NAME}, whose tag mirror=true propagates")
         out.line("Types on AWS's published list of sources are mirrored (api-1, arm-1: current M7i and C7g).")
         out.line(
@@ -509,7 +554,10 @@ def run(
             f"{REFUSED_UNLISTED_FAMILY}, t2 and c6i.metal."
         )
         out.table(INSTANCE_COLUMNS, instance_rows(account, names, all_targets))
-        out.line("sessions per ENI: our session's target and session number on each ENI, in device order (-: none)")
+        out.line(
+            f"AZ: 1a is {zone_a}, 1b {zone_b}. sessions per ENI: on each of the instance's ENIs, in device order, "
+            "the pool target our session sends its copies to and the session's number (-: none)"
+        )
         if bus.verdicts:
             out.line(f"What AWS answered about types not on its list: {_verdicts(bus.verdicts)}")
         after_launch = {
@@ -548,7 +596,7 @@ def run(
         hand_deleted = _ours(account.sessions(), by_label["web-4"])[0]["TrafficMirrorSessionId"]
         account.ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=hand_deleted)
         out.line("web-4: its session deleted by hand in the console")
-        retired = next(t for t, label in targets.items() if label == "eni-b")
+        retired = next(t for t, label in targets.items() if label == APPLIANCE_B)
         runtime = Runtime(
             load_settings(
                 {
@@ -560,7 +608,7 @@ def run(
             Ec2Gateway(account.ec2, account.elbv2),
         )
         bus.runtime = runtime
-        out.line("eni-b: retired from the pool (stack redeployed with TargetIds = eni-a, nlb)")
+        out.line(f"{APPLIANCE_B}: retired from the pool (stack redeployed with TargetIds = {APPLIANCE_A}, {NLB})")
         sessions_before = account.sessions()
         cost_before = _cost(account, settings)
 
@@ -570,6 +618,7 @@ def run(
         out.table(PLAN_COLUMNS, plan_rows(plan, names, all_targets, eni_order))
         summary = bus.schedule()
         after_first = account.sessions()
+        status_first = {iid: _tags(account.instance(iid)).get("mirror-status") for iid in names}
         # The schedule fires twice more: what the first run left to do (if anything) is done then.
         summary_second = bus.schedule()
         summary_next = bus.schedule()
@@ -578,6 +627,7 @@ def run(
         out.table(INSTANCE_COLUMNS, instance_rows(account, names, all_targets))
         cost_after = _cost(account, settings)
         out.line(f"First run: {_run_line(summary)}")
+        out.line(creates_line(plan, sessions_before, [after_first, sessions_after], status_first, names))
         verdicts = summary.get("instance_type_verdicts") or getattr(plan, "type_verdicts", None) or {}
         if verdicts:
             out.line(

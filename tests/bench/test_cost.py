@@ -23,7 +23,7 @@ from bench.cost import (
     skip_check_items,
 )
 from bench.machine import ROOT
-from bench.report import README_COST_BEGIN, README_COST_END, _cost, readme_cost_table
+from bench.report import README_COST_BEGIN, README_COST_END, _cost, organization_cost_lines, readme_cost_table
 from simulation.eventbridge import load_template
 
 RESULTS: dict[str, Any] = json.loads((ROOT / "bench" / "results.json").read_text())
@@ -129,3 +129,10 @@ def test_the_readme_quotes_the_model(cost: dict[str, Any]) -> None:
 
 def test_the_benchmarks_page_quotes_the_model(cost: dict[str, Any]) -> None:
     assert "\n".join(_cost(cost)) in (ROOT / "docs" / "benchmarks.md").read_text()
+
+
+def test_the_organization_page_quotes_the_model(cost: dict[str, Any]) -> None:
+    lines = organization_cost_lines(cost)
+    assert "\n".join(lines) in (ROOT / "docs" / "organization.md").read_text()
+    first = cost["fleets"][0]
+    assert f"${first['total']:,.2f} a month with {first['instances']:,} mirrored instances" in lines[1]

@@ -218,6 +218,7 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
         "target_ids",
         "target_pool",
         "filter_id",
+        "unknown_ids",
         "packet_length",
         "vni_policy",
         "session_options",
@@ -236,6 +237,7 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
         "drift",
     }
     assert report["drift"] is True
+    assert report["unknown_ids"] == []
     assert (report["account"], report["region"], report["managed_by"]) == ("123456789012", REGION, STACK)
     # Each row names its instance: Name tag and instance type, next to the ID
     assert report["creates"] == [
@@ -442,6 +444,64 @@ def test_a_clean_account_exits_0(server: Server, remote: SimulatedAccount, capsy
     assert "Would create 0 sessions" in text.splitlines()
     if report["creates"]:
         assert "Would ask AWS with 1 create whether an instance type not on its list" in text
+
+
+def test_targets_and_filters_the_account_does_not_have_are_named_and_exit_2_even_with_no_tagged_instance(
+    server: Server, remote: SimulatedAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an empty account: no instance asks to be mirrored, one target and one filter exist
+    pool, filter_id = remote.eni_target(), remote.mirror_filter()
+    missing_target, missing_filter, missing_approved = "tmt-0123456789abcdef0", "tmf-0123456789abcdef0", "tmf-0abc"
+    # When the settings name a target, a filter and an approved filter it does not have
+    code = run_audit(
+        server, [pool, missing_target], missing_filter, "--approved-filter-ids", missing_approved, "--width", "0"
+    )
+    out, err = capsys.readouterr()
+    # Then the report names each, and the command exits 2 with one line that names them too
+    assert code == 2
+    assert one_line(err) == (
+        f"mirror-audit: --targets names {missing_target}; --filter-id names {missing_filter}; --approved-filter-ids "
+        f"names {missing_approved}: not in account 123456789012, region {REGION} (a typo, another account or Region, "
+        "or an AWS RAM share not accepted)"
+    )
+    lines = out.splitlines()
+    start = lines.index(
+        "Not in this account and Region, or not visible to it (exit code 2): fix the setting before a deploy"
+    )
+    assert [line.split() for line in lines[start + 1 : start + 5]] == [
+        ["setting", "ID"],
+        ["--targets", "(TargetIds)", missing_target],
+        ["--filter-id", "(FilterId)", missing_filter],
+        ["--approved-filter-ids", "(ApprovedFilterIds)", missing_approved],
+    ], out
+    assert lines[-1] == "Drift: none"  # nothing to plan: without the check this exited 0
+    # And as JSON, the same rows; settings that all exist exit 0
+    assert run_audit(server, [pool, missing_target], filter_id, "--json") == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["unknown_ids"] == [{"setting": "--targets", "parameter": "TargetIds", "id": missing_target}]
+    assert run_audit(server, [pool], filter_id, "--approved-filter-ids", filter_id) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--targets", "tmt-typo"], "--targets (TARGET_IDS) 'tmt-typo'"),
+        (["--targets", "tmt-0abc, tmt-0def"], "--targets (TARGET_IDS) ' tmt-0def'"),
+        (["--targets", "eni-0abc"], "--targets (TARGET_IDS) 'eni-0abc'"),
+        (["--filter-id", "tmf-0ABC"], "--filter-id (FILTER_ID) 'tmf-0ABC'"),
+        (["--approved-filter-ids", "tmf-0abc,tmt-0abc"], "--approved-filter-ids (APPROVED_FILTER_IDS) 'tmt-0abc'"),
+        (["--trusted-targets", "tmt-0abc,**"], "--trusted-targets (TRUSTED_TARGETS) '**'"),
+    ],
+)
+def test_ids_the_template_would_refuse_exit_2_before_any_request(
+    server: Server, remote: SimulatedAccount, argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.requests.taken()
+    code = audit.main(["--endpoint-url", server.url, "--region", REGION, "--filter-id", "tmf-0abc", *argv])
+    assert code == 2
+    reason = one_line(capsys.readouterr().err)
+    assert reason.startswith(f"mirror-audit: invalid settings: {named}: the template's "), reason
+    assert server.requests.taken() == []
 
 
 def test_the_guard_refuses_every_mutating_call_before_it_is_sent(server: Server, remote: SimulatedAccount) -> None:

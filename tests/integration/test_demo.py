@@ -7,6 +7,7 @@ with a create on every tagged running ENI the product left alone), never by the 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import subprocess
@@ -260,3 +261,39 @@ def test_the_cost_lines_add_up(result: dict[str, Any], output: str) -> None:
     assert (float(cost_before), float(cost_after)) == (result["cost"]["before"], result["cost"]["after"])
     deleted = [run["sessions_deleted"] for run in (result["summary"], result["summary_next"])]
     assert -removed == sum(sum(counts.values()) for counts in deleted)
+
+
+def paragraph(output: str, start: str) -> str:
+    """The printed line that starts with ``start``, joined with its continuation lines (indented)."""
+    lines = output.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    rest = [line.strip() for line in itertools.takewhile(lambda line: line.startswith("  "), lines[first + 1 :])]
+    return " ".join([lines[first], *rest])
+
+
+def test_the_pool_s_targets_are_named_for_what_they_are(result: dict[str, Any], output: str) -> None:
+    assert sorted(result["targets"].values()) == sorted([demo.APPLIANCE_A, demo.APPLIANCE_B, demo.NLB])
+    pool = paragraph(output, "Pool of targets:")
+    assert f"{demo.APPLIANCE_A}, an appliance's ENI target in us-east-1a" in pool
+    assert f"{demo.NLB}, a Network Load Balancer target" in pool
+    # No target is named like an ENI (eni-…): only source ENIs are
+    assert not re.search(r"\beni-[a-z]\b", output)
+    assert f"move {demo.APPLIANCE_B} → {demo.NLB}" in output
+
+
+def test_the_first_run_says_why_it_created_fewer_sessions_than_planned(result: dict[str, Any], output: str) -> None:
+    plan, summary = result["plan"], result["summary"]
+    said = paragraph(output, "Of the ")
+    match = re.match(r"Of the (\d+) creates planned, the first run made: (\d+) created", said)
+    assert match, said
+    planned, created = int(match[1]), int(match[2])
+    assert (planned, created) == (len(plan.creates), summary["sessions_created"])
+    assert planned > created  # the story makes them differ: the line must say why
+    # Every planned create is accounted for, once
+    others = [int(n) for n in re.findall(r"; (\d+) ", said)]
+    assert created + sum(others) == planned, said
+    # The refused ones are the creates that asked AWS about their type, which AWS refused
+    by_label = {label: iid for iid, label in result["names"].items()}
+    refused = re.findall(r"(\S+) \(([\w.]+)\)", said.split("AWS said no: ")[1].split(";")[0])
+    assert refused and all(result["verdicts"].get(kind) == "unsupported" for _, kind in refused)
+    assert {by_label[name] for name, _ in refused} == {c.instance_id for c in plan.creates if c.probe_type}

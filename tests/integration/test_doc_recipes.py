@@ -33,6 +33,8 @@ How a block is run (tests/integration/recipes.py):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import shlex
@@ -67,6 +69,7 @@ from tests.integration.recipe_lab import (
 )
 from tests.integration.recipes import ROOT, Block, RecipeRun
 from tests.integration.sam_cli import deploy_options
+from traffic_mirroring import audit
 
 BLOCKS = recipes.shell_blocks()
 
@@ -383,21 +386,66 @@ def check_replayed(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
     assert "still failing" not in run.stdout
 
 
+# The settings of the stack in "after a fix": each one changes the reconciler's plan, so an audit that did not pass
+# it would report drift the reconciler would not make (a session to move, to delete or to resize).
+AFTER_A_FIX = {
+    "TargetIds": "",  # the pool is discovered: targets tagged mirror-pool=prod
+    "TargetPool": "prod",
+    "MirrorSelectors": "team=sec*",
+    "PacketLength": "128",
+    "VniPolicy": "per-vpc",
+}
+
+
 def build_after_a_fix(lab: Lab) -> dict[str, Any]:
     """eu-west-1 (the runbook's Region): a failed invocation in the failure queue, a delivery in the dead-letter
-    queue, and the instances they were about still unmirrored, until the reconciler runs."""
-    facts = build_stack_with_failed_events("eu-west-1", ("EventsDeadLetterQueue", "InvocationFailureQueue"))(lab)
-    return facts
+    queue, and the instances they were about still unmirrored, until the reconciler runs; the stack's pool is
+    discovered by tag, one more instance is selected by a selector (no mirror tag), one chooses an approved filter,
+    and sessions keep 128 bytes of each packet under one VNI for the VPC."""
+    region = "eu-west-1"
+    account, target = _pool(lab, region)
+    account.ec2.create_tags(Resources=[target], Tags=[{"Key": "mirror-pool", "Value": "prod"}])
+    approved = account.mirror_filter()
+    stack = lab.deploy(region, ApprovedFilterIds=approved, **AFTER_A_FIX)
+    instances = {}
+    for queue in ("EventsDeadLetterQueue", "InvocationFailureQueue"):
+        instances[queue] = account.launch("m5.large", {"mirror": "true"})
+    _failed_delivery(lab, stack, instances["EventsDeadLetterQueue"])
+    _failed_invocation(lab, stack, instances["InvocationFailureQueue"])
+    selected = account.launch("m5.large", {"team": "security"})  # by MirrorSelectors, without the mirror tag
+    chooser = account.launch("m5.large", {"mirror": "true", "mirror-filter": approved})
+    return {
+        "stack": stack,
+        "target": target,
+        "instances": instances,
+        "others": {"selected": selected, "chooser": chooser},
+        "approved": approved,
+        "placeholders": {"/tmp/": f"{lab.work}/"},
+    }
 
 
 def check_after_a_fix(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
     stack: DeployedStack = facts["stack"]
     report = json.loads((lab.work / "reconcile-report.json").read_text(encoding="utf-8"))
-    assert report["sessions_created"] == 2, report
+    assert report["sessions_created"] == 4, report
     for queue, instance in facts["instances"].items():
         assert_mirrored(stack, instance, facts["target"])
         assert lab.messages_left(stack, queue) == 0
+    for instance in facts["others"].values():
+        assert_mirrored(stack, instance, facts["target"])
+    assert {s["PacketLength"] for s in stack.sessions()} == {128}
+    [chosen] = stack.sessions(facts["others"]["chooser"])
+    assert chosen["TrafficMirrorFilterId"] == facts["approved"]
+    # The runbook's audit passed every setting: no drift (an exit code 1 would have failed the run), and it says so
     assert "Drift: none" in run.stdout
+    assert "(VniPolicy per-vpc, PacketLength 128 bytes)" in " ".join(run.stdout.split())
+    # Not by chance: with only the pool and the filter, as the helper passed them before, the plan differs
+    endpoint = ["--endpoint-url", lab.server.url, "--region", stack.region]
+    partial = [*endpoint, "--targets", facts["target"], "--filter-id", stack.settings.filter_id, "--json"]
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert audit.main([*partial, "--managed-by", stack.settings.managed_by]) == 1
+    plan = json.loads(out.getvalue())
+    assert {row["reason"] for row in plan["moves"] + plan["deletes"]} >= {"options-changed"}, plan
 
 
 # Auto Scaling ----------------------------------------------------------------------------------------------------

@@ -260,7 +260,12 @@ def test_an_account_without_the_role_is_listed_as_not_entered_and_the_others_are
         "skips": {"eni-session-limit": 1},
         "asking_aws": {},
         "cost": {"monthly_now": round(6 * MONTH, 2), "monthly_after": round(7 * MONTH, 2)},
+        "with_unknown_ids": 2,  # each account's target is not in the other: named per account-region, no typo
+        "unknown_everywhere": [],
     }
+    pool_a, pool_b = organization.pool
+    assert rows[A]["unknown_ids"] == [{"setting": "--targets", "parameter": "TargetIds", "id": pool_b}]
+    assert rows[B]["unknown_ids"] == [{"setting": "--targets", "parameter": "TargetIds", "id": pool_a}]
     assert (report["complete"], report["drift"], report["audit_account"]) == (False, True, AUDIT_ACCOUNT)
     # And the exit code says the report is incomplete, in one line on stderr
     assert code == 2
@@ -363,6 +368,32 @@ def clean_member(account_id: str) -> tuple[Member, str]:
     return member, pool
 
 
+def test_a_target_no_account_has_is_a_typo_and_exits_2_one_missing_in_some_is_named_in_theirs(
+    strict: StrictAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two clean accounts, each with its own target (one set of settings names both), and a typo in TargetIds
+    _, pool_a = clean_member(A)
+    _, pool_b = clean_member(B)
+    typo = "tmt-0123456789abcdef0"
+
+    code = run([pool_a, pool_b, typo], "--accounts", f"{A},{B}", "--json")
+
+    # Then each account-region names what it lacks; the typo, which none has, exits 2 with one line
+    out, err = capsys.readouterr()
+    rows = rows_by_account(json.loads(out))
+    assert {account: [r["id"] for r in row["unknown_ids"]] for account, row in rows.items()} == {
+        A: [pool_b, typo],
+        B: [pool_a, typo],
+    }
+    assert json.loads(out)["totals"]["unknown_everywhere"] == [{"setting": "--targets", "id": typo}]
+    assert code == 2
+    assert err == f"mirror-audit: Unknown IDs: no account-region audited has --targets {typo} (a typo?)\n"
+    # Without the typo: no exit code 2 for a target only one account has (a StackSet may override TargetIds)
+    assert run([pool_a, pool_b], "--accounts", f"{A},{B}", "--width", "0") == 0
+    text = capsys.readouterr().out
+    assert f"{A} {REGION}  --targets (TargetIds)  {pool_b}" in text
+
+
 def test_accounts_without_drift_exit_0(strict: StrictAws, capsys: pytest.CaptureFixture[str]) -> None:
     _, pool_a = clean_member(A)
     _, pool_b = clean_member(B)
@@ -392,7 +423,8 @@ def test_the_organization_lists_its_active_accounts_page_by_page_and_audits_each
     pools = []
     for account in [AUDIT_ACCOUNT, *created]:
         _, pool = clean_member(account)
-        pools.append(pool)
+        if account != closed:  # no account audited has its target: it would be named as a typo (exit code 2)
+            pools.append(pool)
     Member(created[0]).launch(tags={"mirror": "true"})  # drift in the first member: a missing session
     strict.page_cap = 2  # ListAccounts answers in pages of 2: every page must be read
 

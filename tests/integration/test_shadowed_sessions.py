@@ -135,9 +135,9 @@ def test_the_status_is_documented_where_operators_look() -> None:
     operations = (root / "docs" / "operations.md").read_text(encoding="utf-8")
     alarms = (root / "docs" / "alarms.md").read_text(encoding="utf-8")
     assert Reason.SHADOWED_BY_OTHER_SESSION in ATTENTION_STATUSES
-    assert f"   - `{SHADOWED}`: " in readme  # "When an instance is not mirrored"
+    assert f"| `{SHADOWED}` (*attention*) | " in readme  # "When an instance is not mirrored"
     assert f"| `{SHADOWED}` (operator) | " in operations  # the status table: counted as needing attention
-    assert f"(`{SHADOWED}`)" in alarms  # "Instances needing attention"
+    assert f"`{SHADOWED}` (a session not ours" in " ".join(alarms.split())  # "Instances needing attention"
     # Every status the table marks "(operator)" is one the InstancesNeedingAttention metric counts
     marked = set(re.findall(r"^\| `([^`]+)` \(operator\) \|", operations, re.MULTILINE))
     assert marked - {"error:<code>"} <= set(ATTENTION_STATUSES)

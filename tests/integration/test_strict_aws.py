@@ -1,4 +1,5 @@
-"""The strict layer answers Traffic Mirroring calls the way AWS documents (shared/aws-facts.md), with AWS's codes.
+"""The strict layer answers Traffic Mirroring calls the way AWS documents (the Traffic Mirroring guide,
+https://docs.aws.amazon.com/vpc/latest/mirroring/, and the EC2 API reference), with AWS's codes.
 
 Every test talks to moto through a plain boto3 client (``account.ec2``), as the product does.
 """

@@ -1,4 +1,6 @@
-"""An in-memory ``MirroringPort`` that behaves the way AWS is documented to (shared/aws-facts.md), for executor tests.
+"""An in-memory ``MirroringPort`` that behaves the way AWS is documented to, for executor tests: the quotas
+(https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-quotas.html) and the errors of the EC2 API
+(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
 
 It knows nothing of the product's rules (no planner, placement or eligibility import): it only says yes or no the
 way EC2 would, through the port's typed errors (``errors.aws_error``), and remembers every call.

@@ -2,10 +2,10 @@
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
+from simulation.lambda_runtime import EVENTS  # the repository's samples, wherever this file is copied (make mutation)
 from traffic_mirroring.config import load_settings
 from traffic_mirroring.errors import EventValidationError
 from traffic_mirroring.events import (
@@ -18,7 +18,6 @@ from traffic_mirroring.events import (
     tag_change_matters,
 )
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "aws-events"
 STATE = {
     "version": "0",
     "id": "e-1",
@@ -36,15 +35,15 @@ def test_state_change_gives_the_instance() -> None:
     assert parse_state_change(STATE).instance_id == "i-0123456789abcdef0"
 
 
-def test_real_shared_samples_parse() -> None:
-    if not SHARED.exists():
-        pytest.skip("shared/ not beside the repo")
-    load = lambda name: json.loads((SHARED / name).read_text())  # noqa: E731
-    assert parse_state_change(load("ec2-state-change-running.json")).instance_id == "i-0533ccc4be7f511af"
-    assert parse_tag_change(load("tag-change-on-resource.json")).instance_id == "i-0000000aaaaaaaaaa"
-    assert parse_autoscaling_launch(load("autoscaling-launch-successful.json")).instance_id == "i-1234567890abcdef0"
+def test_the_repository_s_samples_parse() -> None:
+    """events/ holds AWS's published shapes (the EventBridge, Auto Scaling and GuardDuty guides' samples and a real
+    captured state change), with this repository's IDs: each gives its instance."""
+    load = lambda name: json.loads((EVENTS / name).read_text())  # noqa: E731
+    assert parse_state_change(load("ec2-instance-running.json")).instance_id == "i-0123456789abcdef0"
+    assert parse_tag_change(load("tag-change-mirror-added.json")).instance_id == "i-0123456789abcdef0"
+    assert parse_autoscaling_launch(load("autoscaling-launch-successful.json")).instance_id == "i-0123456789abcdef0"
     action = parse_lifecycle_action(load("autoscaling-launch-lifecycle-action.json"))
-    assert (action.group_name, action.hook_name) == ("my-asg", "my-launch-lifecycle-hook")
+    assert (action.group_name, action.hook_name) == ("web-asg", "mirror-before-in-service")
 
 
 @pytest.mark.parametrize(
@@ -100,8 +99,6 @@ def test_tag_change_needs_the_instance_arn() -> None:
 
 
 # -- GuardDuty findings, CloudTrail AttachNetworkInterface, tag keys --------------------------------------------------
-# The repository's samples, wherever this test file is copied to (make mutation runs a copy of tests/unit).
-from simulation.lambda_runtime import EVENTS  # noqa: E402
 
 
 def _load(name: str) -> dict:
@@ -115,13 +112,6 @@ def test_guardduty_finding_gives_what_decides_the_window() -> None:
     assert (finding.severity, finding.account_id, finding.resource_type) == (8.0, "123456789012", "Instance")
     assert finding.label == "Backdoor:EC2/C&CActivity.B!DNS 16afba5c5c43e07c9e3e5e2e544e95df"
     assert (finding.sample, finding.region) == (False, "us-east-1")
-
-
-def test_the_shared_guardduty_sample_parses() -> None:
-    if not SHARED.exists():
-        pytest.skip("shared/ not beside the repo")
-    finding = parse_guardduty_finding(json.loads((SHARED / "guardduty-finding-ec2.json").read_text()))
-    assert finding.instance_id == "i-0123456789abcdef0"
 
 
 @pytest.mark.parametrize(

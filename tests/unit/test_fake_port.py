@@ -1,4 +1,5 @@
-"""The in-memory AWS of the executor tests answers as aws-facts.md says AWS does (so those tests mean something)."""
+"""The in-memory AWS of the executor tests answers as AWS's documentation says AWS does (so those tests mean
+something): https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-quotas.html."""
 
 from __future__ import annotations
 

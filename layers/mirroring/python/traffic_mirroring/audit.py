@@ -10,8 +10,10 @@ With ``--accounts`` or ``--organization`` the same audit runs in every account a
 through a read-only role in each, into one report (``organization_audit``).
 
 Exit codes: 0 no drift, 1 drift (the reconciler would create, delete or move a session), 2 error (one line on
-stderr, never a traceback). The text report wraps to the terminal's width (80 columns in a pipe) without cutting an
-ID; ``--width 0`` keeps one line per row for grep, ``--json`` gives the same report as data.
+stderr, never a traceback), among them settings that name a target or filter the account does not have or cannot
+see (the report lists them first: ``unknown_ids``), even with no instance to mirror yet. The text report wraps to
+the terminal's width (80 columns in a pipe) without cutting an ID; ``--width 0`` keeps one line per row for grep,
+``--json`` gives the same report as data.
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, ProfileNotFound
 
 from traffic_mirroring import inventory as inventory_reader
 from traffic_mirroring import planner
-from traffic_mirroring.config import Settings, load_settings
+from traffic_mirroring.config import FILTER_ID_PATTERN, TARGET_ID_PATTERN, Settings, load_settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import AwsApiError, ConfigurationError, MirroringError
 from traffic_mirroring.model import Inventory, Plan
@@ -301,6 +305,7 @@ def plan_report(
     vnis: Mapping[str, Sequence[str]] | None = None,
     targets: Sequence[Mapping[str, Any]] = (),
     mtu: Sequence[Mapping[str, Any]] = (),
+    unknown: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """The plan as plain data with a stable shape (the --json output). Lists are sorted, keys always present.
 
@@ -311,7 +316,9 @@ def plan_report(
     reconciler container, and would otherwise read as drift for ever) and not counted in ``managed_after``.
     ``session_options`` lists our sessions with their VNI and packet length (``session_options``), ``vni_map`` the
     sources under each VNI now (VPCs under VniPolicy per-vpc, else instances); a session whose options the stack's
-    settings no longer match is a move with reason ``options-changed``.
+    settings no longer match is a move with reason ``options-changed``. ``unknown_ids`` lists each target or filter
+    the settings name that this account and Region do not have or cannot see (``unknown_ids``): the command then
+    exits 2.
     """
     from traffic_mirroring.observability import monthly_cost
     from traffic_mirroring.reconcile import plan_actions
@@ -341,6 +348,7 @@ def plan_report(
         "target_ids": list(settings.target_ids),
         "target_pool": settings.target_pool,  # "" when off; else targets tagged mirror-pool=<this> join the pool
         "filter_id": settings.filter_id,
+        "unknown_ids": [dict(row) for row in unknown],  # settings naming a target or filter not here: exit code 2
         "packet_length": settings.packet_length,  # the stack's PacketLength; null: the whole packet
         "vni_policy": settings.vni_policy,
         "session_options": [dict(row) for row in sessions],
@@ -400,6 +408,83 @@ def target_health(plan: Plan, inventory: Inventory) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+@dataclass(frozen=True)
+class IdSetting:
+    """A setting that names targets or filters: its flag, its variable, the template parameter behind it, and the
+    one value the template accepts (``pattern``; ``wildcard``: ``*`` too)."""
+
+    flag: str
+    variable: str
+    parameter: str
+    pattern: str
+    is_list: bool
+    wildcard: bool = False
+
+    def accepts(self, raw: str) -> bool:
+        """What CloudFormation accepts: ^(pattern)?$ against the value, or against each value of a list (the text
+        between commas, spaces included)."""
+        one = f"{self.pattern}|\\*" if self.wildcard else self.pattern
+        values = raw.split(",") if self.is_list else [raw]
+        return all(re.fullmatch(f"(?:{one})?", value) for value in values)
+
+
+ID_SETTINGS = (
+    IdSetting("--targets", "TARGET_IDS", "TargetIds", TARGET_ID_PATTERN, is_list=True),
+    IdSetting("--filter-id", "FILTER_ID", "FilterId", FILTER_ID_PATTERN, is_list=False),
+    IdSetting("--approved-filter-ids", "APPROVED_FILTER_IDS", "ApprovedFilterIds", FILTER_ID_PATTERN, is_list=True),
+    IdSetting("--trusted-targets", "TRUSTED_TARGETS", "TrustedTargets", TARGET_ID_PATTERN, is_list=True, wildcard=True),
+)
+
+
+def malformed_ids(env: Mapping[str, str]) -> list[str]:
+    """Why the template would refuse these settings' IDs (a typo, a space, another kind of ID): one line each."""
+    problems = []
+    for setting in ID_SETTINGS:
+        raw = env.get(setting.variable)
+        if raw is None or setting.accepts(raw):
+            continue
+        values = raw.split(",") if setting.is_list else [raw]
+        bad = ", ".join(repr(value) for value in values if not setting.accepts(value))
+        each = "each value between commas (no spaces) must be" if setting.is_list else "it must be"
+        wildcard = ", or *" if setting.wildcard else ""
+        problems.append(
+            f"{setting.flag} ({setting.variable}) {bad}: the template's {setting.parameter} refuses it; {each} "
+            f"{setting.pattern.replace('[0-9a-f]+', '')} and lower-case hexadecimal digits{wildcard}"
+        )
+    return problems
+
+
+def unknown_ids(settings: Settings, inventory: Inventory) -> list[dict[str, str]]:
+    """Each target of TargetIds and each filter of FilterId and ApprovedFilterIds that this account and Region do not
+    have or cannot see (a target shared through AWS RAM is seen): the stack would not find them either. Nothing is
+    claimed about what was not read."""
+    rows = []
+    if inventory.targets is not None:
+        rows += [
+            {"setting": "--targets", "parameter": "TargetIds", "id": target_id}
+            for target_id in settings.target_ids
+            if target_id not in inventory.targets
+        ]
+    if inventory.existing_filter_ids is not None:
+        named = [("--filter-id", "FilterId", settings.filter_id)] if settings.filter_id else []
+        named += [("--approved-filter-ids", "ApprovedFilterIds", f) for f in settings.approved_filter_ids]
+        rows += [
+            {"setting": flag, "parameter": parameter, "id": filter_id}
+            for flag, parameter, filter_id in named
+            if filter_id not in inventory.existing_filter_ids
+        ]
+    return rows
+
+
+def unknown_ids_line(report: Mapping[str, Any]) -> str:
+    """The one line on stderr when the settings name IDs the account does not have."""
+    named = "; ".join(f"{row['setting']} names {row['id']}" for row in report["unknown_ids"])
+    return (
+        f"{named}: not in account {report['account']}, region {report['region']} (a typo, another account or Region, "
+        "or an AWS RAM share not accepted)"
+    )
 
 
 # Jumbo frames: current-generation instances send packets up to 9001 bytes. VXLAN to an ENI target adds 54 bytes
@@ -493,6 +578,10 @@ def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = Non
         f"sessions tagged mirror-managed-by={report['managed_by']}"
     )
     say(f"Target pool: {pool_text(report)}; filter of new sessions: {report['filter_id']}")
+    if report.get("unknown_ids"):
+        say()
+        say("Not in this account and Region, or not visible to it (exit code 2): fix the setting before a deploy")
+        table(["setting", "ID"], [[[r["setting"], f"({r['parameter']})"], r["id"]] for r in report["unknown_ids"]])
     if report.get("targets"):
         say()
         say("Pool targets (preflight)")
@@ -665,7 +754,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Show what the Traffic Mirroring reconciler would create, delete and move in an account (or in every "
             "account of an organization), and what it costs, without changing anything. Exit code: 0 no drift, "
-            "1 drift, 2 error (or an account that could not be audited)."
+            "1 drift, 2 error (a target or filter of the settings the account does not have, or an account that "
+            "could not be audited)."
         ),
     )
     aws = parser.add_argument_group("AWS")
@@ -676,7 +766,16 @@ def _parser() -> argparse.ArgumentParser:
         help="send every request here instead (e.g. a moto server; it needs fake credentials, e.g. "
         "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing)",
     )
-    stack = parser.add_argument_group("the stack's settings (flags win over the environment variables)")
+    stack = parser.add_argument_group(
+        "the stack's settings (flags win over --stack-json, which wins over the environment variables)"
+    )
+    stack.add_argument(
+        "--stack-json",
+        metavar="FILE",
+        help="every setting of a deployed stack, from its description as `aws cloudformation describe-stacks "
+        "--stack-name <stack>` prints it (JSON; - reads standard input): its parameters, and its outputs "
+        "MirrorFilterId and ManagedBy",
+    )
     stack.add_argument("--targets", help="comma-separated pool of target IDs (env TARGET_IDS; the stack's TargetIds)")
     stack.add_argument(
         "--target-pool",
@@ -692,6 +791,11 @@ def _parser() -> argparse.ArgumentParser:
         help="filter of new sessions (env FILTER_ID; the stack's MirrorFilterId output). With --accounts or "
         "--organization it may be left out: each account's is then the filter its stack created (tagged "
         "mirror-managed-by=<stack name>)",
+    )
+    stack.add_argument(
+        "--approved-filter-ids",
+        help="filters a mirror-filter tag may choose besides the stack's, separated by commas (env "
+        "APPROVED_FILTER_IDS; the stack's ApprovedFilterIds)",
     )
     stack.add_argument("--tag-key", help="tag key that asks for mirroring (env MIRROR_TAG_KEY; default mirror)")
     stack.add_argument("--tag-value", help="tag value that asks for mirroring (env MIRROR_TAG_VALUE; default true)")
@@ -756,6 +860,7 @@ _FLAG_ENV = {
     "target_pool": "TARGET_POOL",
     "target_reachable_from": "TARGET_REACHABLE_FROM",
     "filter_id": "FILTER_ID",
+    "approved_filter_ids": "APPROVED_FILTER_IDS",
     "tag_key": "MIRROR_TAG_KEY",
     "tag_value": "MIRROR_TAG_VALUE",
     "managed_by": "MANAGED_BY",
@@ -772,15 +877,20 @@ _FLAG_ENV = {
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str], *, filter_required: bool = True) -> Settings:
-    """The stack's settings: each flag, else its environment variable, else the stack's default.
+    """The stack's settings: each flag, else the stack's (``--stack-json``), else its environment variable, else the
+    stack's default. IDs the template would refuse are refused here too (``malformed_ids``).
 
     ``filter_required`` False (the organization audit): without a filter, ``filter_id`` is "" and each account's is
     the one its stack created (``organization_audit.stack_filter``).
     """
     env = {name: environ[name] for name in _FLAG_ENV.values() if name in environ}
+    if getattr(args, "stack_json", None) is not None:
+        env.update(stack_environment(read_stack(args.stack_json)))
     env.update({name: str(getattr(args, flag)) for flag, name in _FLAG_ENV.items() if getattr(args, flag) is not None})
     env.setdefault("MANAGED_BY", DEFAULT_STACK_NAME)
     env.setdefault("SESSION_HOURLY_PRICE", str(DEFAULT_PRICE))
+    if problems := malformed_ids(env):
+        raise ConfigurationError("; ".join(problems))
     if not env.get("FILTER_ID", "").strip():
         if not filter_required:
             return replace(load_settings({**env, "FILTER_ID": "per-account"}), filter_id="")  # load_settings needs one
@@ -788,6 +898,55 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str], *, filte
             "--filter-id (or FILTER_ID) is required: the stack's FilterId, or its MirrorFilterId output"
         )
     return load_settings(env)
+
+
+def read_stack(source: str) -> Mapping[str, Any]:
+    """The stack described in ``source`` (a file, or - for standard input): describe-stacks' answer with one stack,
+    or that stack alone (``--query 'Stacks[0]'``)."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        described = json.loads(text)
+    except (OSError, ValueError) as error:
+        raise ConfigurationError(f"--stack-json {source}: not the JSON describe-stacks prints ({error})") from None
+    if isinstance(described, dict) and "Stacks" in described:
+        stacks = described["Stacks"]
+        described = stacks[0] if isinstance(stacks, list) and len(stacks) == 1 else None
+    if not isinstance(described, dict) or not isinstance(described.get("Parameters", []), list):
+        raise ConfigurationError(f"--stack-json {source}: not one stack as describe-stacks prints it")
+    return described
+
+
+def stack_environment(stack: Mapping[str, Any]) -> dict[str, str]:
+    """The settings a deployed stack gives its functions, from its description: each parameter under the variable
+    the template passes it as (``deploy_check.PARAMETER_OF``), the filter and the session marker from its outputs
+    (MirrorFilterId: FilterId, or the filter the stack created; ManagedBy: ManagedBy, or the stack name).
+
+    Spaces around commas are dropped: CloudFormation trims each value of a CommaDelimitedList before the template
+    joins them (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html),
+    and the functions strip the items of every other list.
+    """
+    from traffic_mirroring.deploy_check import PARAMETER_OF
+
+    parameters = {
+        str(p.get("ParameterKey")): str(p.get("ParameterValue") or "")
+        for p in stack.get("Parameters") or []
+        if isinstance(p, dict)
+    }
+    outputs = {
+        str(o.get("OutputKey")): str(o.get("OutputValue") or "")
+        for o in stack.get("Outputs") or []
+        if isinstance(o, dict)
+    }
+    env = {
+        variable: ",".join(part.strip() for part in parameters[parameter].split(","))
+        for variable, parameter in PARAMETER_OF.items()
+        if parameter in parameters
+    }
+    env["FILTER_ID"] = outputs.get("MirrorFilterId") or parameters.get("FilterId", "")
+    marker = outputs.get("ManagedBy") or parameters.get("ManagedBy") or str(stack.get("StackName") or "")
+    if marker:
+        env["MANAGED_BY"] = marker
+    return env
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -820,12 +979,17 @@ def _run(argv: Sequence[str] | None) -> int:
     region = args.region or os.environ.get("AWS_REGION") or None  # botocore itself reads AWS_DEFAULT_REGION only
     where = AwsTarget(region, args.profile, args.endpoint_url)
     if organization_audit.wanted(args):
+        if args.stack_json is not None:  # one stack's filter and marker are its own account's
+            return _fail("--stack-json describes one stack: not with --accounts or --organization")
         return _run_organization(args, where)
     try:
         report = audit(settings_from(args, os.environ), where)
     except Exception as error:
         return _explained(error, args, where)
     _print(report, args, print_report)
+    if report["unknown_ids"]:  # a typo in the settings is an error, whatever the plan: the report, then why
+        sys.stdout.flush()
+        return _fail(unknown_ids_line(report))
     return EXIT_DRIFT if report["drift"] else EXIT_NO_DRIFT
 
 
@@ -858,8 +1022,8 @@ def _run_organization(args: argparse.Namespace, where: AwsTarget) -> int:
     _print(report, args, organization_audit.print_organization_report)
     code = organization_audit.exit_code(report)
     if code == EXIT_ERROR:
-        sys.stdout.flush()  # the report first, then the one line that says it is incomplete
-        _fail(organization_audit.incomplete_line(report))
+        sys.stdout.flush()  # the report first, then the one line that says it is incomplete or names unknown IDs
+        _fail(organization_audit.error_line(report))
     return code
 
 
@@ -885,6 +1049,9 @@ class AccountAudit:
 
 def audit_account(settings: Settings, account: str, ec2: Any, elbv2: Any) -> AccountAudit:
     """Read ``account`` through the given guarded clients and plan, as the reconciler does."""
+    # The functions get ACCOUNT_ID from the stack, so a session of another account (seen on a shared target) is never
+    # theirs: the audit's plan is theirs only with the same rule.
+    settings = settings if settings.account_id else replace(settings, account_id=account)
     gateway = Ec2Gateway(ec2, elbv2, target_cache_seconds=0)
     inventory = inventory_reader.read_account_inventory(gateway, settings)
     plan = planner.plan_mirroring(inventory, settings)
@@ -898,6 +1065,7 @@ def audit_account(settings: Settings, account: str, ec2: Any, elbv2: Any) -> Acc
         vnis=vni_map(inventory.sessions, inventory, settings),
         targets=target_health(plan, inventory),
         mtu=mtu_warnings(plan, inventory, settings),
+        unknown=unknown_ids(settings, inventory),
     )
     return AccountAudit(report, sum(1 for session in inventory.sessions if not settings.owns(session)))
 

@@ -1,11 +1,14 @@
 """AWS's published lists for Traffic Mirroring, as data: which instance types can be a source, and which ENI targets
 take 100 sources. There is no API attribute for either (DescribeInstanceTypes has no mirroring field).
 
-Source: Amazon VPC Traffic Mirroring guide, "What is Traffic Mirroring? > Supported instance types" (an inclusion list
-since 2025-08-28, per the guide's document history) and "Quotas for Traffic Mirroring" (the 100-source target types).
-Copied on 2026-11-30 from the project's checked copy (shared/aws-facts.md, last checked 2026-11). AWS adds families
-faster than it updates the page: an unlisted type is asked of AWS itself (see eligibility.py), and an operator can
-extend or override the lists with EligibilityAllow / EligibilityDeny and TargetSourceLimits.
+Source: Amazon VPC Traffic Mirroring guide, "What is Traffic Mirroring? > Supported instance types"
+(https://docs.aws.amazon.com/vpc/latest/mirroring/what-is-traffic-mirroring.html#supported-instance-types, an
+inclusion list since 2025-08-28 per https://docs.aws.amazon.com/vpc/latest/mirroring/doc-history.html) and "Quotas
+for Traffic Mirroring" (the 100-source target types:
+https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-quotas.html). Copied on 2026-11-30, checked against
+those pages in 2026-11. AWS adds families faster than it updates the page: an unlisted type is asked of AWS itself
+(see eligibility.py), and an operator can extend or override the lists with EligibilityAllow / EligibilityDeny and
+TargetSourceLimits.
 """
 
 from __future__ import annotations

@@ -27,6 +27,12 @@ VNI_MAX = 2**24 - 1
 VNI_POLICY_AWS, VNI_POLICY_PER_VPC, VNI_POLICY_PER_INSTANCE_TAG = "aws", "per-vpc", "per-instance-tag"
 VNI_POLICIES = (VNI_POLICY_AWS, VNI_POLICY_PER_VPC, VNI_POLICY_PER_INSTANCE_TAG)
 
+# The target and filter IDs the template's parameters accept: its AllowedPattern is ^(<this>)?$ (TrustedTargets adds
+# *), matched by CloudFormation against each value of a list, spaces included (tests/integration/test_audit_settings.py
+# holds the template to these). mirror-audit refuses what a deploy would refuse, with the same definition.
+TARGET_ID_PATTERN = "tmt-[0-9a-f]+"
+FILTER_ID_PATTERN = "tmf-[0-9a-f]+"
+
 
 @dataclass(frozen=True)
 class Selector:

@@ -487,6 +487,8 @@ def member_summary(report: Mapping[str, Any], other_sessions: int, arn: str = ""
         "asking_aws": _by_reason(probes, "probe_type"),
         "cost": {"monthly_now": report["cost"]["monthly_now"], "monthly_after": report["cost"]["monthly_after"]},
         "drift": bool(report["drift"]),
+        # Targets and filters the settings name that this account-region does not have or cannot see (see totals).
+        "unknown_ids": [dict(row) for row in report.get("unknown_ids", [])],
     }
 
 
@@ -507,6 +509,7 @@ def not_audited(account: str, region: str, arn: str, reason: str) -> dict[str, A
         "asking_aws": None,
         "cost": None,
         "drift": None,
+        "unknown_ids": None,
     }
 
 
@@ -524,6 +527,8 @@ def totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "audited": len(audited),
         "not_audited": len(rows) - len(audited),
         "with_drift": sum(1 for row in audited if row["drift"]),
+        "with_unknown_ids": sum(1 for row in audited if row.get("unknown_ids")),
+        "unknown_everywhere": unknown_everywhere(audited),
         "sessions": _add([row["sessions"] for row in audited]),
         "changes": _add([row["changes"] for row in audited]),
         "reasons": {kind: _add([row["reasons"][kind] for row in audited]) for kind in ("creates", "deletes", "moves")},
@@ -531,6 +536,20 @@ def totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "asking_aws": _add([row["asking_aws"] for row in audited]),
         "cost": {key: round(sum(row["cost"][key] for row in audited), 2) for key in ("monthly_now", "monthly_after")},
     }
+
+
+def unknown_ids(row: Mapping[str, Any]) -> set[tuple[str, str]]:
+    return {(str(r["setting"]), str(r["id"])) for r in row.get("unknown_ids") or []}
+
+
+def unknown_everywhere(audited: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The IDs no audited account-region has: a typo, for certain. One missing in some account-regions only is named
+    in theirs but proves nothing: a StackSet's parameter overrides may give each account and Region its own pool and
+    filter, which this audit, with one set of settings, cannot see."""
+    if not audited:
+        return []
+    common = set.intersection(*(unknown_ids(row) for row in audited))
+    return [{"setting": setting, "id": id_} for setting, id_ in sorted(common)]
 
 
 def organization_report(
@@ -566,8 +585,9 @@ def organization_report(
 
 
 def exit_code(report: Mapping[str, Any]) -> int:
-    """2 when the report is incomplete, else 1 when any account-region has drift, else 0."""
-    if not report["complete"]:
+    """2 when the report is incomplete or the settings name an ID no account-region audited has (a typo), else 1
+    when any account-region has drift, else 0."""
+    if not report["complete"] or report["totals"].get("unknown_everywhere"):
         return EXIT_ERROR
     return EXIT_DRIFT if report["drift"] else EXIT_NO_DRIFT
 
@@ -579,6 +599,16 @@ def incomplete_line(report: Mapping[str, Any]) -> str:
         f"Incomplete: {summed['not_audited']} of {count} account-regions could not be audited (listed above); the "
         f"totals cover the {summed['audited']} audited"
     )
+
+
+def error_line(report: Mapping[str, Any]) -> str:
+    """The one line on stderr with exit code 2: what is incomplete, and the IDs no account-region has."""
+    summed = report["totals"]
+    lines = [incomplete_line(report)] if not report["complete"] else []
+    if summed.get("unknown_everywhere"):
+        named = ", ".join(f"{row['setting']} {row['id']}" for row in summed["unknown_everywhere"])
+        lines.append(f"Unknown IDs: no account-region audited has {named} (a typo?)")
+    return "; ".join(lines)
 
 
 def _where(row: Mapping[str, Any]) -> list[str]:
@@ -692,6 +722,16 @@ def print_organization_report(report: Mapping[str, Any], out: TextIO, width: int
             ["account region", "stack name", "filter"],
             [[_where(row), row["managed_by"], row["filter_id"]] for row in audited],
         )
+    unknown = [
+        [_where(row), [r["setting"], f"({r['parameter']})"], r["id"]] for row in audited for r in row["unknown_ids"]
+    ]
+    if unknown:
+        say()
+        say(
+            "Targets and filters of the settings that an account-region does not have or cannot see (exit code 2 "
+            "when no account-region has one: a typo; else a share not accepted, or a StackSet's overrides)"
+        )
+        table(["account region", "setting", "ID"], unknown)
     if failed:
         say()
         say(f"Not audited ({len(failed)})")
