@@ -129,7 +129,6 @@ NOT_THE_DEFAULT = {
     "SessionHourlyPrice": "0.02",
     "ReconcileDryRun": "true",
     "MaxDeletePercent": "20",
-    "ForceDeletes": "true",
     "SkipAlarmThresholdBytes": "2097152",
 }
 
