@@ -13,8 +13,12 @@ import boto3
 import pytest
 
 from simulation.account import SimulatedAccount
+from simulation.eventbridge import load_template
 from simulation.strict_aws import StrictAws
 from tests.integration.test_audit import managed_session
+from tests.integration.test_production_stack import TEMPLATE, _dashboard
+from tests.unit.test_delivery import APPLIANCE, ENDPOINT
+from tests.unit.test_delivery import NLB as NLB_EXAMPLE
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.delivery import (
     BYTES_IN,
@@ -22,11 +26,15 @@ from traffic_mirroring.delivery import (
     LARGEST_FRAME_BYTES,
     PACKETS_IN,
     PACKETS_OUT,
+    RECEIVED,
+    SOURCE_METRICS,
     delivery_window,
+    target_queries,
 )
 from traffic_mirroring.delivery_check import check_delivery
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.metrics_gateway import CloudWatchGateway
+from traffic_mirroring.model import TARGET_KIND_ENI, TARGET_KIND_GWLB_ENDPOINT, TARGET_KIND_NLB
 
 NOW = datetime.now(UTC)
 WINDOW = delivery_window(NOW)
@@ -187,3 +195,59 @@ def test_an_instance_mirrored_to_two_targets_and_a_source_cloudwatch_did_not_ans
     assert row["sources"] == {"counted": 0, "also_elsewhere": 1, "not_read": 1}
     assert row["verdict"] == "not-judged" and row["flagged"] is False
     assert "split by network interface" in str(row["reason"])
+
+
+# -- the dashboard -----------------------------------------------------------------------------------------------------
+def test_the_dashboard_graphs_what_each_kind_of_target_received_and_what_the_sources_sent() -> None:
+    """Where the template cannot know the pool's resources (TargetIds names targets, not load balancers), a Metrics
+    Insights query per kind, on the very metric and dimensions delivery reads (delivery.RECEIVED)."""
+    dashboard = _dashboard(load_template(TEMPLATE), lifecycle_hook_mode=False)
+    expressions = [
+        item["expression"]
+        for widget in dashboard["widgets"]
+        for metric in widget["properties"]["metrics"]
+        for item in metric
+        if isinstance(item, dict) and "expression" in item
+    ]
+    for metric in SOURCE_METRICS:  # what the sources sent, bytes and packets
+        assert f'SELECT SUM({metric}) FROM SCHEMA("AWS/EC2", InstanceId)' in expressions
+    nlb = RECEIVED[TARGET_KIND_NLB]
+    assert f'SELECT SUM({nlb.metric}) FROM SCHEMA("{nlb.namespace}", LoadBalancer) GROUP BY LoadBalancer' in expressions
+    endpoint = RECEIVED[TARGET_KIND_GWLB_ENDPOINT]
+    dimensions = target_queries(ENDPOINT)[0]["received"].dimensions
+    schema = ", ".join(f'"{name}"' for name, _ in dimensions)  # every dimension it is published with
+    for metric in (endpoint.metric, endpoint.dropped_metric):
+        assert (
+            f'SELECT SUM({metric}) FROM SCHEMA("{endpoint.namespace}", {schema}) '
+            f'WHERE "Endpoint Type" = \'GatewayLoadBalancer\' GROUP BY "VPC Endpoint Id"'
+        ) in expressions
+    titles = [widget["properties"]["title"] for widget in dashboard["widgets"]]
+    assert sum(title.startswith("Delivery:") for title in titles) == 2
+
+
+# -- the README's table of the metrics read ----------------------------------------------------------------------------
+def test_the_readme_names_the_metrics_delivery_reads_for_each_side() -> None:
+    readme = (TEMPLATE.parent / "README.md").read_text(encoding="utf-8")
+    marker = "<!-- delivery metrics: tested against traffic_mirroring.delivery (RECEIVED, SOURCE_METRICS) -->"
+    rows = readme.split(marker, 1)[1].split("\n\n", 1)[0].splitlines()[3:]
+    by_side = {row.split(" | ")[0].strip("| "): row for row in rows}
+    assert set(by_side) == {
+        "every source instance",
+        "NLB target",
+        "Gateway Load Balancer endpoint target",
+        "ENI target",
+    }
+    assert all(f"`{metric}`" in by_side["every source instance"] for metric in SOURCE_METRICS)
+    sides = {
+        TARGET_KIND_NLB: "NLB target",
+        TARGET_KIND_GWLB_ENDPOINT: "Gateway Load Balancer endpoint target",
+        TARGET_KIND_ENI: "ENI target",
+    }
+    assert set(sides) == set(RECEIVED)
+    examples = {TARGET_KIND_NLB: NLB_EXAMPLE, TARGET_KIND_GWLB_ENDPOINT: ENDPOINT, TARGET_KIND_ENI: APPLIANCE}
+    for kind, side in sides.items():
+        spec, row = RECEIVED[kind], by_side[side]
+        assert f"`{spec.namespace}` `{spec.metric}`" in row, kind
+        assert not spec.dropped_metric or f"`{spec.dropped_metric}`" in row, kind
+        dimensions = target_queries(examples[kind])[0]["received"].dimensions
+        assert row.split(" | ")[2] == ", ".join(f"`{name}`" for name, _ in dimensions), kind
