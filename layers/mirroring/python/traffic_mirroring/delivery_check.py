@@ -28,6 +28,7 @@ from traffic_mirroring.delivery import (
     target_queries,
 )
 from traffic_mirroring.ec2_gateway import Ec2Gateway
+from traffic_mirroring.model import TARGET_KIND_ENI, TARGET_KIND_GWLB_ENDPOINT, TARGET_KIND_NLB
 from traffic_mirroring.planner import pool_targets
 from traffic_mirroring.ports import DeliveryMetricsPort
 
@@ -103,6 +104,9 @@ def flagged(report: Mapping[str, Any]) -> bool:
     return bool((report.get("delivery") or {}).get("flagged"))
 
 
+_SHORT_KIND = {TARGET_KIND_NLB: "NLB", TARGET_KIND_GWLB_ENDPOINT: "GWLB endpoint", TARGET_KIND_ENI: "ENI"}
+
+
 def _size(count: float) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if count >= scale:
@@ -128,17 +132,17 @@ def print_delivery(delivery: Mapping[str, Any], out: TextIO, width: int | None =
     rows: list[Sequence[str | Sequence[str] | None]] = []
     for row in delivery["targets"]:
         sources = row["sources"]
-        counted = [str(sources["counted"])]
+        counted = str(sources["counted"])
         if sources["also_elsewhere"]:
-            counted.append(f"(+{sources['also_elsewhere']} elsewhere too)")
+            counted += f" (+{sources['also_elsewhere']} elsewhere too)"
         if sources["not_read"]:
-            counted.append(f"(+{sources['not_read']} not read)")
+            counted += f" (+{sources['not_read']} not read)"
         ratio = "-" if row["ratio"] is None else f"{row['ratio']:.0%}"
         verdict = row["verdict"] + (" !" if row["flagged"] else "")
+        kind = _SHORT_KIND.get(row["kind"], row["kind"])
         rows.append(
             [
-                row["target_id"],
-                row["kind"] or None,
+                [row["target_id"], f"({kind})"] if kind else row["target_id"],
                 counted,
                 _size(row["expected_bytes"]),
                 _size(row["received_bytes"]),
@@ -146,7 +150,8 @@ def print_delivery(delivery: Mapping[str, Any], out: TextIO, width: int | None =
                 f"{verdict}: {row['reason']}" if row["reason"] else verdict,
             ]
         )
-    for line in fit_table(["target", "kind", "sources", "expected", "received", "ratio", "verdict"], rows, width):
+    columns = ["target", "sources", "expected", "received", "ratio", "verdict"]
+    for line in fit_table(columns, rows, width):
         print(line, file=out)
     kinds = sorted({row["kind"] for row in delivery["targets"] if row["kind"] in RECEIVED})
     if kinds:
