@@ -186,6 +186,7 @@ def markdown(
     lines.extend(_org_audit(results.get("org_audit"), org_plot_name))
     lines.extend(_windows_and_preflight(results.get("windows_and_preflight")))
     lines.extend(_skip_check(results.get("skip_check")))
+    lines.extend(_delivery_and_time_to_coverage(results.get("delivery"), results.get("time_to_coverage")))
     return "\n".join(lines) + "\n"
 
 
@@ -1127,4 +1128,92 @@ def _org_audit(org: Mapping[str, Any] | None, plot_name: str | None) -> list[str
     lines.extend([note, ""])
     if plot_name:
         lines.extend([f"![Wall time and API calls per account of the organization audit against N]({plot_name})", ""])
+    return lines
+
+
+def _delivery_and_time_to_coverage(delivery: Mapping[str, Any] | None, coverage: Mapping[str, Any] | None) -> list[str]:
+    """Issue 23: the calls and cost of ``mirror-audit --delivery``; time to coverage against its floor."""
+    if not delivery and not coverage:
+        return []
+    lines = ["", "## 9. Delivery and time to coverage", ""]
+    if delivery:
+        cases = delivery["cases"]
+        lines += [
+            "`bench/delivery.py`: what `mirror-audit --delivery` adds to an audit of N mirrored instances on one NLB "
+            "target, against moto with the strict layer (GetMetricData: 500 queries a call, pages, per-query status), "
+            "each run checking the verdict (every source counted, no loss shown). It runs on demand only: "
+            "GetMetricData bills every metric requested, "
+            f"{delivery['metrics_per_instance']} per instance and 1 or 2 per target, at "
+            f"{_money(delivery['price_per_metric'] * 1000)} per 1,000.",
+            "",
+            *_table(
+                [
+                    "instances",
+                    "calls",
+                    "by operation",
+                    "that grow with N: ⌈N/1000⌉ + ⌈N/200⌉ + ⌈(4N+1)/500⌉",
+                    "metrics requested",
+                    "cost a run",
+                    "wall s (moto's part)",
+                ],
+                [
+                    [
+                        f"{c['instances']:,}",
+                        c["api_calls"],
+                        _ops(c["api_calls_by_operation"]),
+                        c["calls_that_grow"],
+                        f"{c['metrics_requested']:,}",
+                        _money(c["cost_per_run"]),
+                        f"{c['wall_seconds']} ({c['moto_seconds']})",
+                    ]
+                    for c in cases
+                ],
+            ),
+            "",
+        ]
+    if coverage:
+        latency = coverage["latency_seconds"]
+        lines += [
+            "`bench/time_to_coverage.py`: how long a new instance waits to be mirrored, from its `running` event to "
+            f"its last session created, over {coverage['launches']} launches (1 ENI each; the pool: "
+            f"{coverage['pool']}), "
+            f"with {latency * 1000:g} ms added to every AWS call and moto's own time taken out: the critical path "
+            "with AWS's round trip, not moto's speed. A container's INIT is not included (figure 3). **cold**: each "
+            "launch in a new container, as Lambda runs a burst when nothing is reserved (`ReservedConcurrency` 0, the "
+            "default); **warm**: one container, already used; **ReservedConcurrency "
+            f"{coverage['reserved_concurrency']}**: the burst at once, queued on that many containers (computed from "
+            "the measured times). The floor: the calls the logic must make before the last create, one after the "
+            f"other, {TIMES} {latency * 1000:g} ms ({coverage['floor_why']}).",
+            "",
+            *_table(
+                ["containers", "p50 s", "p99 s", "max s", "calls to coverage", f"floor (calls {TIMES} latency)"],
+                [
+                    *(
+                        [
+                            mode,
+                            coverage[mode]["p50"],
+                            coverage[mode]["p99"],
+                            coverage[mode]["max"],
+                            coverage[mode]["calls_to_coverage"],
+                            f"{coverage[mode]['floor_seconds']} s ({coverage[mode]['floor_calls']} calls)",
+                        ]
+                        for mode in ("cold", "warm")
+                    ),
+                    [
+                        f"ReservedConcurrency {coverage['reserved_concurrency']}, {coverage['launches']} at once",
+                        coverage["reserved"]["p50"],
+                        coverage["reserved"]["p99"],
+                        coverage["reserved"]["max"],
+                        "",
+                        "",
+                    ],
+                ],
+            ),
+            "",
+            "Calls to coverage in a cold container: "
+            + ", ".join(coverage["cold"]["sequence"])
+            + "; in a warm one: "
+            + ", ".join(coverage["warm"]["sequence"])
+            + ".",
+        ]
     return lines

@@ -42,6 +42,9 @@ class Plan:
     expired_sizes: tuple[int, ...] = (1000,)
     preflight_sizes: tuple[int, ...] = (1000, 2000)
     skip_check_sizes: tuple[int, ...] = (100, 1000, 10_000)
+    delivery_sizes: tuple[int, ...] = (1000, 10_000)
+    coverage_launches: int = 100
+    coverage_latency: float = 0.05  # seconds added to every AWS call (time to coverage)
 
 
 FULL = Plan()
@@ -62,6 +65,8 @@ QUICK = Plan(
     expired_sizes=(20,),
     preflight_sizes=(20, 40),
     skip_check_sizes=(300,),  # over 250 instances: two GetMetricData calls
+    delivery_sizes=(300,),  # 1,201 metrics: three GetMetricData calls
+    coverage_launches=5,
 )
 
 
@@ -102,8 +107,19 @@ def measure(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dic
         )
         progress("8/8 windows, GuardDuty and preflight")
         results["windows_and_preflight"] = windows_and_preflight.run(plan.expired_sizes, plan.preflight_sizes)
+        _delivery_and_time_to_coverage(plan, results, progress)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def _delivery_and_time_to_coverage(plan: Plan, results: dict[str, Any], progress: Callable[[str], None]) -> None:
+    """Issue 23: what mirror-audit --delivery adds, and how long a new instance waits to be mirrored."""
+    from bench import delivery, time_to_coverage
+
+    progress("+ delivery")
+    results["delivery"] = delivery.run(plan.delivery_sizes)
+    progress("+ time to coverage")
+    results["time_to_coverage"] = time_to_coverage.run(plan.coverage_launches, plan.coverage_latency)
 
 
 def _burst(plan: Plan) -> dict[str, Any]:

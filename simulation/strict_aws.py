@@ -85,8 +85,9 @@ Switches (attributes of ``StrictAws``, reset on ``__exit__``):
 - ``page_cap``: the largest page AWS returns, whatever MaxResults asks (Traffic Mirroring describes; ListAccounts
   below its own 20).
 - ``metric_page_cap`` (None): the most data points one GetMetricData page holds, below ``MaxDatapoints``.
-- ``metric_status`` ({}): (metric name, InstanceId) → the ``StatusCode`` GetMetricData answers for it, without
-  values (``InternalError``, ``Forbidden``: AWS did not answer that query).
+- ``metric_status`` ({}): (metric name, a dimension value: an InstanceId, a LoadBalancer, a VPC endpoint ID, ...) → the
+  ``StatusCode`` GetMetricData answers for that metric of that resource, without values (``InternalError``,
+  ``Forbidden``: AWS did not answer that query).
 
 Where AWS does not document an error code (a session number already used on the ENI, a source ENI that is a
 target, an ENI target that is a source, a NextToken that was never handed out), ``InvalidParameterValue`` is used,
@@ -835,8 +836,15 @@ def _get_metric_data_like_aws(layer: StrictAws, original: Callable[..., Any]) ->
         index = _metric_index(self.cloudwatch_backend)
         for query in queries:
             dimensions = query["MetricStat"]["Metric"].get("Dimensions") or []
-            instance = next((d["Value"] for d in dimensions if d["Name"] == "InstanceId"), "")
-            status = layer.metric_status.get((query["MetricStat"]["Metric"]["MetricName"], instance))
+            name = query["MetricStat"]["Metric"]["MetricName"]
+            status = next(
+                (
+                    layer.metric_status[(name, d["Value"])]
+                    for d in dimensions
+                    if (name, d["Value"]) in layer.metric_status
+                ),
+                None,
+            )
             points = [] if status else _metric_points(index, query, start, end)
             answers.append((query, points if ascending else points[::-1], status or "Complete"))
         size = int(params.get("MaxDatapoints") or RULES["get_metric_data_max_datapoints"])

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from bench.report import README_COST_BEGIN, README_COST_END, readme_cost_table
+from bench.report import README_COST_BEGIN, README_COST_END, markdown, readme_cost_table
 from bench.run import QUICK, measure, write
+from bench.time_to_coverage import Sample, percentile, queued
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,30 @@ def test_the_skip_check_judges_every_instance_in_the_calls_it_needs(results: dic
     assert case["metrics_requested"] == 2 * case["instances"] and figures["all_as_needed"]
 
 
+def test_delivery_is_counted_and_priced_and_judges_every_source(results: dict[str, Any]) -> None:
+    [case] = results["delivery"]["cases"]
+    assert case["instances"] == QUICK.delivery_sizes[0] == 300 and case["verdict"] == "no-loss-shown"
+    assert case["metrics_requested"] == 4 * 300 + 1 and case["get_metric_data_calls"] == 3  # 500 queries a call
+    assert case["cost_per_run"] == pytest.approx(case["metrics_requested"] * 0.01 / 1000, abs=1e-4)
+    assert case["api_calls"] == case["calls_that_grow"] + results["delivery"]["fixed_calls"][300]
+    assert "## 9. Delivery and time to coverage" in markdown(results)
+
+
+def test_time_to_coverage_is_measured_against_its_floor(results: dict[str, Any]) -> None:
+    figures = results["time_to_coverage"]
+    assert figures["launches"] == QUICK.coverage_launches and figures["latency_seconds"] == 0.05
+    for mode in ("cold", "warm"):
+        measured = figures[mode]
+        # Every call waits 50 ms: no launch is mirrored faster than the calls it made, nor than the floor
+        assert measured["calls_to_coverage"] >= measured["floor_calls"]
+        assert measured["p50"] >= measured["floor_seconds"] == round(measured["floor_calls"] * 0.05, 3)
+        assert measured["p50"] <= measured["p99"] <= measured["max"]
+        assert measured["sequence"][-1] == "CreateTrafficMirrorSession"
+    assert figures["warm"]["floor_calls"] == 4 and figures["cold"]["floor_calls"] == 9
+    assert figures["warm"]["p50"] < figures["cold"]["p50"]
+    assert figures["reserved"]["p99"] >= figures["cold"]["p50"]  # a burst waits for free containers, if any
+
+
 def test_the_organization_audit_audits_every_account_with_the_same_calls_per_account(results: dict[str, Any]) -> None:
     org = results["org_audit"]
     cases = org["cases"]
@@ -136,3 +161,12 @@ def test_windows_guardduty_and_preflight_are_counted(results: dict[str, Any]) ->
     assert all(c["expired"] == round(c["instances"] * 0.1) for c in figures["expired"])
     assert len({c["preflight_calls"] for c in figures["preflight"]}) == 1
     assert all(c["within_budget"] for c in figures["preflight"])
+
+
+def test_a_burst_on_reserved_containers_waits_for_a_free_one() -> None:
+    """The queue model of time to coverage: first come, first served; a container's first launch is cold."""
+    cold = [Sample(to_coverage=1.0, handler=1.5, calls_to_coverage=9, sequence=())] * 4
+    warm = [Sample(to_coverage=0.2, handler=0.3, calls_to_coverage=4, sequence=())] * 4
+    assert queued(cold, warm, workers=2) == [1.0, 1.0, 1.7, 1.7]
+    assert queued(cold, warm, workers=4) == [1.0] * 4  # as many containers as launches: each waits its cold path
+    assert percentile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.0 and percentile([1.0, 2.0], 0.99) == 2.0

@@ -9,11 +9,11 @@ safe to run with credentials that could change things.
 With ``--accounts`` or ``--organization`` the same audit runs in every account and Region of an organization,
 through a read-only role in each, into one report (``organization_audit``).
 
-Exit codes: 0 no drift, 1 drift (the reconciler would create, delete or move a session), 2 error (one line on
-stderr, never a traceback), among them settings that name a target or filter the account does not have or cannot
-see (the report lists them first: ``unknown_ids``), even with no instance to mirror yet. The text report wraps to
-the terminal's width (80 columns in a pipe) without cutting an ID; ``--width 0`` keeps one line per row for grep,
-``--json`` gives the same report as data.
+Exit codes: 0 no drift, 1 drift (the reconciler would create, delete or move a session; with ``--delivery``, also a
+pool target flagged for losing copies: ``delivery_check``), 2 error (one line on stderr, never a traceback), among
+them settings that name a target or filter the account does not have or cannot see (the report lists them first:
+``unknown_ids``), even with no instance to mirror yet. The text report wraps to the terminal's width (80 columns in a
+pipe) without cutting an ID; ``--width 0`` keeps one line per row for grep, ``--json`` gives the same report as data.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, Profi
 from traffic_mirroring import inventory as inventory_reader
 from traffic_mirroring import planner
 from traffic_mirroring.config import FILTER_ID_PATTERN, TARGET_ID_PATTERN, Settings, load_settings
+from traffic_mirroring.delivery import DEFAULT_MIN_RATIO, DEFAULT_WINDOW_MINUTES, SETTLE_MINUTES
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import AwsApiError, ConfigurationError, MirroringError
 from traffic_mirroring.model import Inventory, Plan
@@ -70,6 +71,8 @@ READ_ONLY_OPERATIONS: Mapping[str, frozenset[str]] = {
         }
     ),
     "sts": frozenset({"GetCallerIdentity"}),
+    # --delivery: what the sources mirrored and the targets received (delivery_check).
+    "cloudwatch": frozenset({"GetMetricData"}),
 }
 READ_ONLY_PREFIXES = ("Describe", "List", "Get")
 
@@ -754,8 +757,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Show what the Traffic Mirroring reconciler would create, delete and move in an account (or in every "
             "account of an organization), and what it costs, without changing anything. Exit code: 0 no drift, "
-            "1 drift, 2 error (a target or filter of the settings the account does not have, or an account that "
-            "could not be audited)."
+            "1 drift (or, with --delivery, a target flagged), 2 error (a target or filter of the settings the "
+            "account does not have, or an account that could not be audited)."
         ),
     )
     aws = parser.add_argument_group("AWS")
@@ -844,6 +847,28 @@ def _parser() -> argparse.ArgumentParser:
     from traffic_mirroring import organization_audit
 
     organization_audit.add_arguments(parser)
+    delivery = parser.add_argument_group("delivery (one account: do the copies reach the pool targets?)")
+    delivery.add_argument(
+        "--delivery",
+        action="store_true",
+        help="also compare, per pool target, what its sources mirrored with what it received (CloudWatch "
+        "GetMetricData: $0.01 per 1,000 metrics, 4 per mirrored instance); a flagged target exits 1",
+    )
+    delivery.add_argument(
+        "--delivery-window",
+        type=_positive_int,
+        default=DEFAULT_WINDOW_MINUTES,
+        metavar="MINUTES",
+        help=f"the window compared, ending {SETTLE_MINUTES} minutes ago (default {DEFAULT_WINDOW_MINUTES})",
+    )
+    delivery.add_argument(
+        "--delivery-min-ratio",
+        type=_ratio,
+        default=DEFAULT_MIN_RATIO,
+        metavar="RATIO",
+        help="flag a target that received less than this share of what its sources certainly sent it "
+        f"(default {DEFAULT_MIN_RATIO})",
+    )
     output = parser.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     output.add_argument(
@@ -874,6 +899,20 @@ _FLAG_ENV = {
     "trusted_targets": "TRUSTED_TARGETS",
     "price": "SESSION_HOURLY_PRICE",
 }
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 5:
+        raise argparse.ArgumentTypeError(f"{text} minutes: at least 5 (one period)")
+    return value
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: a share above 0, at most 1 (e.g. 0.8)")
+    return value
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str], *, filter_required: bool = True) -> Settings:
@@ -981,16 +1020,25 @@ def _run(argv: Sequence[str] | None) -> int:
     if organization_audit.wanted(args):
         if args.stack_json is not None:  # one stack's filter and marker are its own account's
             return _fail("--stack-json describes one stack: not with --accounts or --organization")
+        if args.delivery:
+            return _fail("--delivery audits one account: run it without --accounts or --organization")
         return _run_organization(args, where)
+    from traffic_mirroring import delivery_check
+
     try:
-        report = audit(settings_from(args, os.environ), where)
+        settings = settings_from(args, os.environ)
+        report = audit(settings, where)
+        if args.delivery:
+            report["delivery"] = delivery_check.audit_delivery(
+                settings, where, window_minutes=args.delivery_window, min_ratio=args.delivery_min_ratio
+            )
     except Exception as error:
         return _explained(error, args, where)
-    _print(report, args, print_report)
+    _print(report, args, delivery_check.print_report_with_delivery)
     if report["unknown_ids"]:  # a typo in the settings is an error, whatever the plan: the report, then why
         sys.stdout.flush()
         return _fail(unknown_ids_line(report))
-    return EXIT_DRIFT if report["drift"] else EXIT_NO_DRIFT
+    return EXIT_DRIFT if report["drift"] or delivery_check.flagged(report) else EXIT_NO_DRIFT
 
 
 def _explained(error: Exception, args: argparse.Namespace, where: AwsTarget) -> int:

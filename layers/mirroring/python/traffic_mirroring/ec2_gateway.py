@@ -394,7 +394,7 @@ class Ec2Gateway:
             [raw["GatewayLoadBalancerEndpointId"] for raw in raws if raw.get("Type") == TARGET_KIND_GWLB_ENDPOINT]
         )
         target_eni_ids = [raw["NetworkInterfaceId"] for raw in raws if raw.get("Type") == TARGET_KIND_ENI]
-        endpoint_eni_ids = [eni for _, _, enis in endpoints.values() for eni in enis]
+        endpoint_eni_ids = [eni for _, _, enis, _ in endpoints.values() for eni in enis]
         enis = self._read_enis([*target_eni_ids, *endpoint_eni_ids]) if target_eni_ids or endpoint_eni_ids else {}
         hosts = {attached for e in target_eni_ids if e in enis and (attached := enis[e].attached)}
         instances, _ = self.describe_instances(sorted(hosts)) if hosts else ({}, set())
@@ -418,12 +418,20 @@ class Ec2Gateway:
             target_ingress: TargetIngress | None = None
             eni_id: str | None = None
             vpc = ""
+            resource_id = str(
+                raw.get("NetworkInterfaceId")
+                or raw.get("NetworkLoadBalancerArn")
+                or raw.get("GatewayLoadBalancerEndpointId")
+                or ""
+            )
+            appliance, service = "", ""
             if kind == TARGET_KIND_ENI:
                 eni_id = raw.get("NetworkInterfaceId", "")
                 eni = enis.get(eni_id)
                 zone, attached, vpc = (eni.zone, eni.attached, eni.vpc_id) if eni else ("", None, "")
                 target_ingress = ingress.get(eni_id)
                 host = instances.get(attached or "")
+                appliance = attached or ""
                 zones = frozenset({zone}) if zone else frozenset()
                 capacity = eni_target_source_limit(host.instance_type if host else None)
                 if eni_id not in enis:
@@ -450,7 +458,7 @@ class Ec2Gateway:
                 if endpoint is None:
                     problem = "" if shared_in else "its Gateway Load Balancer endpoint no longer exists"
                 else:
-                    state, vpc, endpoint_enis = endpoint
+                    state, vpc, endpoint_enis, service = endpoint
                     zones = frozenset(enis[e].zone for e in endpoint_enis if e in enis and enis[e].zone)
                     if state.lower() != "available":
                         problem = f"its Gateway Load Balancer endpoint is {state}"
@@ -468,6 +476,9 @@ class Ec2Gateway:
                 ingress=target_ingress,
                 cross_zone=cross_zone[0],
                 cross_zone_decided_by=cross_zone[1],
+                resource_id=resource_id,
+                appliance_id=appliance,
+                endpoint_service=service,
             )
         return targets
 
@@ -573,15 +584,16 @@ class Ec2Gateway:
         ]
         return tuple(dict.fromkeys(groups))
 
-    def _vpc_endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, tuple[str, str, tuple[str, ...]]]:
-        """Endpoint ID → (state, VPC, network interfaces). Absent: the endpoint does not exist."""
-        found: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    def _vpc_endpoints(self, endpoint_ids: Sequence[str]) -> dict[str, tuple[str, str, tuple[str, ...], str]]:
+        """Endpoint ID → (state, VPC, network interfaces, service name). Absent: the endpoint does not exist."""
+        found: dict[str, tuple[str, str, tuple[str, ...], str]] = {}
         raws = _existing(endpoint_ids, FILTER_VALUES_PER_CALL, self._describe_vpc_endpoints, "InvalidVpcEndpointId")
         for raw in raws:
             found[raw["VpcEndpointId"]] = (
                 str(raw.get("State", "")),
                 str(raw.get("VpcId", "")),
                 tuple(raw.get("NetworkInterfaceIds") or ()),
+                str(raw.get("ServiceName", "")),
             )
         return found
 

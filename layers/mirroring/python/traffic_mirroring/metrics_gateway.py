@@ -6,15 +6,18 @@ with ``NextToken``: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIRefer
 So 250 instances a call (two metrics each), every page followed, each query's values gathered by its ``Id`` across
 pages. A query's last ``StatusCode`` other than ``Complete`` (``PartialData``, ``InternalError``, ``Forbidden``)
 leaves its instance not judged. Errors are the domain's (``errors.aws_error``), as for EC2. This class implements
-``ports.SkipMetricsPort``. Price: $0.01 per 1,000 metrics requested (README, "What it costs").
+``ports.SkipMetricsPort`` and ``ports.DeliveryMetricsPort`` (any metrics, per period, for ``delivery``). Price: $0.01
+per 1,000 metrics requested (README, "What it costs").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from traffic_mirroring.delivery import MetricQuery, Series
 from traffic_mirroring.ec2_gateway import call_aws
 from traffic_mirroring.mirror_skips import INBOUND, OUTBOUND, SKIP_METRICS, MetricWindow, SkippedBytes
 
@@ -26,6 +29,7 @@ COMPLETE = "Complete"
 @dataclass
 class _Answer:
     values: list[float] = field(default_factory=list)
+    timestamps: list[datetime] = field(default_factory=list)
     status: str = ""
 
 
@@ -54,6 +58,29 @@ class CloudWatchGateway:
                 )
         return readings
 
+    def metric_series(self, queries: Sequence[MetricQuery], window: MetricWindow) -> dict[MetricQuery, Series]:
+        """The Sum of each metric in each period of the window, 500 queries a call (query ``m<n>``: the n-th of its
+        call). A query CloudWatch did not answer completely has ``complete`` False."""
+        series: dict[MetricQuery, Series] = {}
+        unique = list(dict.fromkeys(queries))
+        for first in range(0, len(unique), QUERIES_PER_CALL):
+            batch = unique[first : first + QUERIES_PER_CALL]
+            stats = [
+                _metric_stat(f"m{n}", q.namespace, q.metric, q.dimensions, window.period_seconds)
+                for n, q in enumerate(batch)
+            ]
+            answers = self._metric_data(stats, window)
+            for n, query in enumerate(batch):
+                answer = answers.get(f"m{n}")
+                if answer is None:
+                    series[query] = Series(complete=False)
+                    continue
+                points: dict[datetime, float] = {}
+                for moment, value in zip(answer.timestamps, answer.values, strict=False):
+                    points[moment] = points.get(moment, 0.0) + value
+                series[query] = Series(points, complete=answer.status == COMPLETE)
+        return series
+
     def _metric_data(self, queries: list[dict[str, Any]], window: MetricWindow) -> dict[str, _Answer]:
         answers: dict[str, _Answer] = {}
         token: str | None = None
@@ -70,6 +97,7 @@ class CloudWatchGateway:
             for result in page.get("MetricDataResults", []):
                 answer = answers.setdefault(result["Id"], _Answer())
                 answer.values.extend(float(v) for v in result.get("Values", []))
+                answer.timestamps.extend(result.get("Timestamps", []))
                 answer.status = result.get("StatusCode", "")
             token = page.get("NextToken")
             if not token:
@@ -77,13 +105,19 @@ class CloudWatchGateway:
 
 
 def _query(query_id: str, metric: str, instance_id: str, period: int) -> dict[str, Any]:
+    return _metric_stat(query_id, "AWS/EC2", metric, (("InstanceId", instance_id),), period)
+
+
+def _metric_stat(
+    query_id: str, namespace: str, metric: str, dimensions: Sequence[tuple[str, str]], period: int
+) -> dict[str, Any]:
     return {
         "Id": query_id,
         "MetricStat": {
             "Metric": {
-                "Namespace": "AWS/EC2",
+                "Namespace": namespace,
                 "MetricName": metric,
-                "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+                "Dimensions": [{"Name": name, "Value": value} for name, value in dimensions],
             },
             "Period": period,
             "Stat": "Sum",

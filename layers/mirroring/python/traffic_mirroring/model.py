@@ -181,6 +181,12 @@ class MirrorTarget:
     ingress: TargetIngress | None = None
     cross_zone: bool | None = None
     cross_zone_decided_by: str = ""
+    # What names its CloudWatch metrics (delivery): the resource as the target names it (the NLB's ARN, the endpoint's
+    # ID, the ENI's ID), an ENI target's appliance instance, a Gateway Load Balancer endpoint's service name ("": not
+    # known here).
+    resource_id: str = ""
+    appliance_id: str = ""
+    endpoint_service: str = ""
 
 
 @dataclass(frozen=True)

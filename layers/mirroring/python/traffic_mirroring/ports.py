@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from traffic_mirroring.delivery import MetricQuery, Series
 from traffic_mirroring.eligibility import TypeVerdicts
 from traffic_mirroring.mirror_skips import MetricWindow, SkippedBytes
 from traffic_mirroring.model import MirrorSession
@@ -57,3 +58,9 @@ class SkipMetricsPort(Protocol):
     """What CloudWatch says each instance dropped of its mirrored traffic (``metrics_gateway.CloudWatchGateway``)."""
 
     def skipped_bytes(self, instance_ids: Sequence[str], window: MetricWindow) -> dict[str, SkippedBytes]: ...
+
+
+class DeliveryMetricsPort(Protocol):
+    """The Sum of CloudWatch metrics per period: what sources mirrored and targets received (``delivery``)."""
+
+    def metric_series(self, queries: Sequence[MetricQuery], window: MetricWindow) -> dict[MetricQuery, Series]: ...
