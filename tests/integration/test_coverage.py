@@ -4,6 +4,7 @@ figure and its reasons; an event, which judges one instance, publishes none."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from functions.instance_state_change.app import handler as state_change
 from functions.scheduled_reconciler.app import handler as scheduled
 from simulation.account import REGION, SimulatedAccount
+from simulation.cloudwatch_alarms import ALARM, INSUFFICIENT_DATA, OK, evaluate
+from simulation.eventbridge import load_template
+from simulation.strict_aws import StrictAws
 from tests.integration.stack import MANAGED_BY, LambdaContext, Stack, event, make_stack
 from traffic_mirroring import audit
 
@@ -144,8 +148,8 @@ def test_mirror_audit_shows_coverage_now_and_after_the_plan_and_its_text_names_w
     )
     text = capsys.readouterr().out
     assert (
-        "Coverage: 0 of 7 ENIs (0%) that should be mirrored are mirrored by a session of ours now; after the plan: "
-        "6 of 7 ENIs (85.71%)"
+        "Coverage: 0 of 7 ENIs (0%) that should be mirrored are mirrored by a session of ours now; with the plan "
+        "applied: 6 of 7 ENIs (85.71%)"
     ) in text
     rows = [line.split() for line in text.splitlines() if line.startswith(("  missing-session", "  eni-session"))]
     assert rows == [
@@ -153,6 +157,27 @@ def test_mirror_audit_shows_coverage_now_and_after_the_plan_and_its_text_names_w
         ["eni-session-limit", "1", "1", world["full"]],
     ]
     assert "Not counted (should not be mirrored now), ENIs: 1 opted-out, 2 unsupported-instance-type" in text
+
+
+@pytest.mark.parametrize("aws_accepts", [False, True])
+def test_a_newer_family_counts_while_aws_is_asked_and_its_answer_decides_within_the_run(
+    stack: Stack, strict: StrictAws, aws_accepts: bool
+) -> None:
+    # Given two instances of a family newer than AWS's list (one asks AWS, the other waits), and a listed one
+    if aws_accepts:
+        strict.accept_family("m8g")
+    for _ in range(2):
+        stack.account.launch("m8g.large", tags={"mirror": "true"})
+    stack.account.launch(tags={"mirror": "true"})
+    # When the reconciler runs (its second pass places the one that waited, once AWS has answered)
+    summary = scheduled(event("scheduled-event.json", ""), LambdaContext(), runtime=stack.runtime)
+    # Then AWS's answer decides: accepted, both are mirrored; refused, both leave the denominator
+    figure = summary["coverage"]
+    if aws_accepts:
+        assert (figure["enis_to_mirror"], figure["enis_mirrored"], figure["not_counted"]) == (3, 3, {})
+    else:
+        assert (figure["enis_to_mirror"], figure["enis_mirrored"]) == (1, 1)
+        assert figure["not_counted"] == {"unsupported-instance-type": 2}
 
 
 def test_an_event_publishes_no_coverage_and_an_empty_account_publishes_no_data(
@@ -171,3 +196,92 @@ def test_an_event_publishes_no_coverage_and_an_empty_account_publishes_no_data(
     summary = state_change(event("ec2-instance-running.json", instance), LambdaContext(), runtime=stack.runtime)
     assert summary["coverage"] is None
     assert "Coverage" not in emitted_metrics(capsys.readouterr().out)
+
+
+# -- the alarm, on its definition in template.yaml ----------------------------------------------------------------
+TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+HOUR = 3600
+RUNS = 6  # the default ReconcileSchedule, rate(10 minutes): six figures an hour
+
+
+def coverage_alarm() -> dict[str, Any]:
+    alarms: list[dict[str, Any]] = [
+        r["Properties"]
+        for r in TEMPLATE["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "Coverage"
+    ]
+    [alarm] = alarms
+    return alarm
+
+
+def defaults() -> dict[str, Any]:
+    return {name: spec.get("Default") for name, spec in TEMPLATE["Parameters"].items()}
+
+
+def hourly_runs(*hours: list[float]) -> list[tuple[float, float]]:
+    """One figure per scheduled reconcile: the values of each hour in turn, from 00:00."""
+    return [(h * HOUR + k * HOUR / len(values) + 30, v) for h, values in enumerate(hours) for k, v in enumerate(values)]
+
+
+def test_the_alarm_watches_the_figure_the_reconciler_publishes(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ten_tagged_instances(stack)
+    capsys.readouterr()
+    scheduled(event("scheduled-event.json", ""), LambdaContext(), runtime=stack.runtime)
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    [blob] = [b for b in blobs if "Coverage" in b]
+    [directive] = blob["_aws"]["CloudWatchMetrics"]
+    alarm = coverage_alarm()
+    assert directive["Namespace"] == "TrafficMirroringTests"  # the test run's MetricsNamespace
+    assert alarm["Namespace"] == {"Ref": "MetricsNamespace"}
+    assert [{"Name": name, "Value": blob[name]} for name in directive["Dimensions"][0]] == alarm["Dimensions"]
+    assert {"Name": "Coverage", "Unit": "Percent"} in directive["Metrics"]
+
+
+def test_the_alarm_fires_when_coverage_stays_below_the_threshold_for_an_hour() -> None:
+    alarm, parameters = coverage_alarm(), defaults()
+    assert parameters["CoverageAlarmPercent"] == 95
+    # A drop: every run of an hour left 6 of 7 ENIs mirrored
+    assert evaluate(alarm, hourly_runs([100.0] * RUNS, [600 / 7] * RUNS), now=2 * HOUR, parameters=parameters) == ALARM
+    # Just below the threshold for the hour fires; at it, not
+    assert evaluate(alarm, hourly_runs([94.9] * RUNS), now=HOUR, parameters=parameters) == ALARM
+    assert evaluate(alarm, hourly_runs([95.0] * RUNS), now=HOUR, parameters=parameters) == OK
+    # Another threshold chosen at deploy time is the one judged
+    assert (
+        evaluate(alarm, hourly_runs([94.9] * RUNS), now=HOUR, parameters={**parameters, "CoverageAlarmPercent": 90})
+        == OK
+    )
+
+
+def test_the_alarm_does_not_fire_on_a_healthy_stack_one_short_run_or_an_empty_account() -> None:
+    alarm, parameters = coverage_alarm(), defaults()
+    # A healthy day: every run leaves every ENI that should be mirrored mirrored
+    day = hourly_runs(*([[100.0] * RUNS] * 24))
+    assert all(evaluate(alarm, day, now=h * HOUR, parameters=parameters) == OK for h in range(1, 25))
+    # One run of the hour cut short (its deadline) or racing a burst of launches: the others recovered
+    assert (
+        evaluate(alarm, hourly_runs([100.0, 40.0, 100.0, 100.0, 100.0, 100.0]), now=HOUR, parameters=parameters) == OK
+    )
+    # Below it for half an hour only: it has not stayed there for an hour yet
+    assert evaluate(alarm, hourly_runs([100.0] * 3 + [80.0] * 3), now=HOUR, parameters=parameters) == OK
+    # Nothing to mirror: no data at all, which is not an alarm (nor INSUFFICIENT_DATA)
+    assert evaluate(alarm, [], now=HOUR, parameters=parameters) == OK
+    # 0 turns it off, even at 0 %
+    assert (
+        evaluate(alarm, hourly_runs([0.0] * RUNS), now=HOUR, parameters={**parameters, "CoverageAlarmPercent": 0}) == OK
+    )
+
+
+def test_the_alarm_evaluator_follows_aws_s_rules_for_missing_data_and_m_of_n() -> None:
+    """The model the tests above lean on (simulation/cloudwatch_alarms.py), on a made-up alarm."""
+    base = {"Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 3, "Threshold": 10}
+    above = {**base, "ComparisonOperator": "GreaterThanThreshold"}
+    assert evaluate({**above, "TreatMissingData": "breaching"}, [], now=180) == ALARM
+    assert evaluate({**above, "TreatMissingData": "notBreaching"}, [], now=180) == OK
+    assert evaluate(above, [], now=180) == INSUFFICIENT_DATA  # missing, the default
+    assert evaluate({**above, "TreatMissingData": "ignore"}, [], now=180, state=ALARM) == ALARM
+    two_of_three = [(0, 11.0), (60, 9.0), (120, 11.0)]
+    assert evaluate(above, two_of_three, now=180) == OK  # all three must breach by default
+    assert evaluate({**above, "DatapointsToAlarm": 2}, two_of_three, now=180) == ALARM
+    assert evaluate(above, [(0, 11.0), (60, 11.0), (120, 11.0), (180, 1.0)], now=190) == ALARM  # 180-240 is not over

@@ -541,7 +541,7 @@ def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = Non
         say()
         say(
             f"Coverage: {coverage_line(figure)} that should be mirrored are mirrored by a session of ours now; "
-            f"after the plan: {coverage_line(figure['after_plan'])}"
+            f"with the plan applied: {coverage_line(figure['after_plan'])}"
         )
         if figure["fix_first"]:
             say('Not mirrored, what to fix first (the most ENIs first; README, "When an instance is not mirrored"):')

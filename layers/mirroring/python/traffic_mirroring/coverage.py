@@ -142,13 +142,15 @@ def after_run(
     mirrored_enis: Collection[str],
     applied: Collection[str],
     final_status: Mapping[str, str],
+    created_enis: Collection[str] = (),
 ) -> Coverage:
     """Coverage as a run leaves it.
 
-    ``applied``: the instances whose whole plan was applied without a problem: their ENIs are as planned; any other
+    ``applied``: the instances whose whole plan was applied without a problem: their ENIs are as planned. Any other
     (left for the next run by the deadline, rolled back after an error, or applied only in part by the safety valve)
-    is as read. Either way an ENI counts as mirrored only with a session of ours on it after the run
-    (``mirrored_enis``: what was read, less what the run deleted, plus what it created and confirmed). An instance
+    is as read, except an ENI the run created a session on (``created_enis``) that the plan meant to mirror. Either
+    way an ENI counts as mirrored only with a session of ours on it after the run (``mirrored_enis``: what was read,
+    less what the run deleted, plus what it created and confirmed). An instance
     whose type AWS refused during the run (its ``final_status`` says so) leaves the denominator: AWS's answer is
     final. An ENI not mirrored for a reason the plan did not foresee takes its instance's status (an AWS error, an
     ENI found full at the create), else ``missing-session``.
@@ -162,7 +164,12 @@ def after_run(
         if status == Reason.UNSUPPORTED_INSTANCE_TYPE:
             rows.append(EniCoverage(verdict.instance_id, verdict.eni_id, False, False, status))
             continue
-        expected = verdict.reason if verdict.instance_id in applied else verdict.reason_now
+        if verdict.instance_id in applied:
+            expected = verdict.reason
+        elif verdict.eni_id in created_enis and not verdict.reason:
+            expected = ""  # its planned session was created, what else its plan held was not applied
+        else:
+            expected = verdict.reason_now
         mirrored = not expected and verdict.eni_id in mirrored_enis
         reason = "" if mirrored else _why_not(expected, status)
         rows.append(EniCoverage(verdict.instance_id, verdict.eni_id, True, mirrored, reason))

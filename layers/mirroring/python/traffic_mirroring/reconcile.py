@@ -148,7 +148,8 @@ def coverage_after(
     }
     mirrored = {s.eni_id for s in sessions_after(inventory, applied_plan, outcome) if settings.owns(s)}
     verdicts = [v for subject_plan in judged.values() for v in subject_plan.sources]
-    return coverage.after_run(verdicts, mirrored, whole, outcome.final_status)
+    created = {s.eni_id for s in outcome.created}
+    return coverage.after_run(verdicts, mirrored, whole, outcome.final_status, created)
 
 
 def sessions_after(inventory: Inventory, applied: Plan, outcome: Outcome) -> list[MirrorSession]:
