@@ -42,6 +42,7 @@ class Plan:
     expired_sizes: tuple[int, ...] = (1000,)
     preflight_sizes: tuple[int, ...] = (1000, 2000)
     skip_check_sizes: tuple[int, ...] = (100, 1000, 10_000)
+    coverage_sizes: tuple[int, ...] = (1000, 10_000)  # what coverage adds to a reconcile (issue 23)
 
 
 FULL = Plan()
@@ -62,6 +63,7 @@ QUICK = Plan(
     expired_sizes=(20,),
     preflight_sizes=(20, 40),
     skip_check_sizes=(300,),  # over 250 instances: two GetMetricData calls
+    coverage_sizes=(20,),
 )
 
 
@@ -83,6 +85,7 @@ def measure(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dic
         results["reconcile_scaling"] = reconcile_scaling.run(
             sizes=plan.sizes, runs=plan.scaling_runs, runs_at_largest=plan.scaling_runs_at_largest
         )
+        results["reconcile_scaling"]["coverage"] = reconcile_scaling.coverage_overhead(plan.coverage_sizes)
         progress("3/8 cold start" + (" (sam build)" if plan.sam_build else ""))
         results["cold_start"] = cold_start.run(runs=plan.import_runs, build=plan.sam_build)
         progress("4/8 burst")
