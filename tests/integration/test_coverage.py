@@ -159,6 +159,22 @@ def test_mirror_audit_shows_coverage_now_and_after_the_plan_and_its_text_names_w
     assert "Not counted (should not be mirrored now), ENIs: 1 opted-out, 2 unsupported-instance-type" in text
 
 
+def test_a_dry_run_reports_coverage_as_read(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the 10 instances, none mirrored yet, and a reconciler that only plans
+    world = ten_tagged_instances(stack)
+    stack.configure(RECONCILE_DRY_RUN="true")
+    capsys.readouterr()
+    # When it runs
+    summary = scheduled(event("scheduled-event.json", ""), LambdaContext(), runtime=stack.runtime)
+    # Then it changed nothing and reports the account as it is: none of the 7 mirrored
+    assert stack.our_sessions() == []
+    figure = summary["coverage"]
+    assert (figure["enis_to_mirror"], figure["enis_mirrored"]) == (7, 0)
+    assert figure["unmirrored"] == {"eni-session-limit": 1, "missing-session": 6}
+    assert figure["fix_first"][0]["examples"] == sorted(world["mirrorable"])[:5]
+    assert emitted_metrics(capsys.readouterr().out)["Coverage"] == [0]
+
+
 @pytest.mark.parametrize("aws_accepts", [False, True])
 def test_a_newer_family_counts_while_aws_is_asked_and_its_answer_decides_within_the_run(
     stack: Stack, strict: StrictAws, aws_accepts: bool
