@@ -146,6 +146,8 @@ RESOURCE_COSTS: dict[str, str] = {
 }
 # Metrics only an optional function emits, by the function that emits them (not deployed by default: not counted).
 OPTIONAL_METRICS = {"LifecycleAction.": "AutoScalingLifecycleFunction", "GuardDutyFindings": "GuardDutyFindingFunction"}
+# Coverage (issue 23): its metric and the alarms on it are priced on their own lines (``coverage_items``).
+COVERAGE_METRIC = "Coverage"
 
 MEMORY_GB = 256 / 1024
 # Lambda allocates CPU in proportion to memory: one vCPU at 1,769 MB. At 256 MB a CPU-bound step runs about
@@ -250,13 +252,15 @@ def log_items(fleet: Fleet) -> list[LineItem]:
 
 def metric_and_alarm_items(fleet: Fleet) -> list[LineItem]:
     standard, insights = alarm_metrics(fleet.template)
+    standard -= len(coverage_alarms(fleet.template))  # on the coverage lines
+    metrics = [name for name in fleet.custom_metrics if name != COVERAGE_METRIC]  # likewise
     items = [
         LineItem(
             "custom metrics",
-            len(fleet.custom_metrics),
+            len(metrics),
             PRICES["custom_metric"],
             "fixed",
-            f"{len(fleet.custom_metrics)} names, dimension service",
+            f"{len(metrics)} names, dimension service",
         ),
         LineItem("CloudWatch alarms (standard)", standard, PRICES["standard_alarm"], "fixed", f"{standard} alarms"),
     ]
@@ -289,6 +293,28 @@ def skip_check_items(fleet: Fleet) -> list[LineItem]:
     ]
 
 
+def coverage_alarms(template: Mapping[str, Any]) -> list[str]:
+    """The standard alarms deployed by default on the coverage metric."""
+    return sorted(
+        name
+        for name, resource in deployed(template).items()
+        if resource.get("Type") == "AWS::CloudWatch::Alarm"
+        and resource["Properties"].get("MetricName") == COVERAGE_METRIC
+    )
+
+
+def coverage_items(fleet: Fleet) -> list[LineItem]:
+    """Coverage (issue 23), every scheduled reconcile: one custom metric, the alarm on it, and no API call (it is
+    counted from the inventory and plan the reconcile has anyway: ``reconcile_scaling.coverage_overhead`` measures
+    0). Its CPU time is within the reconcile's measured duration (the Lambda lines)."""
+    alarms = coverage_alarms(fleet.template)
+    return [
+        LineItem(f"coverage: metric {COVERAGE_METRIC}", 1, PRICES["custom_metric"], "fixed", "one value a reconcile"),
+        LineItem("coverage: its alarm", len(alarms), PRICES["standard_alarm"], "fixed", ", ".join(alarms) or "none"),
+        LineItem("coverage: API calls", 0, PRICES["ec2_api_call"], "fixed", "none: counted from the reconcile's reads"),
+    ]
+
+
 def alarm_topic_items(fleet: Fleet) -> list[LineItem]:
     keys = deployed_count(fleet.template, "AWS::KMS::Key")
     return [
@@ -306,6 +332,7 @@ LINE_ITEMS: tuple[Callable[[Fleet], list[LineItem]], ...] = (
     lambda_items,
     log_items,
     metric_and_alarm_items,
+    coverage_items,
     skip_check_items,
     alarm_topic_items,
 )

@@ -632,7 +632,50 @@ def _reconcile(scaling: Mapping[str, Any], plot_name: str | None) -> list[str]:
         )
     else:
         lines.extend(["Every case is within its budget.", ""])
+    lines.extend(_coverage_overhead(scaling.get("coverage")))
     return lines
+
+
+def _coverage_overhead(figures: Mapping[str, Any] | None) -> list[str]:
+    """What coverage (issue 23) adds to one healthy reconcile (``reconcile_scaling.coverage_overhead``)."""
+    if not figures:
+        return []
+    rows = [
+        [
+            f"{row['instances']:,}",
+            f"{row['coverage']['enis_mirrored']:,} / {row['coverage']['enis_to_mirror']:,}",
+            row["coverage_api_calls"],
+            row["reconcile_api_calls"],
+            f"{row['coverage_seconds'] * 1000:.0f}",
+            f"{row['coverage_share_of_client_seconds']:.1%}",
+            f"{row['lambda_seconds_per_run']:.2f}",
+            f"${row['lambda_usd_per_month']:.4f}",
+        ]
+        for row in figures["cases"]
+    ]
+    return [
+        "**Coverage** (issue 23) in the same reconcile, cold container: the API calls made from within the "
+        "functions that compute it (the planner's verdict on each ENI, the count after the run) and their time, "
+        "measured inside the real run (`python -m bench.reconcile_scaling --coverage`). It is counted from the "
+        "inventory and plan the run has anyway. Its CPU time is part of the reconcile's measured duration; "
+        f'"Lambda s" scales it to 256 MB, "a month" prices it at {figures.get("reconciles_per_day", 144)} '
+        "reconciles a day. Its metric and alarm are the cost lines `coverage:` of figure 5.",
+        "",
+        *_table(
+            [
+                "N",
+                "mirrored / to mirror",
+                "calls added",
+                "calls of the reconcile",
+                "ours ms",
+                "share of ours",
+                "Lambda s",
+                "a month",
+            ],
+            rows,
+        ),
+        "",
+    ]
 
 
 def _cold_start(cold: Mapping[str, Any]) -> list[str]:

@@ -45,6 +45,7 @@ class Plan:
     delivery_sizes: tuple[int, ...] = (1000, 10_000)
     coverage_launches: int = 100
     coverage_latency: float = 0.05  # seconds added to every AWS call (time to coverage)
+    coverage_sizes: tuple[int, ...] = (1000, 10_000)  # what coverage adds to a reconcile (issue 23)
 
 
 FULL = Plan()
@@ -67,6 +68,7 @@ QUICK = Plan(
     skip_check_sizes=(300,),  # over 250 instances: two GetMetricData calls
     delivery_sizes=(300,),  # 1,201 metrics: three GetMetricData calls
     coverage_launches=5,
+    coverage_sizes=(20,),
 )
 
 
@@ -88,6 +90,7 @@ def measure(plan: Plan, progress: Callable[[str], None] = lambda _: None) -> dic
         results["reconcile_scaling"] = reconcile_scaling.run(
             sizes=plan.sizes, runs=plan.scaling_runs, runs_at_largest=plan.scaling_runs_at_largest
         )
+        results["reconcile_scaling"]["coverage"] = reconcile_scaling.coverage_overhead(plan.coverage_sizes)
         progress("3/8 cold start" + (" (sam build)" if plan.sam_build else ""))
         results["cold_start"] = cold_start.run(runs=plan.import_runs, build=plan.sam_build)
         progress("4/8 burst")

@@ -49,6 +49,42 @@ def test_reconcile_deletes_the_orphans_within_the_budget(results: dict[str, Any]
     assert all(c["within_budget"] for c in cases)
 
 
+def test_coverage_adds_no_api_call_to_a_reconcile_and_counts_every_instance(results: dict[str, Any]) -> None:
+    """Issue 23: computed from what the reconciler reads anyway."""
+    for case in results["reconcile_scaling"]["cases"]:
+        n = case["managed_sessions"] - case["orphans"]
+        assert case["coverage"] == {"enis_to_mirror": n, "enis_mirrored": n, "percent": 100.0}
+    figures = results["reconcile_scaling"]["coverage"]
+    assert [row["instances"] for row in figures["cases"]] == list(QUICK.coverage_sizes)
+    assert figures["added_api_calls"] == 0
+    for row in figures["cases"]:
+        assert row["coverage_api_calls"] == 0 < row["reconcile_api_calls"]
+        assert 0 < row["coverage_seconds"] < row["reconcile_client_seconds"]
+
+
+def test_the_coverage_measurement_would_see_a_call_made_while_computing_it() -> None:
+    """The 0 above can fail: a call made from within a measured function is counted, one made outside is not."""
+    from moto import mock_aws
+
+    from bench.machine import offline_environment
+    from bench.reconcile_scaling import _Inside, _measured
+
+    class Counting:
+        @staticmethod
+        def with_a_call(client: Any) -> None:
+            client.describe_traffic_mirror_sessions()
+
+    inside = _Inside()
+    with offline_environment(), mock_aws():
+        import boto3
+
+        client = boto3.client("ec2", region_name="us-east-1")
+        with _measured(inside, [(Counting, "with_a_call")]):
+            Counting.with_a_call(client)
+            client.describe_traffic_mirror_targets()
+    assert inside.calls == 1 and inside.seconds > 0
+
+
 def test_cold_start_is_measured_against_boto3(results: dict[str, Any]) -> None:
     subjects = results["cold_start"]["dev_venv"]["subjects"]
     assert subjects["boto3"]["ratio"] == 1.0

@@ -17,6 +17,8 @@ from bench.cost import (
     RESOURCE_COSTS,
     Fleet,
     alarm_metrics,
+    coverage_alarms,
+    coverage_items,
     deployed_count,
     estimate,
     metric_and_alarm_items,
@@ -69,6 +71,23 @@ def test_the_skip_check_is_priced_as_measured_two_metrics_per_instance_every_hou
     for case in RESULTS["skip_check"]["cases"]:  # what one check requested, measured against the strict layer
         assert case["metrics_requested"] == 2 * case["instances"]
         assert case["api_calls"] == case["calls_needed"]
+
+
+def test_coverage_is_priced_once_its_metric_and_its_alarm_and_no_api_call(cost: dict[str, Any]) -> None:
+    """Issue 23: the Coverage metric and CoverageAlarm on their own lines, and nowhere else."""
+    assert coverage_alarms(TEMPLATE) == ["CoverageAlarm"]
+    for fleet in cost["fleets"]:
+        items = {item["name"]: item for item in fleet["items"]}
+        assert items["coverage: metric Coverage"]["monthly"] == 0.30
+        assert items["coverage: its alarm"]["monthly"] == 0.10
+        assert items["coverage: API calls"]["quantity"] == 0
+        assert items["CloudWatch alarms (standard)"]["quantity"] == cost["alarms"] - 1
+    # Once the measured metric names include it, it is still priced once
+    fleet = Fleet(1000, {}, ("Coverage", "SessionsCreated"), TEMPLATE)
+    priced = [item for build in (metric_and_alarm_items, coverage_items) for item in build(fleet)]
+    metrics = sum(item.quantity for item in priced if item.price is PRICES["custom_metric"])
+    alarms = sum(item.quantity for item in priced if item.price is PRICES["standard_alarm"])
+    assert (metrics, alarms) == (2, deployed_count(TEMPLATE, "AWS::CloudWatch::Alarm"))
 
 
 def test_every_alarm_is_priced_and_none_is_a_metrics_insights_alarm(cost: dict[str, Any]) -> None:

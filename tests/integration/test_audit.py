@@ -234,10 +234,17 @@ def test_reports_the_plan_as_json_with_exit_code_1_and_no_mutating_request_reach
         "instance_type_verdicts",
         "sessions",
         "cost",
+        "coverage",
         "drift",
     }
     assert report["drift"] is True
     assert report["unknown_ids"] == []
+    # Coverage (issue 23): of the 3 ENIs that should be mirrored, the clean one and the one on the retired target are
+    # mirrored now; the untagged instance is out of the denominator
+    coverage = report["coverage"]
+    assert (coverage["enis_to_mirror"], coverage["enis_mirrored"], coverage["percent"]) == (3, 2, 66.67)
+    assert (coverage["unmirrored"], coverage["not_counted"]) == ({"missing-session": 1}, {"tag-removed": 1})
+    assert coverage["after_plan"]["enis_mirrored"] == 3
     assert (report["account"], report["region"], report["managed_by"]) == ("123456789012", REGION, STACK)
     # Each row names its instance: Name tag and instance type, next to the ID
     assert report["creates"] == [

@@ -46,6 +46,8 @@ NOT_A_STATUS = {
     Reason.FILTER_CHANGED: "a move's reason",
     Reason.FILTER_MISSING: "a delete's reason",
     Reason.OPTIONS_CHANGED: "a move's reason",
+    Reason.OPTED_OUT: "a coverage reason only: an opted-out instance is not in the denominator, no status is written",
+    Reason.INSTANCE_PENDING: "a coverage reason only: a pending instance is judged when its running event comes",
 }
 STATUSES = {reason.value for reason in Reason if reason not in NOT_A_STATUS} | {ERROR_STATUS}
 ATTENTION = {reason.value for reason in ATTENTION_STATUSES} | {ERROR_STATUS}

@@ -198,6 +198,8 @@ EXPECTED_A = {
     },
     "skips": {},
     "cost": {"monthly_now": round(3 * MONTH, 2), "monthly_after": round(3 * MONTH, 2)},
+    # Of 3 ENIs that should be mirrored (the untagged instance is out), the clean and the retired-target ones are
+    "coverage": {"enis_to_mirror": 3, "enis_mirrored": 2, "percent": 66.67, "unmirrored": {"missing-session": 1}},
     "drift": True,
 }
 EXPECTED_B = {
@@ -206,6 +208,12 @@ EXPECTED_B = {
     "reasons": {"creates": {"missing-session": 2}, "deletes": {"instance-terminated": 1}, "moves": {}},
     "skips": {"eni-session-limit": 1},
     "cost": {"monthly_now": round(3 * MONTH, 2), "monthly_after": round(4 * MONTH, 2)},
+    "coverage": {
+        "enis_to_mirror": 5,
+        "enis_mirrored": 2,
+        "percent": 40.0,
+        "unmirrored": {"eni-session-limit": 1, "missing-session": 2},
+    },
     "drift": True,
 }
 
@@ -239,7 +247,7 @@ def test_an_account_without_the_role_is_listed_as_not_entered_and_the_others_are
     assert rows[A]["filter_id"] in organization.members[A].snapshot()
     # And the third is listed, not entered, with its one-line reason
     assert rows[C]["audited"] is False
-    assert rows[C]["sessions"] is None and rows[C]["cost"] is None
+    assert rows[C]["sessions"] is None and rows[C]["cost"] is None and rows[C]["coverage"] is None
     assert rows[C]["error"] == (
         f"AssumeRole of arn:aws:iam::{C}:role/{ROLE} was denied (AccessDenied): the role must exist in account {C} "
         f"and trust the audit account {AUDIT_ACCOUNT} (the caller is arn:aws:sts::{AUDIT_ACCOUNT}:user/moto); the "
@@ -262,6 +270,13 @@ def test_an_account_without_the_role_is_listed_as_not_entered_and_the_others_are
         "cost": {"monthly_now": round(6 * MONTH, 2), "monthly_after": round(7 * MONTH, 2)},
         "with_unknown_ids": 2,  # each account's target is not in the other: named per account-region, no typo
         "unknown_everywhere": [],
+        # ENIs summed over the accounts (not an average of their percentages)
+        "coverage": {
+            "enis_to_mirror": 8,
+            "enis_mirrored": 4,
+            "percent": 50.0,
+            "unmirrored": {"eni-session-limit": 1, "missing-session": 3},
+        },
     }
     pool_a, pool_b = organization.pool
     assert rows[A]["unknown_ids"] == [{"setting": "--targets", "parameter": "TargetIds", "id": pool_b}]
@@ -312,7 +327,23 @@ def test_the_text_report_carries_the_same_numbers_as_the_json_and_ends_with_inco
         for kind, what in (("creates", "create"), ("deletes", "delete"), ("moves", "move")):
             for reason, count in row["reasons"][kind].items():
                 assert line_of(account, what, reason)[-1] == str(count)
+        figure = row["coverage"]
+        assert line_of(account, REGION, f"{figure['percent']:g}%")[2:] == [
+            str(figure["enis_to_mirror"]),
+            str(figure["enis_mirrored"]),
+            f"{figure['percent']:g}%",
+            *", ".join(f"{count} {reason}" for reason, count in figure["unmirrored"].items()).split(),
+        ]
     totals = report["totals"]
+    assert line_of("total,", "audited", "50%")[3:] == [
+        "8",
+        "4",
+        "50%",
+        "1",
+        "eni-session-limit,",
+        "3",
+        "missing-session",
+    ]
     assert line_of("total,", "audited", "of")[3:] == [
         str(totals["sessions"]["ours"]),
         str(totals["sessions"]["others"]),

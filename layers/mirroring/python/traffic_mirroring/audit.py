@@ -31,8 +31,8 @@ from typing import Any, NoReturn, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, ProfileNotFound
 
+from traffic_mirroring import coverage, planner
 from traffic_mirroring import inventory as inventory_reader
-from traffic_mirroring import planner
 from traffic_mirroring.config import FILTER_ID_PATTERN, TARGET_ID_PATTERN, Settings, load_settings
 from traffic_mirroring.delivery import DEFAULT_MIN_RATIO, DEFAULT_WINDOW_MINUTES, SETTLE_MINUTES
 from traffic_mirroring.ec2_gateway import Ec2Gateway
@@ -321,7 +321,9 @@ def plan_report(
     sources under each VNI now (VPCs under VniPolicy per-vpc, else instances); a session whose options the stack's
     settings no longer match is a move with reason ``options-changed``. ``unknown_ids`` lists each target or filter
     the settings name that this account and Region do not have or cannot see (``unknown_ids``): the command then
-    exits 2.
+    exits 2. ``coverage``: the ENIs that should be mirrored and those a session of ours mirrors now, by reason, with
+    every ENI read (``enis``), so the figure can be recomputed; ``coverage.after_plan``: the same if the reconciler
+    applied this plan (README, "Coverage").
     """
     from traffic_mirroring.observability import monthly_cost
     from traffic_mirroring.reconcile import plan_actions
@@ -376,8 +378,24 @@ def plan_report(
             "monthly_now": monthly_cost(plan.managed_sessions, price),
             "monthly_after": monthly_cost(managed_after, price),
         },
+        "coverage": coverage_report(plan),
         "drift": bool(certain or deletes or moves),
     }
+
+
+def coverage_report(plan: Plan) -> dict[str, Any]:
+    """Coverage as read (every ENI with its verdict), and as the plan would leave it."""
+    return {
+        **coverage.as_read(plan.sources).as_dict(with_enis=True),
+        "after_plan": coverage.as_planned(plan.sources).as_dict(),
+    }
+
+
+def coverage_line(figure: Mapping[str, Any]) -> str:
+    """``6 of 7 ENIs (85.71%)``, or that none should be mirrored."""
+    if not figure["enis_to_mirror"]:
+        return "no ENI should be mirrored"
+    return f"{figure['enis_mirrored']} of {_plural(figure['enis_to_mirror'], 'ENI')} ({figure['percent']:g}%)"
 
 
 def target_health(plan: Plan, inventory: Inventory) -> list[dict[str, Any]]:
@@ -609,6 +627,24 @@ def print_report(report: Mapping[str, Any], out: TextIO, width: int | None = Non
         say()
         say("Mirroring windows (mirror-until)")
         table(["instance", "until"], [[i, left] for i, left in report["mirroring_windows"].items()])
+
+    if report.get("coverage"):
+        figure = report["coverage"]
+        say()
+        say(
+            f"Coverage: {coverage_line(figure)} that should be mirrored are mirrored by a session of ours now; "
+            f"with the plan applied: {coverage_line(figure['after_plan'])}"
+        )
+        if figure["fix_first"]:
+            say('Not mirrored, what to fix first (the most ENIs first; README, "When an instance is not mirrored"):')
+            table(
+                ["reason", "ENIs", "instances", "for example"],
+                [[r["reason"], str(r["enis"]), str(r["instances"]), r["examples"]] for r in figure["fix_first"]],
+                align="<>>",
+            )
+        if figure["not_counted"]:
+            counts = ", ".join(f"{count} {reason}" for reason, count in figure["not_counted"].items())
+            say(f"Not counted (should not be mirrored now), ENIs: {counts}")
 
     deletes, moves = report["deletes"], report["moves"]
     creates = [r for r in report["creates"] if not r.get("probe_type")]

@@ -65,6 +65,9 @@ class Reason(StrEnum):
     IPV6_ONLY_SUBNET = "ipv6-only-subnet"  # an ENI in an IPv6-only subnet: AWS does not mirror those
     # A session not ours, with a lower number on the ENI, takes every packet ours would (AWS mirrors each packet once).
     SHADOWED_BY_OTHER_SESSION = "shadowed-by-other-session"
+    # Coverage only, never a status: why an ENI read is not counted among those that should be mirrored.
+    OPTED_OUT = "opted-out"  # its mirror tag is there with another value than MirrorTagValue (e.g. mirror=false)
+    INSTANCE_PENDING = "instance-pending"  # not running yet: its running event follows
 
 
 ERROR_STATUS_PREFIX = "error:"
@@ -265,6 +268,23 @@ class Skip:
     reason: str
 
 
+@dataclass(frozen=True)
+class EniVerdict:
+    """The planner's word on one ENI of an instance it planned, from which coverage is counted (coverage.py).
+
+    ``counted``: the ENI should be mirrored now (its instance is asked for and running, of a type AWS supports or is
+    being asked about, and the ENI is a source AWS can mirror): it is in coverage's denominator. ``reason``: when not
+    counted, why not; when counted, why the plan leaves it without a session of ours that receives its packets (""
+    when the plan leaves it mirrored). ``reason_now``: when counted, why no session of ours receives its packets as
+    read, before the plan ("" when one does)."""
+
+    instance_id: str
+    eni_id: str
+    counted: bool
+    reason: str = ""
+    reason_now: str = ""
+
+
 @dataclass
 class SubjectPlan:
     """Everything to do for one instance (or one orphaned ENI); applied and rolled back as a unit."""
@@ -281,6 +301,7 @@ class SubjectPlan:
     generation: str = ""  # the instance's current mirror generation (tag), "" when none
     unconfirmed: str = ""  # digest of the creations the last run could not confirm (tag, after "~"), "" when none
     remove_tags: tuple[str, ...] = ()  # instance tags to remove once applied: a finding's, after its window ended
+    sources: list[EniVerdict] = field(default_factory=list)  # each of the instance's ENIs, for coverage
 
     @property
     def changes(self) -> int:
@@ -320,3 +341,7 @@ class Plan:
     @property
     def skips(self) -> list[Skip]:
         return [s for p in self.subjects.values() for s in p.skips]
+
+    @property
+    def sources(self) -> list[EniVerdict]:
+        return [v for p in self.subjects.values() for v in p.sources]

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from traffic_mirroring.coverage import Coverage
 from traffic_mirroring.executor import Outcome
 from traffic_mirroring.model import Plan, needs_attention
 
@@ -33,11 +34,15 @@ def report(
     trigger: str,
     dry_run: bool = False,
     vni_map: Mapping[str, Sequence[str]] | None = None,
+    coverage: Coverage | None = None,
 ) -> dict[str, object]:
     """Emit one structured log line and the matching metrics; return the summary (also for tests).
 
     ``vni_map``: VNI → the sources (VPCs or instances) of our sessions carrying it after the run, published so an
-    analyser can tell where a copy comes from (session_options.vni_map).
+    analyser can tell where a copy comes from (session_options.vni_map). ``coverage``: the account's coverage, from
+    the scheduled reconciler only (an event judges one instance: its figure would read as the account's); None
+    elsewhere. Its metric ``Coverage`` is published only when some ENI should be mirrored: an empty account sends no
+    data, not 0 %.
     """
     deleted = sum(outcome.deleted.values())
     managed_after = plan.managed_sessions + len(outcome.created) - deleted
@@ -66,6 +71,7 @@ def report(
         "missing_pool_targets": list(plan.missing_pool_targets),
         "unconfirmed_creations": outcome.unconfirmed,
         "vni_map": {vni: list(sources) for vni, sources in (vni_map or {}).items()},
+        "coverage": coverage.as_dict() if coverage is not None else None,
         "estimated_monthly_cost": monthly_cost(managed_after, hourly_price),
         "monthly_cost_avoided": monthly_cost(deleted, hourly_price),
     }
@@ -103,6 +109,9 @@ def report(
     for reason, count in outcome.deleted.items():
         metrics.add_metric(name=f"Deleted.{reason}", unit=MetricUnit.Count, value=count)
     metrics.add_metric(name="MonthlyCostAvoided", unit=MetricUnit.NoUnit, value=monthly_cost(deleted, hourly_price))
+    percent = coverage.percent if coverage is not None else None
+    if percent is not None:
+        metrics.add_metric(name="Coverage", unit=MetricUnit.Percent, value=percent)
     if trigger == "schedule":  # only a full reconciliation counts every session: the account's running cost
         metrics.add_metric(name="DeadTargets", unit=MetricUnit.Count, value=len(plan.dead_targets))
         metrics.add_metric(name="PoolTargetsMissing", unit=MetricUnit.Count, value=len(plan.missing_pool_targets))

@@ -486,9 +486,28 @@ def member_summary(report: Mapping[str, Any], other_sessions: int, arn: str = ""
         "skips": _by_reason(report["skips"]),
         "asking_aws": _by_reason(probes, "probe_type"),
         "cost": {"monthly_now": report["cost"]["monthly_now"], "monthly_after": report["cost"]["monthly_after"]},
+        "coverage": coverage_summary(report["coverage"]),
         "drift": bool(report["drift"]),
         # Targets and filters the settings name that this account-region does not have or cannot see (see totals).
         "unknown_ids": [dict(row) for row in report.get("unknown_ids", [])],
+    }
+
+
+def coverage_summary(figure: Mapping[str, Any]) -> dict[str, Any]:
+    """An account's coverage as read (README, "Coverage"): ENIs that should be mirrored, those mirrored, their
+    percentage, and the rest by reason. Its ENI rows stay in the one-account report (mirror-audit in that account)."""
+    return {key: figure[key] for key in ("enis_to_mirror", "enis_mirrored", "percent", "unmirrored")}
+
+
+def _coverage_total(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The organization's coverage: ENIs summed over the accounts, not an average of their percentages."""
+    to_mirror = sum(row["coverage"]["enis_to_mirror"] for row in rows)
+    mirrored = sum(row["coverage"]["enis_mirrored"] for row in rows)
+    return {
+        "enis_to_mirror": to_mirror,
+        "enis_mirrored": mirrored,
+        "percent": round(100 * mirrored / to_mirror, 2) if to_mirror else None,
+        "unmirrored": _add([row["coverage"]["unmirrored"] for row in rows]),
     }
 
 
@@ -508,6 +527,7 @@ def not_audited(account: str, region: str, arn: str, reason: str) -> dict[str, A
         "skips": None,
         "asking_aws": None,
         "cost": None,
+        "coverage": None,
         "drift": None,
         "unknown_ids": None,
     }
@@ -535,6 +555,7 @@ def totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "skips": _add([row["skips"] for row in audited]),
         "asking_aws": _add([row["asking_aws"] for row in audited]),
         "cost": {key: round(sum(row["cost"][key] for row in audited), 2) for key in ("monthly_now", "monthly_after")},
+        "coverage": _coverage_total(audited),
     }
 
 
@@ -627,6 +648,12 @@ def _reason_rows(row: Mapping[str, Any]) -> list[list[str]]:
     return found
 
 
+def _coverage_cells(figure: Mapping[str, Any]) -> list[Cell]:
+    percent = "-" if figure["percent"] is None else f"{figure['percent']:g}%"
+    reasons = [f"{count} {reason}" for reason, count in figure["unmirrored"].items()]
+    return [str(figure["enis_to_mirror"]), str(figure["enis_mirrored"]), percent, ", ".join(reasons) or None]
+
+
 def print_organization_report(report: Mapping[str, Any], out: TextIO, width: int | None = None) -> None:
     """The organization report as text that fits ``width`` columns (None or 0: one line per row, for grep)."""
 
@@ -714,6 +741,15 @@ def print_organization_report(report: Mapping[str, Any], out: TextIO, width: int
             ]
             + [[total_where, f"${summed['cost']['monthly_now']:,.2f}", f"${summed['cost']['monthly_after']:,.2f}"]],
             align="<>>",
+        )
+    if audited:
+        say()
+        say('Coverage: ENIs that should be mirrored, and those a session of ours mirrors now (README, "Coverage")')
+        table(
+            ["account region", "to mirror", "mirrored", "coverage", "not mirrored, by reason"],
+            [[_where(row), *_coverage_cells(row["coverage"])] for row in audited]
+            + [[total_where, *_coverage_cells(summed["coverage"])]],
+            align="<>>><",
         )
     if audited and (not report["filter_id"] or is_pattern(report["managed_by"])):
         say()

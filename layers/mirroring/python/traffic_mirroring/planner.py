@@ -29,6 +29,7 @@ from traffic_mirroring.model import (
     AttachedEni,
     CreateSession,
     DeleteSession,
+    EniVerdict,
     FilterRule,
     Instance,
     Inventory,
@@ -478,31 +479,33 @@ class _Planner:
         ):
             # One instance per unlisted type asks AWS; the others wait for its answer (same run or the next).
             plan.skips.append(Skip(instance.instance_id, None, Reason.AWAITING_VERDICT))
+            plan.sources = self._source_verdicts(instance, None, verdict, Reason.AWAITING_VERDICT, {})
             return
         unmirror = self._reason_to_unmirror(instance, tagged, finding, verdict)
         if unmirror == Reason.UNSUPPORTED_INSTANCE_TYPE:
             plan.skips.append(Skip(instance.instance_id, None, Reason.UNSUPPORTED_INSTANCE_TYPE))
         refusal = self._override_refusal(instance) if unmirror is None else None
 
+        after: dict[str, str] = {}  # ENI planned → why the plan leaves it unmirrored ("" when it leaves it mirrored)
         for eni in instance.enis:
             managed = self._managed_on(eni.eni_id)
             if unmirror == "keep":
                 continue
             if unmirror is not None:
                 plan.deletes.extend(DeleteSession(instance.instance_id, s, unmirror) for s in managed)
+                after[eni.eni_id] = unmirror
                 continue
-            if eni.eni_id in self.target_enis:
+            not_a_source = self._not_a_source(eni)
+            if not_a_source == Reason.ENI_IS_MIRROR_TARGET:
                 # AWS never takes a target's own ENI as a source (it would mirror the mirrored traffic).
                 plan.skips.append(Skip(instance.instance_id, eni.eni_id, Reason.ENI_IS_MIRROR_TARGET))
                 continue
-            if not _may_be_source(eni.interface_type, eni.managed_by_service):
+            if not_a_source == Reason.UNSUPPORTED_INTERFACE_TYPE:
                 plan.deletes.extend(
                     DeleteSession(instance.instance_id, s, Reason.UNSUPPORTED_INTERFACE_TYPE) for s in managed
                 )
                 continue
-            if eni.ipv6_only:
-                # AWS: "Traffic Mirroring is not supported for IPv6-only subnets"
-                # (https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-network-limitations.html).
+            if not_a_source == Reason.IPV6_ONLY_SUBNET:
                 # Nothing is asked of AWS; a session found there mirrors nothing and is deleted.
                 gone = Reason.IPV6_ONLY_SUBNET
                 plan.deletes.extend(DeleteSession(instance.instance_id, s, gone) for s in managed)
@@ -510,7 +513,7 @@ class _Planner:
                 continue
             if refusal is not None:
                 continue  # an override that is not approved: leave what exists, create nothing
-            self._plan_mirrored_eni(instance, eni, managed, plan, probe=verdict == Verdict.ASK_AWS)
+            after[eni.eni_id] = self._plan_mirrored_eni(instance, eni, managed, plan, probe=verdict == Verdict.ASK_AWS)
 
         # Creates after this instance's deletes belong to its next generation (see executor: tokens).
         generation = next_generation(d.session.session_id for d in plan.deletes) or plan.generation
@@ -522,6 +525,7 @@ class _Planner:
         if refusal is not None:
             plan.skips.append(Skip(instance.instance_id, None, refusal))
         plan.status = self._status(instance, plan, tagged or finding, unmirror)
+        plan.sources = self._source_verdicts(instance, unmirror, verdict, refusal, after)
         plan.remove_tags = finding_tags_to_remove(instance, self.settings, now)
         window = time_left(instance, self.settings, now) if unmirror is None else None
         if window is not None:
@@ -564,10 +568,88 @@ class _Planner:
             if may_need_placement(instance, self.settings, verdicts, now)
             for candidates in [frozenset(candidate_targets(instance, self.settings, self.targets))]
             for eni in instance.enis
-            if _may_be_source(eni.interface_type, eni.managed_by_service)
-            and not eni.ipv6_only
-            and eni.eni_id not in self.target_enis
+            if not self._not_a_source(eni)
         ]
+
+    def _not_a_source(self, eni: AttachedEni) -> str:
+        """Why AWS cannot mirror this ENI as a source ("" when it can): a target's own ENI, an ENI of another type
+        than ``interface`` (or made by a service other than RDS and ElastiCache), or one in an IPv6-only subnet
+        ("Traffic Mirroring is not supported for IPv6-only subnets":
+        https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-network-limitations.html)."""
+        if eni.eni_id in self.target_enis:
+            return Reason.ENI_IS_MIRROR_TARGET
+        if not _may_be_source(eni.interface_type, eni.managed_by_service):
+            return Reason.UNSUPPORTED_INTERFACE_TYPE
+        if eni.ipv6_only:
+            return Reason.IPV6_ONLY_SUBNET
+        return ""
+
+    # -- coverage: which ENIs should be mirrored, and are -------------------------------------------------------
+    def _source_verdicts(
+        self,
+        instance: Instance,
+        unmirror: str | None,
+        verdict: Verdict,
+        held: str | None,
+        after: Mapping[str, str],
+    ) -> list[EniVerdict]:
+        """Each ENI of the instance, counted or not among those that should be mirrored (coverage.py), with why not.
+        ``held``: why nothing was planned for its ENIs (AWS's verdict awaited, an override refused): what exists
+        stays. ``after``: for each ENI planned, why the plan leaves it unmirrored ("" when it leaves it mirrored)."""
+        out = self._not_counted(instance, unmirror, verdict)
+        verdicts: list[EniVerdict] = []
+        for eni in instance.enis:
+            reason = out or self._not_a_source(eni)
+            if reason:
+                verdicts.append(EniVerdict(instance.instance_id, eni.eni_id, False, reason))
+                continue
+            problem = self._session_problem(eni)
+            if eni.eni_id in after:
+                planned = after[eni.eni_id]
+            else:  # nothing planned for it: it stays as it is
+                planned = "" if problem == "" else (held or problem or Reason.MISSING_SESSION)
+            now = problem if problem is not None else (planned or Reason.MISSING_SESSION)
+            verdicts.append(EniVerdict(instance.instance_id, eni.eni_id, True, planned, now))
+        return verdicts
+
+    def _not_counted(self, instance: Instance, unmirror: str | None, verdict: Verdict) -> str:
+        """Why none of the instance's ENIs should be mirrored now ("" when they may be). Nobody asks for it (its
+        owner opted out, never selected it, or its window ended), it is not running, or AWS does not support its
+        type: refused (by AWS, by EligibilityDeny, or unlisted with probing off), or unlisted and either documented
+        as unsupported (previous generation) or refused when AWS was last asked (its status says so). An unlisted type
+        AWS is being asked about counts: it may well be supported. A ``mirror-until`` nobody can read counts: its
+        owner asked, and only an operator can make it readable."""
+        if unmirror == "keep":
+            return Reason.INSTANCE_STOPPED if instance.state in STOPPED_STATES else Reason.INSTANCE_PENDING
+        opted_out = self.settings.mirror_tag_key in instance.tags
+        if unmirror in (Reason.INSTANCE_NOT_TAGGED, Reason.TAG_REMOVED) and opted_out:
+            return Reason.OPTED_OUT
+        if unmirror is not None and unmirror != Reason.UNTIL_UNREADABLE:
+            return unmirror
+        allow, deny = self.settings.eligibility_allow, self.settings.eligibility_deny
+        if not is_judged(instance, self.settings, self.inventory.read_at):
+            verdict = listed_verdict(instance.instance_type, allow, deny)  # not asked of AWS: the page's word
+        refused = instance.tags.get(self.settings.status_tag_key) == Reason.UNSUPPORTED_INSTANCE_TYPE
+        if verdict == Verdict.UNSUPPORTED or (
+            verdict == Verdict.ASK_AWS and (self._documented_unsupported(instance) or refused)
+        ):
+            return Reason.UNSUPPORTED_INSTANCE_TYPE
+        return ""
+
+    def _session_problem(self, eni: AttachedEni) -> str | None:
+        """Whether a session of ours on the ENI receives its packets, as read: None without one, "" when it does,
+        else why not (its filter or target gone, its target dead, unreachable or dropping the ENI's copies, or a
+        session not ours ahead of it)."""
+        managed = self._managed_on(eni.eni_id)
+        if not managed:
+            return None
+        session = managed[0]  # the lowest number: evaluated first
+        existing = self.inventory.existing_filter_ids
+        if existing is not None and session.filter_id not in existing:
+            return Reason.FILTER_MISSING
+        if self._shadowed(eni.eni_id, session.session_number, session.filter_id):
+            return Reason.SHADOWED_BY_OTHER_SESSION
+        return self._receives_nothing(eni, session) or ""
 
     def _verdict(self, instance: Instance) -> Verdict:
         verdict = self.inventory.type_verdicts.get(instance.instance_type, Verdict.ASK_AWS)
@@ -645,8 +727,9 @@ class _Planner:
 
     def _plan_mirrored_eni(
         self, instance: Instance, eni: AttachedEni, managed: list[MirrorSession], plan: SubjectPlan, probe: bool
-    ) -> None:
-        """``probe``: the instance's type is to be asked of AWS (and this instance asks)."""
+    ) -> str:
+        """``probe``: the instance's type is to be asked of AWS (and this instance asks). Returns why the plan leaves
+        the ENI without a session of ours that receives its packets ("" when it leaves it mirrored)."""
         desired_filter = instance.tags.get(self.settings.filter_override_tag_key) or self.settings.filter_id
         candidates = candidate_targets(instance, self.settings, self.targets)
         existing_filters = self.inventory.existing_filter_ids
@@ -668,14 +751,17 @@ class _Planner:
             and type_changed(keep, instance, self.settings)
             and self._plan_new_session(instance, eni, desired_filter, candidates, plan, replacing=keep)
         ):
-            return
+            return ""
         if keep is not None:
-            if self._shadowed(eni.eni_id, keep.session_number, desired_filter):
+            shadowed = self._shadowed(eni.eni_id, keep.session_number, desired_filter)
+            if shadowed:
                 # Kept (the other session is the problem, and may go), but it receives nothing: say so.
                 plan.skips.append(Skip(instance.instance_id, eni.eni_id, Reason.SHADOWED_BY_OTHER_SESSION))
-            self._plan_kept_session(instance, eni, keep, candidates, desired_filter, plan)
-            return
-        self._plan_new_session(instance, eni, desired_filter, candidates, plan)
+            kept = self._plan_kept_session(instance, eni, keep, candidates, desired_filter, plan)
+            return Reason.SHADOWED_BY_OTHER_SESSION if shadowed else kept
+        if self._plan_new_session(instance, eni, desired_filter, candidates, plan):
+            return ""
+        return next(s.reason for s in reversed(plan.skips) if s.eni_id == eni.eni_id)
 
     def _plan_new_session(
         self,
@@ -792,27 +878,16 @@ class _Planner:
         candidates: Sequence[str],
         desired_filter: str,
         plan: SubjectPlan,
-    ) -> None:
+    ) -> str:
+        """Plan what a kept session needs (a move, a filter, options); returns why the plan leaves it receiving
+        nothing ("" when it receives the ENI's packets after the plan, as far as the targets say)."""
         known = self.targets
-        current = known.get(session.target_id) if known is not None else None
-        if known is None:
-            problem = None  # targets not read: not judged
-        elif current is None:
-            problem = Reason.TARGET_MISSING
-        elif not current.live:
-            problem = Reason.TARGET_DEAD
-        elif session.target_id not in candidates:
-            problem = Reason.TARGET_RETIRED
-        elif not can_reach(eni.vpc_id, current, self.settings):
-            problem = Reason.TARGET_UNREACHABLE
-        elif self._drops(eni, current):
-            problem = Reason.TARGET_UNHEALTHY  # moved when a healthy target has room, else left: never deleted for it
-        else:
-            problem = None
+        problem = self._target_problem(eni, session, candidates)
         new_filter = desired_filter if session.filter_id != desired_filter else None
         options = option_changes(session, wanted_options(instance, eni, self.settings, self.vnis_by_vpc), known)
         if problem is None and new_filter is None and options is None:
-            return
+            return ""
+        left = ""  # why the session receives nothing after the plan
         ranked: tuple[str, ...] = ()
         # Changed options ride along with a move or a filter switch: one modify, the session kept.
         reason: str = Reason.FILTER_CHANGED if new_filter is not None else Reason.OPTIONS_CHANGED
@@ -824,12 +899,13 @@ class _Planner:
                     # It mirrors nothing while AWS keeps billing it: delete it, and say so.
                     plan.deletes.append(DeleteSession(instance.instance_id, session, problem))
                     plan.skips.append(Skip(instance.instance_id, session.eni_id, _RECEIVES_NOTHING[problem]))
-                    return
-                plan.skips.append(
-                    Skip(instance.instance_id, session.eni_id, self._why_no_target(instance, candidates, eni))
-                )
+                    return _RECEIVES_NOTHING[problem]
+                why = self._why_no_target(instance, candidates, eni)
+                plan.skips.append(Skip(instance.instance_id, session.eni_id, why))
+                # Left where it is: on a retired target it still mirrors; on one that drops its copies, it does not.
+                left = why if self._receives_nothing(eni, session) else ""
                 if new_filter is None and options is None:
-                    return
+                    return left
                 reason = Reason.FILTER_CHANGED if new_filter is not None else Reason.OPTIONS_CHANGED
             else:
                 self.usage.add(ranked[0], session.eni_id)
@@ -845,6 +921,34 @@ class _Planner:
                 remove_fields=options.remove_fields if options else (),
             )
         )
+        return left
+
+    def _receives_nothing(self, eni: AttachedEni, session: MirrorSession) -> Reason | None:
+        """Why the session's target receives nothing from this ENI (None when it may, or when the targets were not
+        read): it is missing or dead, the ENI's VPC cannot reach it, or it drops the ENI's copies (preflight)."""
+        known = self.targets
+        if known is None:
+            return None  # targets not read: not judged
+        current = known.get(session.target_id)
+        if current is None:
+            return Reason.TARGET_MISSING
+        if not current.live:
+            return Reason.TARGET_DEAD
+        if not can_reach(eni.vpc_id, current, self.settings):
+            return Reason.TARGET_UNREACHABLE
+        if self._drops(eni, current):
+            return Reason.TARGET_UNHEALTHY  # moved when a healthy target has room, else left: never deleted for it
+        return None
+
+    def _target_problem(self, eni: AttachedEni, session: MirrorSession, candidates: Sequence[str]) -> Reason | None:
+        """What the plan must do about a kept session's target: missing or dead first, then retired from the pool
+        (moved when another has room), then unreachable or dropping; None when it is fine or targets were not read."""
+        problem = self._receives_nothing(eni, session)
+        if problem in (Reason.TARGET_MISSING, Reason.TARGET_DEAD) or self.targets is None:
+            return problem
+        if session.target_id not in candidates:
+            return Reason.TARGET_RETIRED
+        return problem
 
     # -- sessions no scoped instance accounts for --------------------------------------------------------------
     def _plan_orphans(self, instance_enis: set[str]) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from traffic_mirroring import coverage
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.executor import Executor, Outcome
 from traffic_mirroring.inventory import read_account_inventory, read_instance_inventory
-from traffic_mirroring.model import Inventory, MirrorSession, Plan, Reason, UpdateSession
+from traffic_mirroring.model import Inventory, MirrorSession, Plan, Reason, SubjectPlan, UpdateSession
 from traffic_mirroring.observability import logger, metrics, report
 from traffic_mirroring.planner import plan_mirroring
 from traffic_mirroring.session_options import REMOVE_PACKET_LENGTH, vni_map
@@ -82,6 +83,7 @@ def reconcile_account(
             trigger="schedule",
             dry_run=True,
             vni_map=vni_map(inventory.sessions, inventory, settings),
+            coverage=coverage.as_read(plan.sources),
         )
         return RunResult(plan, Outcome(), summary)
     to_apply = plan
@@ -94,6 +96,7 @@ def reconcile_account(
         to_apply = creations_only(plan)
     outcome = Outcome()
     executor = Executor(gateway, settings, account_wide=True, log=_log)
+    judged, applied = dict(plan.subjects), dict(to_apply.subjects)  # per instance: its verdicts, what was applied
     try:
         executor.apply(to_apply, outcome, keep_going)
         waiting = _waiting_subjects(to_apply)
@@ -101,7 +104,9 @@ def reconcile_account(
             s.reason == Reason.NO_TARGET_CAPACITY for p in to_apply.subjects.values() for s in p.skips
         )
         if waiting and (freed or outcome.learned) and keep_going():
-            _second_pass(gateway, settings, executor, to_apply, waiting, outcome, keep_going)
+            again, second = _second_pass(gateway, settings, executor, to_apply, waiting, outcome, keep_going)
+            judged.update({subject: again.subjects[subject] for subject in second.subjects})
+            applied.update(second.subjects)
     finally:
         if outcome.unapplied:
             logger.warning("deadline: stopping before the Lambda timeout", extra={"left": outcome.unapplied})
@@ -111,8 +116,40 @@ def reconcile_account(
             hourly_price=settings.session_hourly_price,
             trigger="schedule",
             vni_map=vni_map(sessions_after(inventory, to_apply, outcome), inventory, settings),
+            coverage=coverage_after(inventory, to_apply, outcome, settings, judged, applied),
         )
     return RunResult(plan, outcome, summary)
+
+
+def coverage_after(
+    inventory: Inventory,
+    applied_plan: Plan,
+    outcome: Outcome,
+    settings: Settings,
+    judged: Mapping[str, SubjectPlan],
+    applied: Mapping[str, SubjectPlan],
+) -> coverage.Coverage:
+    """Coverage as the run leaves the account (``coverage.after_run``). ``judged``: each instance's plan whose ENI
+    verdicts count (a second pass judged the waiting ones again); ``applied``: what was applied of it. An instance
+    counts as planned only when the whole of its plan was applied (the safety valve applies creations only)."""
+    done = set(outcome.applied) - set(outcome.problems)
+    whole = {
+        subject
+        for subject in done
+        if subject in judged
+        and subject in applied
+        and (
+            applied[subject] is judged[subject]
+            or (
+                applied[subject].deletes == judged[subject].deletes
+                and applied[subject].updates == judged[subject].updates
+            )
+        )
+    }
+    mirrored = {s.eni_id for s in sessions_after(inventory, applied_plan, outcome) if settings.owns(s)}
+    verdicts = [v for subject_plan in judged.values() for v in subject_plan.sources]
+    created = {s.eni_id for s in outcome.created}
+    return coverage.after_run(verdicts, mirrored, whole, outcome.final_status, created)
 
 
 def sessions_after(inventory: Inventory, applied: Plan, outcome: Outcome) -> list[MirrorSession]:
@@ -155,8 +192,9 @@ def _second_pass(
     waiting: set[str],
     outcome: Outcome,
     keep_going: Callable[[], bool],
-) -> None:
-    """Plan once more and apply, for the waiting subjects only, their creations and status (never a delete)."""
+) -> tuple[Plan, Plan]:
+    """Plan once more and apply, for the waiting subjects only, their creations and status (never a delete).
+    Returns the new plan and what of it was applied."""
     logger.info("placing what waited for freed capacity or AWS's verdict", extra={"subjects": sorted(waiting)})
     again = plan_account(gateway, settings)
     second = Plan(managed_sessions=again.managed_sessions)
@@ -174,6 +212,7 @@ def _second_pass(
         only.instance_type = source.instance_type
     outcome.skipped += Counter()  # drop the reasons that went to zero
     executor.apply(second, outcome, keep_going)
+    return again, second
 
 
 def refuses_deletes(plan: Plan, settings: Settings) -> bool:
