@@ -67,7 +67,7 @@ def test_aws_s_answer_becomes_the_error_its_code_means(code: str, kind: type[Aws
     [
         EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
         ReadTimeoutError(endpoint_url="https://ec2.us-east-1.amazonaws.com"),
-        SSLError(endpoint_url="https://ec2.us-east-1.amazonaws.com", error="bad certificate"),
+        SSLError(endpoint_url="https://ec2.us-east-1.amazonaws.com", error=Exception("bad certificate")),
     ],
 )
 def test_no_answer_at_all_is_unreachable_and_retried(raised: Exception) -> None:
