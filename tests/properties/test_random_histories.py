@@ -557,3 +557,31 @@ def test_a_slot_freed_by_the_reconciler_is_used_in_the_same_run(account: Simulat
     assert stack.our_sessions(leaving) == []
     assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(waiting)] == [target]
     assert account.tags_of(waiting)["mirror-status"] == "mirrored"
+
+
+def test_a_session_waiting_to_leave_a_retired_target_moves_into_a_slot_freed_in_the_same_run(
+    account: SimulatedAccount,
+) -> None:
+    # Given one instance mirrored on a target since taken out of the pool, and the pool's one ENI target full
+    # (9 sources of another team's and an instance of ours whose tag went away, its event missed)
+    retired, target, filter_id = (
+        account.eni_target("us-east-1a"),
+        account.eni_target("us-east-1a"),
+        account.mirror_filter(),
+    )
+    stack = make_stack(account, [retired], filter_id)
+    moving = account.launch(tags={"mirror": "true"})
+    state_change(event("ec2-instance-running.json", moving), LambdaContext(), runtime=stack.runtime)
+    stack.configure(TARGET_IDS=target)
+    leaving = account.launch(tags={"mirror": "true"})
+    state_change(event("ec2-instance-running.json", leaving), LambdaContext(), runtime=stack.runtime)
+    for _ in range(9):
+        account.foreign_session(account.enis_of(account.launch())[0], target, filter_id, 1)
+    account.untag(leaving, "mirror")
+    # When the schedule runs: the first pass deletes the untagged instance's session, the second places what waited
+    scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=stack.runtime)
+    # Then the waiting session moved into the freed slot, as its status says (the second pass once planned the move,
+    # counted the slot, and dropped it: the session stayed on the retired target under "mirrored")
+    assert stack.our_sessions(leaving) == []
+    assert [s["TrafficMirrorTargetId"] for s in stack.our_sessions(moving)] == [target]
+    assert account.tags_of(moving)["mirror-status"] == "mirrored"
