@@ -400,13 +400,16 @@ class _Planner:
         finding = in_finding_window(instance, self.settings, now)
         verdict = self._verdict(instance) if is_judged(instance, self.settings, now) else Verdict.SUPPORTED
 
-        if verdict == Verdict.ASK_AWS and self.probing.get(instance.instance_type, instance.instance_id) != (
-            instance.instance_id
+        unmirror = self._reason_to_unmirror(instance, tagged, finding, verdict)
+        if (
+            unmirror is None
+            and verdict == Verdict.ASK_AWS
+            and self.probing.get(instance.instance_type, instance.instance_id) != instance.instance_id
         ):
-            # One instance per unlisted type asks AWS; the others wait for its answer (same run or the next).
+            # One instance per unlisted type asks AWS; the others wait for its answer (same run or the next). Only
+            # to be mirrored: sessions the page already refuses go now (the second pass never deletes).
             plan.skips.append(Skip(instance.instance_id, None, Reason.AWAITING_VERDICT))
             return
-        unmirror = self._reason_to_unmirror(instance, tagged, finding, verdict)
         if unmirror == Reason.UNSUPPORTED_INSTANCE_TYPE:
             plan.skips.append(Skip(instance.instance_id, None, Reason.UNSUPPORTED_INSTANCE_TYPE))
         refusal = self._override_refusal(instance) if unmirror is None else None
