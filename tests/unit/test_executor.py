@@ -142,8 +142,8 @@ def test_deletes_free_what_updates_use_and_updates_free_what_creates_use() -> No
     outcome = Executor(fake, SETTINGS).apply(
         plan(subject(creates=[create("eni-2", targets=("tmt-a",))], deletes=[duplicate], updates=[move]))
     )
-    # Then the calls go delete, modify, create, tag, and each finds the room the previous one freed
-    assert fake.operations() == [DELETE, MODIFY, CREATE, CREATE_TAGS]
+    # Then the calls go generation, delete, modify, create, status, and each finds the room the previous one freed
+    assert fake.operations() == [CREATE_TAGS, DELETE, MODIFY, CREATE, CREATE_TAGS]
     assert [(s.eni_id, s.target_id) for s in fake.sessions.values()] == [("eni-1", "tmt-b"), ("eni-2", "tmt-a")]
     assert outcome.deleted == {Reason.DUPLICATE_SESSION: 1}
     assert outcome.updated == 1
@@ -485,18 +485,70 @@ def test_a_request_error_stays_with_its_instance() -> None:
 
 
 # -- status and generation tags ------------------------------------------------------------------------------------
-def test_event_mode_writes_status_and_new_generation_in_one_call() -> None:
+def test_event_mode_writes_the_new_generation_before_the_deletion_and_the_status_after_the_creation() -> None:
     # Given an instance whose duplicate session is deleted and whose ENI gets a new one
     fake = world()
     stale = ours(fake, "eni-1", number=2)
     generation = next_generation([stale.session_id])
     # When applied by the event path
     Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], creates=[create("eni-2", generation=generation)])))
-    # Then one CreateTags carries the status and the generation derived from the deleted session
-    tag_calls = fake.tag_calls()
-    assert [(c.operation, c.params) for c in tag_calls] == [
-        (CREATE_TAGS, {"instance_ids": ["i-1"], "tags": {STATUS: Reason.MIRRORED, GENERATION: generation}})
+    # Then the generation derived from the deleted session is written before it is deleted, and the status, which
+    # the creation may still change, after it
+    assert [(c.operation, c.params) for c in fake.calls if c.operation != DESCRIBE] == [
+        (CREATE_TAGS, {"instance_ids": ["i-1"], "tags": {GENERATION: generation}}),
+        (DELETE, {"session_id": stale.session_id}),
+        (CREATE, fake.calls[2].params),
+        (CREATE_TAGS, {"instance_ids": ["i-1"], "tags": {STATUS: Reason.MIRRORED}}),
     ]
+
+
+def test_event_mode_writes_the_status_of_an_instance_that_only_loses_sessions_with_its_generation() -> None:
+    fake = world()
+    stale = ours(fake, "eni-1")
+    Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], status=Reason.INSTANCE_STOPPED)))
+    generation = next_generation([stale.session_id])
+    assert [(c.operation, c.params) for c in fake.calls] == [
+        (CREATE_TAGS, {"instance_ids": ["i-1"], "tags": {STATUS: Reason.INSTANCE_STOPPED, GENERATION: generation}}),
+        (DELETE, {"session_id": stale.session_id}),
+    ]
+
+
+def test_no_session_is_deleted_while_its_next_generation_cannot_be_written() -> None:
+    # Given an instance about to lose its session, and CreateTags throttled past the SDK's retries
+    fake = world().fail(CREATE_TAGS, "RequestLimitExceeded", times=1)
+    stale = ours(fake, "eni-1")
+    gone = subject(deletes=[stale], status=Reason.INSTANCE_STOPPED)
+    # When the event path applies the plan, it fails (Lambda retries) before deleting anything: written after the
+    # deletion, the generation was lost for good and a later create reused the deleted session's token
+    with pytest.raises(MirroringFailed):
+        Executor(fake, SETTINGS).apply(plan(gone))
+    assert list(fake.sessions) == [stale.session_id] and GENERATION not in fake.instance_tags.get("i-1", {})
+    # And the retry records it, then deletes
+    Executor(fake, SETTINGS).apply(plan(gone))
+    assert fake.sessions == {} and fake.instance_tags["i-1"][GENERATION] == next_generation([stale.session_id])
+
+
+def test_the_reconciler_records_new_generations_in_one_batch_before_any_deletion() -> None:
+    fake = world()
+    stale = [ours(fake, f"eni-{n}", instance=f"i-{n}") for n in (1, 2, 3)]
+    gone = [subject(f"i-{n}", deletes=[s], status=Reason.TAG_REMOVED) for n, s in zip((1, 2, 3), stale, strict=True)]
+    Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(plan(*gone))
+    generation = next_generation(s.session_id for s in stale)
+    assert fake.operations()[:2] == [CREATE_TAGS, DELETE]
+    assert fake.calls[0].params == {"instance_ids": ["i-1", "i-2", "i-3"], "tags": {GENERATION: generation}}
+    assert all(fake.instance_tags[f"i-{n}"] == {GENERATION: generation, STATUS: Reason.TAG_REMOVED} for n in (1, 2, 3))
+
+
+def test_the_reconciler_leaves_an_instance_whose_generation_cannot_be_written_for_the_next_run() -> None:
+    fake = world().fail(CREATE_TAGS, "RequestLimitExceeded", times=1)
+    stale = ours(fake, "eni-1")
+    executor = Executor(fake, SETTINGS, account_wide=True, clock=Clock())
+    with pytest.raises(MirroringFailed):
+        executor.apply(
+            plan(subject(deletes=[stale], status=Reason.TAG_REMOVED), subject("i-2", creates=[create("eni-2", "i-2")]))
+        )
+    assert stale.session_id in fake.sessions  # not deleted
+    assert [s.eni_id for s in fake.sessions.values() if s.session_id != stale.session_id] == ["eni-2"]  # the rest ran
 
 
 def test_an_unchanged_status_and_generation_write_nothing() -> None:
@@ -533,8 +585,8 @@ def test_untagging_removes_the_status_tag_and_keeps_the_new_generation() -> None
     stale = ours(fake, "eni-1")
     Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], status=CLEAR_STATUS, current=Reason.MIRRORED)))
     assert [(c.operation, c.params) for c in fake.tag_calls()] == [
-        (DELETE_TAGS, {"instance_ids": ["i-1"], "keys": [STATUS]}),
         (CREATE_TAGS, {"instance_ids": ["i-1"], "tags": {GENERATION: next_generation([stale.session_id])}}),
+        (DELETE_TAGS, {"instance_ids": ["i-1"], "keys": [STATUS]}),
     ]
     assert fake.instance_tags["i-1"] == {GENERATION: next_generation([stale.session_id])}
 
@@ -916,7 +968,7 @@ def test_a_session_already_gone_is_not_counted_as_deleted() -> None:
     # When this invocation deletes it too
     outcome = Executor(fake, SETTINGS).apply(plan(subject(deletes=[gone])))
     # Then the report does not claim a deletion (nor its saving)
-    assert fake.operations()[0] == DELETE
+    assert fake.operations()[:2] == [CREATE_TAGS, DELETE]
     assert sum(outcome.deleted.values()) == 0
 
 
@@ -1139,8 +1191,9 @@ def test_problems_and_tag_failures_are_logged_with_the_instance() -> None:
     fake = world().fail(DELETE, "IncorrectState").fail(CREATE_TAGS, "RequestLimitExceeded", times=5)
     stale = ours(fake, "eni-1", number=2)
     logs: list[tuple[str, dict[str, object]]] = []
+    recorded = subject("i-1", deletes=[stale], generation=next_generation([stale.session_id]))  # no write first
     Executor(fake, SETTINGS, log=lambda message, **extra: logs.append((message, extra))).apply(
-        plan(subject("i-1", deletes=[stale]), subject("i-2", creates=[create("eni-2", "i-2", probe="m8g.large")]))
+        plan(recorded, subject("i-2", creates=[create("eni-2", "i-2", probe="m8g.large")]))
     )
     fields = [extra for _, extra in logs]
     (attention,) = [f for f in fields if "status" in f]

@@ -319,6 +319,20 @@ def test_a_documented_unsupported_type_loses_its_sessions_without_a_probe() -> N
     assert plan.creates[0].probe_type == "t2.micro"
 
 
+def test_a_documented_unsupported_type_loses_its_sessions_even_while_another_instance_asks_aws() -> None:
+    # Given two T2 instances not yet judged by AWS: i-1 without a session (it asks), i-2 with one of ours
+    asks = instance("i-1", AttachedEni("eni-1"), itype="t2.micro")
+    had_one = instance("i-2", AttachedEni("eni-2"), itype="t2.micro")
+    old = ours("s2", "eni-2", owner="i-2")
+    plan = plan_mirroring(inventory(asks, had_one, sessions=(old,), verdicts={"t2.micro": Verdict.ASK_AWS}), SETTINGS)
+    # Then i-1 asks, and i-2 loses its session in this plan instead of waiting for the answer: the second pass, which
+    # applies the answer, never deletes (found by tests/properties: the session outlived its reconcile)
+    assert [(c.instance_id, c.probe_type) for c in plan.creates] == [("i-1", "t2.micro")]
+    assert plan.deletes == [DeleteSession("i-2", old, Reason.UNSUPPORTED_INSTANCE_TYPE)]
+    assert plan.subjects["i-2"].status == Reason.UNSUPPORTED_INSTANCE_TYPE
+    assert Reason.AWAITING_VERDICT not in [s.reason for s in plan.subjects["i-2"].skips]
+
+
 def test_a_type_aws_accepted_or_a_new_unlisted_type_keeps_its_sessions() -> None:
     accepted = plan_mirroring(
         inventory(instance(itype="t2.micro"), sessions=(ours("s1"),), verdicts={"t2.micro": Verdict.SUPPORTED}),

@@ -119,6 +119,7 @@ class Executor:
         self._pending_count = 0
         self._last_flush = clock()
         self._generations: dict[str, str] = {}  # instance → its generation as this run knows it
+        self._status_written: dict[str, str] = {}  # instance → the status written with its generation, before deletes
         self._plans: dict[str, SubjectPlan] = {}  # instance → its plan, for the confirm (generation, last miss)
         self._run_generation = ""
 
@@ -135,12 +136,17 @@ class Executor:
         self._run_generation = next_generation(d.session.session_id for d in plan.deletes)
         first_error: MirroringFailed | RollbackIncomplete | None = None
         stop = False
+        # The reconciler records every new generation before its first deletion, in batches; the event path, per
+        # subject (apply_subject). A subject whose generation could not be written is left for the next run.
+        unrecorded = self._record_generations(list(plan.subjects.values())) if self.account_wide else {}
         try:
             for subject, subject_plan in plan.subjects.items():
                 if stop or not keep_going():
                     outcome.unapplied.append(subject)
                     continue
                 try:
+                    if subject in unrecorded:
+                        raise unrecorded[subject]
                     self.apply_subject(subject_plan, outcome)
                 except (MirroringFailed, RollbackIncomplete) as error:
                     first_error = first_error or error
@@ -162,10 +168,11 @@ class Executor:
         status = plan.status
         generation: str | None = None
         if plan.deletes:
-            own = next_generation(d.session.session_id for d in plan.deletes)
-            # Creates of this instance were planned in its own next generation (planner); one that only deletes
-            # may take the run's: any value its deleted sessions were not created in will do.
-            generation = own if plan.creates or not self.account_wide else self._run_generation
+            generation = self._generation_after_deletes(plan)
+            if not self.account_wide:
+                failed = self._record_generations([plan]).get(plan.subject)
+                if failed is not None:
+                    raise failed
         try:
             for delete in plan.deletes:
                 if self.port.delete_session(delete.session.session_id):  # False: already gone
@@ -217,6 +224,61 @@ class Executor:
             )
         self._write_status(plan, status, generation, outcome, remove=plan.remove_tags)
         outcome.applied.append(plan.subject)
+
+    def _generation_after_deletes(self, plan: SubjectPlan) -> str:
+        own = next_generation(d.session.session_id for d in plan.deletes)
+        # Creates of this instance were planned in its own next generation (planner); one that only deletes
+        # may take the run's: any value its deleted sessions were not created in will do.
+        return own if plan.creates or not self.account_wide else self._run_generation
+
+    def _record_generations(self, plans: list[SubjectPlan]) -> dict[str, MirroringFailed]:
+        """Write the new generation of every instance that is about to lose sessions, before the first deletion.
+
+        Written after the deletions, as it once was with the status, a failed CreateTags (or a process that died
+        before the reconciler's flush) lost it for good: the sessions it stood for were gone, so no later run could
+        derive it again, and the instance's next create reused the token of a deleted session, which AWS answers
+        with that session (or IdempotentParameterMismatch): a status ``mirrored`` over nothing, for up to three
+        schedule periods. Written first, a failure leaves everything as it was, to be retried.
+
+        On the event path, an instance that only loses sessions writes its status in the same call (one CreateTags,
+        as before); the reconciler writes the generations in batches (one CreateTags per value and 1,000 instances)
+        and the statuses as before. Returns the subjects whose generation could not be written (a transient or
+        account-wide error: not applied, retried); any other error is logged and the deletions go on, as before
+        (a missing instance makes no more sessions).
+        """
+        batches: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        statuses: dict[str, str] = {}
+        for plan in plans:
+            if not plan.deletes or not plan.is_instance:
+                continue
+            generation = self._generation_after_deletes(plan)
+            if generation == self._generations.get(plan.subject, plan.generation):
+                continue
+            tags = {self.settings.generation_tag_key: generation}
+            status = plan.status
+            # (Not in the reconciler: a subject the deadline leaves unapplied must not show a status it did not earn.)
+            alone = not self.account_wide and not plan.creates and not plan.updates
+            if alone and status and status != CLEAR_STATUS and status != (plan.current_status or ""):
+                tags[self.settings.status_tag_key] = status[:256]
+                statuses[plan.subject] = status
+            batches.setdefault(tuple(sorted(tags.items())), []).append(plan.subject)
+        failed: dict[str, MirroringFailed] = {}
+        for batch, instances in batches.items():
+            written = dict(batch)
+            for start in range(0, len(instances), TAG_RESOURCES_PER_CALL):
+                chunk = instances[start : start + TAG_RESOURCES_PER_CALL]
+                try:
+                    self.port.set_instance_tags(chunk, written)
+                except AwsApiError as error:
+                    self.log("could not record the next generation", instances=chunk[:20], error=str(error))
+                    if error.retryable:
+                        failed.update((i, MirroringFailed(i, error)) for i in chunk)
+                    continue
+                for instance_id in chunk:
+                    self._generations[instance_id] = written[self.settings.generation_tag_key]
+                    if instance_id in statuses:
+                        self._status_written[instance_id] = statuses[instance_id]
+        return failed
 
     # -- steps -------------------------------------------------------------------------------------------------
     def _create(self, create: CreateSession) -> _Result:
@@ -411,6 +473,7 @@ class Executor:
         elif plan.current_status:
             outcome.final_status[plan.subject] = plan.current_status
         status_changes = status is not None and status != (plan.current_status or "")
+        written = status is not None and self._status_written.get(plan.subject) == status
         known = self._generations.get(plan.subject, plan.generation)
         generation_changes = plan.is_instance and generation is not None and generation != known
         if not plan.is_instance and status == CLEAR_STATUS:
@@ -419,7 +482,7 @@ class Executor:
             return
         tags: dict[str, str] = {}
         removed = (self.settings.status_tag_key, *remove) if status_changes and status == CLEAR_STATUS else remove
-        if status_changes and status:
+        if status_changes and status and not written:
             tags[self.settings.status_tag_key] = status[:256]
         if generation_changes and generation is not None:
             tags[self.settings.generation_tag_key] = generation

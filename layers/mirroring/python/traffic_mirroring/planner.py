@@ -431,7 +431,14 @@ class _Planner:
     # -- entry point -------------------------------------------------------------------------------------------
     def plan(self) -> Plan:
         instance_enis: set[str] = set()
-        for instance in sorted(self.inventory.instances.values(), key=lambda i: i.instance_id):
+        now = self.inventory.read_at
+
+        def asks_aws(instance: Instance) -> bool:
+            return is_judged(instance, self.settings, now) and self._verdict(instance) == Verdict.ASK_AWS
+
+        # Instances whose type is asked of AWS come last: a slot goes first to one AWS is known to accept (an ask
+        # AWS refuses would hold it for nothing until the second pass). See _plan_new_session for the asks.
+        for instance in sorted(self.inventory.instances.values(), key=lambda i: (asks_aws(i), i.instance_id)):
             instance_enis.update(eni.eni_id for eni in instance.enis)
             self._plan_instance(instance)
         self._plan_orphans(instance_enis)
@@ -474,14 +481,17 @@ class _Planner:
         finding = in_finding_window(instance, self.settings, now)
         verdict = self._verdict(instance) if is_judged(instance, self.settings, now) else Verdict.SUPPORTED
 
-        if verdict == Verdict.ASK_AWS and self.probing.get(instance.instance_type, instance.instance_id) != (
-            instance.instance_id
+        unmirror = self._reason_to_unmirror(instance, tagged, finding, verdict)
+        if (
+            unmirror is None
+            and verdict == Verdict.ASK_AWS
+            and self.probing.get(instance.instance_type, instance.instance_id) != instance.instance_id
         ):
-            # One instance per unlisted type asks AWS; the others wait for its answer (same run or the next).
+            # One instance per unlisted type asks AWS; the others wait for its answer (same run or the next). Only
+            # to be mirrored: sessions the page already refuses go now (the second pass never deletes).
             plan.skips.append(Skip(instance.instance_id, None, Reason.AWAITING_VERDICT))
             plan.sources = self._source_verdicts(instance, None, verdict, Reason.AWAITING_VERDICT, {})
             return
-        unmirror = self._reason_to_unmirror(instance, tagged, finding, verdict)
         if unmirror == Reason.UNSUPPORTED_INSTANCE_TYPE:
             plan.skips.append(Skip(instance.instance_id, None, Reason.UNSUPPORTED_INSTANCE_TYPE))
         refusal = self._override_refusal(instance) if unmirror is None else None
@@ -749,7 +759,7 @@ class _Planner:
             keep is not None
             and probe
             and type_changed(keep, instance, self.settings)
-            and self._plan_new_session(instance, eni, desired_filter, candidates, plan, replacing=keep)
+            and self._plan_new_session(instance, eni, desired_filter, candidates, plan, replacing=keep, probe=True)
         ):
             return ""
         if keep is not None:
@@ -759,7 +769,7 @@ class _Planner:
                 plan.skips.append(Skip(instance.instance_id, eni.eni_id, Reason.SHADOWED_BY_OTHER_SESSION))
             kept = self._plan_kept_session(instance, eni, keep, candidates, desired_filter, plan)
             return Reason.SHADOWED_BY_OTHER_SESSION if shadowed else kept
-        if self._plan_new_session(instance, eni, desired_filter, candidates, plan):
+        if self._plan_new_session(instance, eni, desired_filter, candidates, plan, probe=probe):
             return ""
         return next(s.reason for s in reversed(plan.skips) if s.eni_id == eni.eni_id)
 
@@ -771,9 +781,17 @@ class _Planner:
         candidates: Sequence[str],
         plan: SubjectPlan,
         replacing: MirrorSession | None = None,
+        probe: bool = False,
     ) -> bool:
         """Plan a create on the ENI (after deleting ``replacing``); False when none is possible (then the ENI's skip
-        says why, unless a session is being replaced: it stays as it is)."""
+        says why, unless a session is being replaced: it stays as it is).
+
+        A ``probe`` (the create that asks AWS about the instance's type) takes no slot from the asks planned after
+        it: asks come last (``plan``), and one AWS refuses frees its slot at once, so the next ask may try the same
+        slot in the same run; one AWS accepts fills it, and the next ask finds the target full (its status says
+        so). Reserved, the slot of each refused ask waited for the second pass, which settles one ask more only:
+        with asks of several types, an instance of a supported type stayed ``no-target-capacity`` beside a free
+        slot (found by tests/properties)."""
         eni_id = eni.eni_id
         gone = [*plan_deleted(plan), *([replacing] if replacing else [])]
         on_eni = [s for s in self.sessions_by_eni[eni_id] if s not in gone]
@@ -794,7 +812,8 @@ class _Planner:
             return False
         if replacing is not None:
             plan.deletes.append(DeleteSession(instance.instance_id, replacing, Reason.INSTANCE_TYPE_CHANGED))
-        self.usage.add(ranked[0], eni_id)
+        if not probe:
+            self.usage.add(ranked[0], eni_id)
         options = wanted_options(instance, eni, self.settings, self.vnis_by_vpc)
         plan.creates.append(
             CreateSession(

@@ -70,7 +70,8 @@ def reconcile_account(
 
     Raises only for account-wide failures (reads failing, credentials, throttling past the retries); every other
     instance is finished first. A second pass places what waited for capacity freed by this run's deletions or for
-    AWS's verdict on an unlisted type; it only creates, so the safety valve holds over the whole run.
+    AWS's verdict on an unlisted type; it creates and moves but never deletes, so the safety valve holds over the
+    whole run.
     """
     inventory = read_account_inventory(gateway, settings)
     plan = plan_mirroring(inventory, settings)
@@ -104,7 +105,8 @@ def reconcile_account(
             s.reason == Reason.NO_TARGET_CAPACITY for p in to_apply.subjects.values() for s in p.skips
         )
         if waiting and (freed or outcome.learned) and keep_going():
-            again, second = _second_pass(gateway, settings, executor, to_apply, waiting, outcome, keep_going)
+            moves = to_apply is plan  # under the safety valve, creations only, as in the first pass
+            again, second = _second_pass(gateway, settings, executor, to_apply, waiting, outcome, keep_going, moves)
             judged.update({subject: again.subjects[subject] for subject in second.subjects})
             applied.update(second.subjects)
     finally:
@@ -192,27 +194,43 @@ def _second_pass(
     waiting: set[str],
     outcome: Outcome,
     keep_going: Callable[[], bool],
+    moves: bool,
 ) -> tuple[Plan, Plan]:
-    """Plan once more and apply, for the waiting subjects only, their creations and status (never a delete).
-    Returns the new plan and what of it was applied."""
+    """Plan once more and apply it for the waiting subjects only (``second_pass_plan``). Returns the new plan
+    and what of it was applied."""
     logger.info("placing what waited for freed capacity or AWS's verdict", extra={"subjects": sorted(waiting)})
     again = plan_account(gateway, settings)
+    second = second_pass_plan(again, waiting, moves)
+    for subject in second.subjects:
+        for skip in first.subjects[subject].skips:  # judged again: the second verdict replaces the first
+            outcome.skipped[skip.reason] -= 1
+    outcome.skipped += Counter()  # drop the reasons that went to zero
+    executor.apply(second, outcome, keep_going)
+    return again, second
+
+
+def second_pass_plan(again: Plan, waiting: set[str], moves: bool = True) -> Plan:
+    """What the second pass applies: the new plan of the waiting subjects, their creations, moves and status, never
+    a deletion (the safety valve judged the first plan's).
+
+    Its moves are applied with its creations: the new plan counted the slots they take (a session leaving a retired
+    target for the one freed this run), and a move planned but not applied would leave that slot empty while a
+    later subject was told ``no-target-capacity``, and the moved session on its old target under a ``mirrored``
+    status. ``moves=False`` (the safety valve cut the first pass to creations): creations only, as there.
+    """
     second = Plan(managed_sessions=again.managed_sessions)
     for subject in sorted(waiting & set(again.subjects)):
         source = again.subjects[subject]
-        for skip in first.subjects[subject].skips:  # judged again: the second verdict replaces the first
-            outcome.skipped[skip.reason] -= 1
         only = second.for_subject(subject)
         only.creates, only.skips, only.status = list(source.creates), list(source.skips), source.status
+        only.updates = list(source.updates) if moves else []
         only.current_status, only.is_instance, only.generation = (
             source.current_status,
             source.is_instance,
             source.generation,
         )
         only.instance_type = source.instance_type
-    outcome.skipped += Counter()  # drop the reasons that went to zero
-    executor.apply(second, outcome, keep_going)
-    return again, second
+    return second
 
 
 def refuses_deletes(plan: Plan, settings: Settings) -> bool:
