@@ -33,8 +33,8 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy layers/mirroring/python functions simulation bench
-	$(BIN)/mypy --python-version 3.13 layers/mirroring/python functions
+	$(BIN)/mypy layers/mirroring/python cli functions simulation bench
+	$(BIN)/mypy --python-version 3.13 layers/mirroring/python cli functions
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

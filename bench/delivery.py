@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from bench.moto_patches import indexed_tags, server_time
 from bench.seeding import seed_mirrored_instances
+from mirror_cli.delivery import check_delivery
 from simulation.account import ApiCalls, SimulatedAccount
 from simulation.strict_aws import StrictAws
 from traffic_mirroring.config import load_settings
@@ -31,7 +32,6 @@ from traffic_mirroring.delivery import (
     VXLAN_OVERHEAD_IPV4,
     delivery_window,
 )
-from traffic_mirroring.delivery_check import check_delivery
 from traffic_mirroring.ec2_gateway import FILTER_VALUES_PER_CALL, PAGE_SIZE, Ec2Gateway
 from traffic_mirroring.metrics_gateway import QUERIES_PER_CALL, CloudWatchGateway
 

@@ -34,11 +34,11 @@ from moto import mock_aws
 from bench.cost import API_LATENCY_SECONDS
 from bench.moto_patches import indexed_tags, server_time
 from bench.seeding import seed_mirrored_instances, untag
+from mirror_cli.aws import AwsTarget
+from mirror_cli.organization import Request, audit_organization
 from simulation.account import REGION, ApiCalls, SimulatedAccount
 from simulation.strict_aws import StrictAws
-from traffic_mirroring.audit import AwsTarget
 from traffic_mirroring.config import load_settings
-from traffic_mirroring.organization_audit import Request, audit_organization
 
 MANAGED_BY = "bench-stack"
 AUDIT_ACCOUNT = "123456789012"  # moto's default account: the organization's management account, where the audit runs

@@ -36,11 +36,11 @@ DEMO_ENVIRONMENT = {
 from moto import mock_aws  # noqa: E402
 from moto.moto_api._internal import mock_random  # noqa: E402
 
+from mirror_cli.table import Cell, fit_table, terminal_width, wrap_text  # noqa: E402
 from simulation.account import AMI, SimulatedAccount  # noqa: E402
 from simulation.eventbridge import Rule, load_rules, load_template, matching_rules  # noqa: E402
 from simulation.lambda_runtime import LambdaContext  # noqa: E402
 from simulation.strict_aws import StrictAws  # noqa: E402
-from traffic_mirroring.audit import Cell, fit_table, terminal_width, wrap_text  # noqa: E402
 from traffic_mirroring.config import Settings, load_settings  # noqa: E402
 from traffic_mirroring.ec2_gateway import Ec2Gateway  # noqa: E402
 from traffic_mirroring.model import Plan  # noqa: E402
@@ -185,7 +185,7 @@ def _instance_arn(instance_id: str) -> str:
 
 class Printer:
     """Text that fits the terminal (80 columns in a pipe), no cell ever cut: tables wrap between words and keep
-    every ID whole (``traffic_mirroring.audit.fit_table``). On a terminal, rich draws the headings."""
+    every ID whole (``mirror_cli.table.fit_table``). On a terminal, rich draws the headings."""
 
     def __init__(self, width: int | None = None, file: TextIO | None = None, rich: bool | None = None) -> None:
         self.file = file or sys.stdout

@@ -28,10 +28,12 @@ from moto.moto_server import threaded_moto_server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import ThreadedMotoServer
 
+import mirror_cli
+import traffic_mirroring
+from mirror_cli import account, aws, command
+from mirror_cli.aws import READ_ONLY_OPERATIONS, AwsTarget, MutatingCallRefused, ReadOnlyGuard
 from simulation.account import REGION, SimulatedAccount
 from simulation.strict_aws import StrictAws
-from traffic_mirroring import audit
-from traffic_mirroring.audit import READ_ONLY_OPERATIONS, AwsTarget, MutatingCallRefused, ReadOnlyGuard
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 
 STACK = "audited-stack"
@@ -122,7 +124,7 @@ def mirrored(account: SimulatedAccount, target: str, filter_id: str, name: str =
 
 
 def run_audit(server: Server, pool: list[str], filter_id: str, *extra: str) -> int:
-    return audit.main(
+    return command.main(
         [
             "--endpoint-url",
             server.url,
@@ -504,7 +506,7 @@ def test_ids_the_template_would_refuse_exit_2_before_any_request(
     server: Server, remote: SimulatedAccount, argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server.requests.taken()
-    code = audit.main(["--endpoint-url", server.url, "--region", REGION, "--filter-id", "tmf-0abc", *argv])
+    code = command.main(["--endpoint-url", server.url, "--region", REGION, "--filter-id", "tmf-0abc", *argv])
     assert code == 2
     reason = one_line(capsys.readouterr().err)
     assert reason.startswith(f"mirror-audit: invalid settings: {named}: the template's "), reason
@@ -517,7 +519,7 @@ def test_the_guard_refuses_every_mutating_call_before_it_is_sent(server: Server,
     instance = remote.launch(tags={"mirror": "true"})
     eni = remote.enis_of(instance)[0]
     server.requests.taken()
-    ec2, elbv2, sts = audit.read_only_clients(AwsTarget(REGION, None, server.url))
+    ec2, elbv2, sts = aws.read_only_clients(AwsTarget(REGION, None, server.url))
 
     with pytest.raises(MutatingCallRefused, match="ec2:CreateTrafficMirrorSession"):
         ec2.create_traffic_mirror_session(
@@ -560,7 +562,7 @@ def test_a_write_anywhere_in_the_audit_path_fails_it_with_exit_code_2(
         Executor(gateways[-1], settings).apply(plan)  # what a careless change to the audit could do
         return plan
 
-    monkeypatch.setattr(audit, "Ec2Gateway", remembered_gateway)
+    monkeypatch.setattr(account, "Ec2Gateway", remembered_gateway)
     monkeypatch.setattr(planner, "plan_mirroring", plan_and_apply)
     before = snapshot(remote)
     server.requests.taken()
@@ -610,7 +612,7 @@ def test_errors_exit_2_with_a_one_line_reason(
     unreachable = f"http://127.0.0.1:{_closed_port()}"
 
     def fails(*argv: str) -> str:
-        assert audit.main(list(argv)) == 2
+        assert command.main(list(argv)) == 2
         return one_line(capsys.readouterr().err)
 
     reason = fails("--endpoint-url", unreachable, "--filter-id", "tmf-1", "--targets", "tmt-1")
@@ -652,17 +654,17 @@ def test_an_interrupt_or_an_unexpected_error_exits_2_with_one_line(
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("a bug\nover two lines")
 
-    monkeypatch.setattr(audit, "audit", interrupted)
-    assert audit.main(["--filter-id", "tmf-1"]) == 2
+    monkeypatch.setattr(account, "audit", interrupted)
+    assert command.main(["--filter-id", "tmf-1"]) == 2
     assert one_line(capsys.readouterr().err) == "mirror-audit: interrupted"
 
-    monkeypatch.setattr(audit, "audit", broken)
-    assert audit.main(["--filter-id", "tmf-1"]) == 2
+    monkeypatch.setattr(account, "audit", broken)
+    assert command.main(["--filter-id", "tmf-1"]) == 2
     assert one_line(capsys.readouterr().err) == (
         "mirror-audit: unexpected error: RuntimeError: a bug over two lines (run with --debug for the traceback)"
     )
     with pytest.raises(RuntimeError, match="a bug"):
-        audit.main(["--filter-id", "tmf-1", "--debug"])
+        command.main(["--filter-id", "tmf-1", "--debug"])
 
 
 # -- a local endpoint that answers like AWS refusing --------------------------------------------------------------
@@ -716,7 +718,7 @@ def test_credentials_a_local_endpoint_rejects_are_named_with_what_to_set(
 ) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with refusing_endpoint(lambda action: (403, STS_REJECTED)) as url:
-        code = audit.main(["--endpoint-url", url, "--filter-id", "tmf-1"])
+        code = command.main(["--endpoint-url", url, "--filter-id", "tmf-1"])
     assert code == 2
     assert one_line(capsys.readouterr().err) == (
         f"mirror-audit: {url} rejected the credentials (InvalidClientTokenId: The security token included in the "
@@ -732,7 +734,7 @@ def test_access_denied_names_the_operation_and_the_read_only_permissions_needed(
     with refusing_endpoint(
         lambda action: (200, STS_IDENTITY) if action == "GetCallerIdentity" else (403, EC2_DENIED)
     ) as url:
-        code = audit.main(["--endpoint-url", url, "--filter-id", "tmf-1"])
+        code = command.main(["--endpoint-url", url, "--filter-id", "tmf-1"])
     assert code == 2
     reason = one_line(capsys.readouterr().err)
     assert re.fullmatch(r"mirror-audit: Describe\w+ was denied \(UnauthorizedOperation\): .*", reason), reason
@@ -741,14 +743,16 @@ def test_access_denied_names_the_operation_and_the_read_only_permissions_needed(
 
 # -- the real command, in its own process ------------------------------------------------------------------------
 def run_command(*argv: str, env: dict[str, str], close_stdout: bool = False) -> tuple[int, str]:
-    """``python -m traffic_mirroring.audit`` (what the mirror-audit console script runs); returns (code, stderr).
+    """``python -m mirror_cli.command`` (what the mirror-audit console script runs); returns (code, stderr).
 
     ``close_stdout``: the reader of stdout goes away at once, as ``mirror-audit | head -1`` does.
     """
-    layer = str(Path(audit.__file__).resolve().parents[1])
+    # The two packages' directories, as the editable install puts them on the path: the domain's and the commands'.
+    packages = (mirror_cli, traffic_mirroring)
+    path = os.pathsep.join(str(Path(str(package.__file__)).resolve().parents[1]) for package in packages)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TARGET_IDS", "FILTER_ID", "MANAGED_BY"))}
     clean |= {
-        "PYTHONPATH": layer,
+        "PYTHONPATH": path,
         "AWS_CONFIG_FILE": "/nonexistent/config",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
         "AWS_EC2_METADATA_DISABLED": "true",
@@ -756,7 +760,7 @@ def run_command(*argv: str, env: dict[str, str], close_stdout: bool = False) -> 
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "traffic_mirroring.audit", *argv],
+        [sys.executable, "-m", "mirror_cli.command", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=clean,

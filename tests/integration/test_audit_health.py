@@ -7,8 +7,10 @@ import io
 
 import pytest
 
+from mirror_cli import flags, text
+from mirror_cli.account import audit_account
+from mirror_cli.settings import settings_from
 from simulation.account import SimulatedAccount
-from traffic_mirroring import audit
 from traffic_mirroring.config import load_settings
 
 pytestmark = pytest.mark.usefixtures("strict")
@@ -23,12 +25,12 @@ def report_of(account: SimulatedAccount, targets: list[str], filter_id: str) -> 
             "ACCOUNT_ID": "123456789012",
         }
     )
-    return audit.audit_account(settings, "123456789012", account.ec2, account.elbv2).report
+    return audit_account(settings, "123456789012", account.ec2, account.elbv2).report
 
 
 def text_of(report: dict[str, object]) -> str:
     out = io.StringIO()
-    audit.print_report(report, out, width=0)
+    text.print_report(report, out, width=0)
     return out.getvalue()
 
 
@@ -76,11 +78,9 @@ def test_the_audit_warns_of_jumbo_frames_to_a_standalone_eni_target(account: Sim
 def test_the_audit_reads_the_instances_the_stacks_selectors_select(account: SimulatedAccount) -> None:
     nlb, filter_id = account.nlb_target(), account.mirror_filter()
     node = account.launch(tags={"eks:cluster-name": "prod"})
-    settings = audit.settings_from(
-        audit._parser().parse_args(
-            ["--targets", nlb, "--filter-id", filter_id, "--selectors", "eks:cluster-name=prod"]
-        ),
+    settings = settings_from(
+        flags.parser().parse_args(["--targets", nlb, "--filter-id", filter_id, "--selectors", "eks:cluster-name=prod"]),
         {},
     )
-    report = audit.audit_account(settings, "123456789012", account.ec2, account.elbv2).report
+    report = audit_account(settings, "123456789012", account.ec2, account.elbv2).report
     assert [row["instance_id"] for row in report["creates"]] == [node]  # type: ignore[index]

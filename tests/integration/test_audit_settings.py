@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from mirror_cli import command
+from mirror_cli.flags import parser
+from mirror_cli.settings import ID_SETTINGS, malformed_ids, settings_from, stack_environment
 from simulation.eventbridge import load_template
 from tests.integration.transformed_template import PSEUDO, STACK_FILTER, Resolver
-from traffic_mirroring import audit
-from traffic_mirroring.audit import ID_SETTINGS, malformed_ids, stack_environment
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.deploy_check import PARAMETER_OF
 
@@ -162,8 +163,8 @@ def stack_file(tmp_path: Path) -> Iterator[Path]:
 
 
 def _audit_settings(path: Path, *flags: str, environ: Mapping[str, str] | None = None) -> Settings:
-    args = audit._parser().parse_args(["--stack-json", str(path), *flags])
-    return audit.settings_from(args, environ or {})
+    args = parser().parse_args(["--stack-json", str(path), *flags])
+    return settings_from(args, environ or {})
 
 
 def test_every_setting_the_reconciler_reads_comes_from_the_stack(template: dict[str, Any], stack_file: Path) -> None:
@@ -207,7 +208,7 @@ def test_a_file_that_is_not_one_stack_is_refused_in_one_line(
     stack_file: Path, text: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack_file.write_text(text, encoding="utf-8")
-    assert audit.main(["--stack-json", str(stack_file)]) == 2
+    assert command.main(["--stack-json", str(stack_file)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"mirror-audit: invalid settings: --stack-json {stack_file}: ")
 

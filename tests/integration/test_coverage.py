@@ -11,12 +11,12 @@ import pytest
 
 from functions.instance_state_change.app import handler as state_change
 from functions.scheduled_reconciler.app import handler as scheduled
+from mirror_cli import command
 from simulation.account import REGION, SimulatedAccount
 from simulation.cloudwatch_alarms import ALARM, INSUFFICIENT_DATA, OK, evaluate
 from simulation.eventbridge import load_template
 from simulation.strict_aws import StrictAws
 from tests.integration.stack import MANAGED_BY, LambdaContext, Stack, event, make_stack
-from traffic_mirroring import audit
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def ten_tagged_instances(stack: Stack) -> dict[str, Any]:
 
 def run_audit_json(stack: Stack, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     capsys.readouterr()
-    audit.main(
+    command.main(
         [
             "--region",
             REGION,
@@ -132,7 +132,7 @@ def test_mirror_audit_shows_coverage_now_and_after_the_plan_and_its_text_names_w
     assert (after["enis_mirrored"], after["unmirrored"]) == (6, {"eni-session-limit": 1})
     # And the text report says the same, with what to fix first
     capsys.readouterr()
-    audit.main(
+    command.main(
         [
             "--region",
             REGION,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
+from mirror_cli.delivery import check_delivery
 from simulation.account import SimulatedAccount
 from simulation.eventbridge import load_template
 from simulation.strict_aws import StrictAws
@@ -31,7 +32,6 @@ from traffic_mirroring.delivery import (
     delivery_window,
     target_queries,
 )
-from traffic_mirroring.delivery_check import check_delivery
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.metrics_gateway import CloudWatchGateway
 from traffic_mirroring.model import TARGET_KIND_ENI, TARGET_KIND_GWLB_ENDPOINT, TARGET_KIND_NLB

@@ -49,6 +49,7 @@ from typing import Any
 
 import pytest
 
+from mirror_cli.command import main as mirror_audit
 from simulation.account import AMI, SimulatedAccount
 from simulation.eventbridge import load_rules, load_template, matching_rules
 from simulation.server import seed_small_account
@@ -69,7 +70,6 @@ from tests.integration.recipe_lab import (
 )
 from tests.integration.recipes import ROOT, Block, RecipeRun
 from tests.integration.sam_cli import deploy_options
-from traffic_mirroring import audit
 
 BLOCKS = recipes.shell_blocks()
 
@@ -443,7 +443,7 @@ def check_after_a_fix(lab: Lab, facts: dict[str, Any], run: RecipeRun) -> None:
     endpoint = ["--endpoint-url", lab.server.url, "--region", stack.region]
     partial = [*endpoint, "--targets", facts["target"], "--filter-id", stack.settings.filter_id, "--json"]
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        assert audit.main([*partial, "--managed-by", stack.settings.managed_by]) == 1
+        assert mirror_audit([*partial, "--managed-by", stack.settings.managed_by]) == 1
     plan = json.loads(out.getvalue())
     assert {row["reason"] for row in plan["moves"] + plan["deletes"]} >= {"options-changed"}, plan
 

@@ -22,8 +22,8 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
+from mirror_cli.aws import READ_ONLY_OPERATIONS
 from tests.integration.transformed_template import PSEUDO, STACK_FILTER, STACK_ID, Resolver, transformed
-from traffic_mirroring.audit import READ_ONLY_OPERATIONS
 from traffic_mirroring.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -730,7 +730,7 @@ def test_without_a_pool_name_no_tag_brings_a_target_into_the_pool(
 # -- the organization audit role ------------------------------------------------------------------------------------
 AUDIT_ROLE = "AuditRole"
 AUDIT_ACCOUNT = "444455556666"
-# The audit's reads (traffic_mirroring.audit) that need an IAM permission: sts:GetCallerIdentity needs none.
+# The audit's reads (mirror_cli.aws) that need an IAM permission: sts:GetCallerIdentity needs none.
 AUDIT_IAM_PREFIX = {**IAM_PREFIX, "sts": "sts"}
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 

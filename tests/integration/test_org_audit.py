@@ -16,11 +16,10 @@ from typing import Any
 import boto3
 import pytest
 
+from mirror_cli import command
+from mirror_cli.aws import ENTRY_OPERATIONS, READ_ONLY_OPERATIONS, EntryGuard, MutatingCallRefused, ReadOnlyGuard
 from simulation.account import REGION, SimulatedAccount
 from simulation.strict_aws import StrictAws
-from traffic_mirroring import audit
-from traffic_mirroring.audit import READ_ONLY_OPERATIONS, MutatingCallRefused, ReadOnlyGuard
-from traffic_mirroring.organization_audit import ENTRY_OPERATIONS, EntryGuard
 
 AUDIT_ACCOUNT = "123456789012"  # moto's default account: the caller, where mirror-audit runs
 A, B, C = "111111111111", "222222222222", "333333333333"
@@ -176,7 +175,7 @@ def organization(strict: StrictAws) -> Organization:
 
 
 def run(pool: list[str], *extra: str) -> int:
-    return audit.main(["--region", REGION, "--targets", ",".join(pool), "--managed-by", STACK, *extra])
+    return command.main(["--region", REGION, "--targets", ",".join(pool), "--managed-by", STACK, *extra])
 
 
 def run_json(pool: list[str], *extra: str) -> int:
@@ -602,7 +601,7 @@ def test_the_entry_guard_refuses_before_the_call_is_sent(strict: StrictAws) -> N
 def test_bad_organization_flags_exit_2_with_one_line(
     aws_env: None, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert audit.main(["--filter-id", "tmf-1", *argv]) == 2
+    assert command.main(["--filter-id", "tmf-1", *argv]) == 2
     assert capsys.readouterr().err == message + "\n"
 
 
@@ -665,7 +664,7 @@ def test_one_parameter_set_for_a_stack_set_target_pool_by_tag_filters_and_names_
 
     # When the audit is given the StackSet's parameters only: no target ID, no filter ID, the stacks' name pattern
     stack_set = ["--target-pool", "prod", "--managed-by", "StackSet-org-*"]
-    code = audit.main(["--region", REGION, "--accounts", f"{A},{B}", *stack_set, "--json"])
+    code = command.main(["--region", REGION, "--accounts", f"{A},{B}", *stack_set, "--json"])
 
     # Then each account places its missing session on its own tagged target
     report = json.loads(capsys.readouterr().out)

@@ -19,10 +19,10 @@ from moto.cloudformation.models import cloudformation_backends
 from functions.instance_state_change.app import handler as state_change
 from functions.session_cleanup import app as cleanup_app
 from functions.session_cleanup.app import handler as session_cleanup
+from mirror_cli import cleanup as cleanup_cli
 from simulation.account import SimulatedAccount
 from simulation.strict_aws import StrictAws
 from tests.integration.stack import ACCOUNT_ID, MANAGED_BY, LambdaContext, Stack, event, make_stack
-from traffic_mirroring import cleanup_cli
 from traffic_mirroring.runtime import Runtime
 
 STACK_ID = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{MANAGED_BY}/5b3b0e10-0000-0000-0000-000000000000"

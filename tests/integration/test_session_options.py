@@ -15,10 +15,12 @@ import boto3
 
 from functions.instance_state_change.app import handler as state_change
 from functions.scheduled_reconciler.app import handler as scheduled
+from mirror_cli.account import audit_account
+from mirror_cli.aws import ReadOnlyGuard
+from mirror_cli.text import print_report
 from simulation.account import SimulatedAccount
 from tests.integration.stack import ACCOUNT_ID, LambdaContext, Stack, event, make_stack
 from tests.integration.test_scheduled_reconciler import SCHEDULE
-from traffic_mirroring.audit import ReadOnlyGuard, audit_account, print_report
 from traffic_mirroring.session_options import vni_sequence
 
 

@@ -18,11 +18,12 @@ import pytest
 
 from functions.instance_state_change.app import handler as state_change
 from functions.scheduled_reconciler.app import handler as scheduled
+from mirror_cli import text
+from mirror_cli.account import audit_account
 from simulation.account import VXLAN_PORT, SimulatedAccount
 from simulation.strict_aws import StrictAws
 from tests.integration.stack import LambdaContext, Stack, event, make_stack
 from tests.integration.test_scheduled_reconciler import SCHEDULE
-from traffic_mirroring import audit
 from traffic_mirroring.config import load_settings
 
 pytestmark = pytest.mark.usefixtures("strict")
@@ -74,9 +75,9 @@ def set_groups(account: SimulatedAccount, target_id: str, *groups: str) -> None:
 
 def audit_report(account: SimulatedAccount, targets: list[str], filter_id: str) -> tuple[dict[str, Any], str]:
     settings = load_settings({"TARGET_IDS": ",".join(targets), "FILTER_ID": filter_id, "MANAGED_BY": "mirror-stack"})
-    report = audit.audit_account(settings, "123456789012", account.ec2, account.elbv2).report
+    report = audit_account(settings, "123456789012", account.ec2, account.elbv2).report
     out = io.StringIO()
-    audit.print_report(report, out, width=0)
+    text.print_report(report, out, width=0)
     return json.loads(json.dumps(report, default=str)), out.getvalue()
 
 

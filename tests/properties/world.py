@@ -161,58 +161,91 @@ def instance_problems(
     """
     accounted = set() if accounted is None else accounted
     view = snap.instances[instance_id]
-    state, tags = view.state, view.tags
-    tagged = wants_mirroring(tags)
-    problems: list[str] = []
-    if state == "terminated":
+    if view.state == "terminated":
         left = [s["TrafficMirrorSessionId"] for s in snap.sessions if is_ours(s) and _names(s, instance_id)]
         return [f"terminated {instance_id} still has sessions of ours: {left}"] if left else []
-    wanted = tagged and state == "running" and view.instance_type in supported
-    kept = tagged and state == "stopped" and not delete_when_stopped
+    tagged = wants_mirroring(view.tags)
+    wanted = tagged and view.state == "running" and view.instance_type in supported
+    kept = tagged and view.state == "stopped" and not delete_when_stopped
+    problems: list[str] = []
     skips: set[str] = set()  # the status an ENI left unmirrored (or displaced) may give the instance
     for eni_id in view.enis:
-        on_eni = snap.on_eni(eni_id)
-        ours = [s for s in on_eni if is_ours(s)]
+        ours = [s for s in snap.on_eni(eni_id) if is_ours(s)]
         if not (wanted or kept):
             if ours:
-                problems.append(f"{instance_id} ({state}, mirror={tags.get('mirror')!r}) has our sessions on {eni_id}")
+                mirror = view.tags.get("mirror")
+                problems.append(f"{instance_id} ({view.state}, mirror={mirror!r}) has our sessions on {eni_id}")
             continue
         accounted.update(s["TrafficMirrorSessionId"] for s in ours)
         if len(ours) > 1:
             problems.append(f"{instance_id} has {len(ours)} sessions of ours on {eni_id}")
-        elif kept:
-            continue
-        elif not ours:
-            if len(on_eni) >= SESSIONS_PER_ENI:
-                skips.update({"eni-session-limit", "no-target-capacity"})
-            elif _ahead_with(on_eni, filter_id, ours):
-                skips.add("shadowed-by-other-session")
-            elif snap.pool_is_full_for(eni_id, pool):
-                skips.add("no-target-capacity")
-            else:
-                problems.append(f"{instance_id} is not mirrored on {eni_id} (sessions there: {len(on_eni)})")
+        elif not ours and not kept:
+            found, skipped = _unmirrored_eni(snap, instance_id, eni_id, pool=pool, filter_id=filter_id)
+            problems, skips = problems + found, skips | skipped
+        elif not kept:
+            found, skipped = _our_session(snap, instance_id, eni_id, ours, pool=pool, filter_id=filter_id)
+            problems, skips = problems + found, skips | skipped
+    return problems + _status_problems(snap, instance_id, pool=pool, wanted=wanted, kept=kept, skips=skips)
+
+
+def _unmirrored_eni(
+    snap: Snapshot, instance_id: str, eni_id: str, *, pool: Collection[str], filter_id: str
+) -> tuple[list[str], set[str]]:
+    """An ENI that should be mirrored but has no session of ours: the skip that explains it, else a problem."""
+    on_eni = snap.on_eni(eni_id)
+    if len(on_eni) >= SESSIONS_PER_ENI:
+        return [], {"eni-session-limit", "no-target-capacity"}
+    if _ahead_with(on_eni, filter_id, []):
+        return [], {"shadowed-by-other-session"}
+    if snap.pool_is_full_for(eni_id, pool):
+        return [], {"no-target-capacity"}
+    return [f"{instance_id} is not mirrored on {eni_id} (sessions there: {len(on_eni)})"], set()
+
+
+def _our_session(
+    snap: Snapshot,
+    instance_id: str,
+    eni_id: str,
+    ours: list[dict[str, Any]],
+    *,
+    pool: Collection[str],
+    filter_id: str,
+) -> tuple[list[str], set[str]]:
+    """An ENI with one session of ours: it names the instance, has our filter, and is on a pool target (or stays on
+    a retired one only while the pool is full); a session ahead of it with our filter is a skip."""
+    session = ours[0]
+    name = session["TrafficMirrorSessionId"]
+    problems: list[str] = []
+    skips: set[str] = set()
+    if _ahead_with(snap.on_eni(eni_id), filter_id, ours):
+        skips.add("shadowed-by-other-session")  # ours is kept: the other session is the problem
+    if not _names(session, instance_id):
+        problems.append(f"session {name} names another instance")
+    if session["TrafficMirrorFilterId"] != filter_id:
+        problems.append(f"session {name} has filter of another deployment")
+    if session["TrafficMirrorTargetId"] not in pool:
+        if snap.pool_is_full_for(eni_id, pool):
+            skips.add("no-target-capacity")  # kept where it is (still mirroring) until the pool has room
         else:
-            if _ahead_with(on_eni, filter_id, ours):
-                skips.add("shadowed-by-other-session")  # ours is kept: the other session is the problem
-            session = ours[0]
-            if not _names(session, instance_id):
-                problems.append(f"session {session['TrafficMirrorSessionId']} names another instance")
-            if session["TrafficMirrorFilterId"] != filter_id:
-                problems.append(f"session {session['TrafficMirrorSessionId']} has filter of another deployment")
-            if session["TrafficMirrorTargetId"] not in pool:
-                if snap.pool_is_full_for(eni_id, pool):
-                    skips.add("no-target-capacity")  # kept where it is (still mirroring) until the pool has room
-                else:
-                    problems.append(
-                        f"session {session['TrafficMirrorSessionId']} of {instance_id} stays on retired target "
-                        f"{session['TrafficMirrorTargetId']} although the pool has room"
-                    )
-    status = tags.get(STATUS_KEY)
+            problems.append(
+                f"session {name} of {instance_id} stays on retired target {session['TrafficMirrorTargetId']} "
+                "although the pool has room"
+            )
+    return problems, skips
+
+
+def _status_problems(
+    snap: Snapshot, instance_id: str, *, pool: Collection[str], wanted: bool, kept: bool, skips: set[str]
+) -> list[str]:
+    """The instance's status tag against what its state, its tags and its ENIs' skips make it."""
+    view = snap.instances[instance_id]
+    status = view.tags.get(STATUS_KEY)
+    expected: tuple[str | None, ...]
     if wanted:
-        expected: tuple[str | None, ...] = tuple(sorted(skips)) if skips else ("mirrored",)
+        expected = tuple(sorted(skips)) if skips else ("mirrored",)
     elif kept:
         expected = (status,)  # left alone
-    elif tagged and state == "running":
+    elif wants_mirroring(view.tags) and view.state == "running":
         # AWS is asked about a type its page does not list by trying a create: where no ENI can get one (full
         # ENIs, a full pool) nothing was asked yet, and the status is the placement's.
         blocked = all(len(snap.on_eni(e)) >= SESSIONS_PER_ENI or snap.pool_is_full_for(e, pool) for e in view.enis)
@@ -221,16 +254,16 @@ def instance_problems(
             if blocked
             else ("unsupported-instance-type",)
         )
-    elif tagged and state == "stopped":
+    elif wants_mirroring(view.tags) and view.state == "stopped":
         expected = ("instance-stopped",)
     else:
         expected = (None,)
-    if status not in expected:
-        problems.append(
-            f"{instance_id} ({state}, {view.instance_type}, mirror={tags.get('mirror')!r}) has status {status!r}, "
-            f"expected {' or '.join(map(repr, expected))}"
-        )
-    return problems
+    if status in expected:
+        return []
+    return [
+        f"{instance_id} ({view.state}, {view.instance_type}, mirror={view.tags.get('mirror')!r}) has status "
+        f"{status!r}, expected {' or '.join(map(repr, expected))}"
+    ]
 
 
 def _ahead_with(on_eni: list[dict[str, Any]], filter_id: str, ours: list[dict[str, Any]]) -> bool:

@@ -1,4 +1,4 @@
-"""The text layout the demo and mirror-audit share (``traffic_mirroring.audit.fit_table``): it fits the width it is
+"""The text layout the demo and mirror-audit share (``mirror_cli.table.fit_table``): it fits the width it is
 given and never cuts a cell; an ID is never broken."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traffic_mirroring.audit import Cell, fit_table, wrap_text
+from mirror_cli.table import Cell, fit_table, wrap_text
 
 INSTANCE = "i-0123456789abcdef0"  # 19 characters, the longest instance ID
 ENI = "eni-0123456789abcdef0"

@@ -1,7 +1,7 @@
 """Deleting every session a stack manages, and only those: when the stack is deleted (the custom resource
 ``SessionCleanup``, answered here with CloudFormation's custom-resource protocol) and, for a stack deleted before
-that existed, with ``mirror-cleanup`` (``cleanup_cli``). The same resource checks the settings on Create and Update
-(``deploy_check``), and moves the stack's sessions to a new marker when ``ManagedBy`` changes.
+that existed, with ``mirror-cleanup`` (``mirror_cli.cleanup``). The same resource checks the settings on Create and
+Update (``deploy_check``), and moves the stack's sessions to a new marker when ``ManagedBy`` changes.
 
 A session is the stack's when ``Settings.owns`` says so: the marker tag ``mirror-managed-by=<stack name>`` and this
 account as its owner (the owner of a target shared through AWS RAM also sees other accounts' sessions on it).

@@ -1,6 +1,6 @@
 """All AWS access. Reads in bulk (largest pages, ID batches, every page followed) and wraps SDK errors.
 
-botocore's EC2 model has no exception classes: every failure is a ClientError, which ``errors.aws_error`` turns into
+botocore's EC2 model has no exception classes: every failure is a ClientError, which ``errors.call_aws`` turns into
 the domain error its code means (``TargetFull``, ``SourceNotSupported``, ...), with its scope (transient, account,
 request). This class implements ``ports.MirroringPort``.
 """
@@ -13,10 +13,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
-
 from traffic_mirroring.eligibility import TypeVerdicts, eni_target_source_limit
-from traffic_mirroring.errors import AwsApiError, SessionNotFound, TransientAwsError, aws_error
+from traffic_mirroring.errors import AwsApiError, SessionNotFound, TransientAwsError, call_aws
 from traffic_mirroring.model import (
     TARGET_KIND_ENI,
     TARGET_KIND_GWLB_ENDPOINT,
@@ -50,20 +48,6 @@ def tags_of(resource: Mapping[str, Any]) -> dict[str, str]:
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def call_aws(operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
-    """One AWS call, its SDK errors turned into the domain error their code means (every gateway uses this)."""
-    try:
-        return fn(**kwargs)
-    except ClientError as error:
-        details = error.response.get("Error", {})
-        raise aws_error(operation, details.get("Code", "Unknown"), details.get("Message", "")) from error
-    except (ConnectionError, HTTPClientError) as error:
-        raise aws_error(operation, type(error).__name__, str(error), network=True) from error
-    except BotoCoreError as error:
-        # Credentials, region, parameter validation: nothing a retry of the same call would change.
-        raise aws_error(operation, type(error).__name__, str(error)) from error
 
 
 def client_token(*parts: object) -> str:

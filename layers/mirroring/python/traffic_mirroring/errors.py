@@ -1,12 +1,20 @@
 """Domain exceptions. Handlers re-raise the ones that mean "retry me" so EventBridge and the DLQ see them.
 
-AWS errors reach the domain as ``AwsApiError`` subclasses named for what they mean to Traffic Mirroring (the
-gateway translates AWS's codes once, in ``aws_error``), so the executor decides on types, not on strings.
+AWS errors reach the domain as ``AwsApiError`` subclasses named for what they mean to Traffic Mirroring, translated
+once, here: ``call_aws`` makes every SDK call of the gateways and of the operator's commands, and ``from_sdk`` turns
+what the SDK raised into the domain error (``aws_error`` classifies AWS's code). So the executor decides on types, and
+the commands explain a failure from its type (``Unreachable``, ``NoCredentials``, ...), never from botocore's classes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+T = TypeVar("T")
 
 
 class MirroringError(Exception):
@@ -53,6 +61,22 @@ class AccountAwsError(AwsApiError):
     scope = Scope.ACCOUNT
 
 
+class Unreachable(TransientAwsError):
+    """No answer at all: the endpoint could not be reached, or the connection failed (refused, timed out, closed)."""
+
+
+class NoCredentials(AccountAwsError):
+    """The SDK found no credentials to sign with (none configured, or their source failed: SSO, a process)."""
+
+
+class CredentialsRejected(AccountAwsError):
+    """AWS refused the credentials themselves: an unknown key, a wrong signature, an expired token or request."""
+
+
+class AccessDenied(AccountAwsError):
+    """The credentials are valid but not allowed the operation (IAM, an SCP, a permissions boundary)."""
+
+
 class SourceNotSupported(AwsApiError):
     """NetworkInterfaceNotSupported: AWS refuses this ENI as a source (its instance type), whatever our data says."""
 
@@ -90,22 +114,38 @@ _THROTTLING = {
     "SlowDown",
 }
 _SERVER = {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "ServerError"}
-_ACCOUNT = {
-    "AuthFailure",
-    "UnauthorizedOperation",
-    "AccessDenied",
-    "AccessDeniedException",
-    "ExpiredToken",
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-    "OptInRequired",
-    "Blocked",
-    "UnrecognizedClientException",
+# Credentials and permissions: AWS's common error codes
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html, and STS's and ELB's spellings), and the
+# names of botocore's own exceptions when it cannot sign at all.
+_NO_CREDENTIALS = {
     "NoCredentialsError",
     "PartialCredentialsError",
-    "NoRegionError",
+    "CredentialRetrievalError",
+    "SSOTokenLoadError",
+    "TokenRetrievalError",
+    "UnauthorizedSSOTokenError",
+    "NoAuthTokenError",
+    "LoginTokenLoadError",
 }
+_CREDENTIALS_REJECTED = {
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "AuthFailure",
+    "InvalidAccessKeyId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "IncompleteSignature",
+    "InvalidSignatureException",
+    "MissingAuthenticationToken",
+}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess"}
+_ACCOUNT = {"OptInRequired", "Blocked", "NoRegionError"}  # account-wide too, with no finer meaning
 _BY_CODE: dict[str, type[AwsApiError]] = {
+    **dict.fromkeys(_NO_CREDENTIALS, NoCredentials),
+    **dict.fromkeys(_CREDENTIALS_REJECTED, CredentialsRejected),
+    **dict.fromkeys(_DENIED, AccessDenied),
     "NetworkInterfaceNotSupported": SourceNotSupported,
     "TrafficMirrorSessionsPerInterfaceLimitExceeded": EniSessionLimit,
     "TrafficMirrorSourcesPerTargetLimitExceeded": TargetFull,
@@ -123,11 +163,33 @@ _BY_CODE: dict[str, type[AwsApiError]] = {
 
 def aws_error(operation: str, code: str, message: str, *, network: bool = False) -> AwsApiError:
     """The domain error for AWS's answer (``network``: no answer at all, e.g. a timeout or a refused connection)."""
-    if network or code in _THROTTLING or code in _SERVER or code.startswith("Unknown"):
+    if network:
+        return Unreachable(operation, code, message)
+    if code in _THROTTLING or code in _SERVER or code.startswith("Unknown"):
         return TransientAwsError(operation, code, message)
     if code in _ACCOUNT:
         return AccountAwsError(operation, code, message)
     return _BY_CODE.get(code, AwsApiError)(operation, code, message)
+
+
+def from_sdk(operation: str, error: BotoCoreError | ClientError) -> AwsApiError:
+    """The domain error for what the SDK raised on ``operation``: AWS's answer (a ClientError, by its code), no
+    answer (a connection error or timeout: ``Unreachable``), or the SDK's own failure (credentials, region, parameter
+    validation: its class name is the code)."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return aws_error(operation, details.get("Code", "Unknown"), details.get("Message", ""))
+    network = isinstance(error, ConnectionError | HTTPClientError)
+    return aws_error(operation, type(error).__name__, str(error), network=network)
+
+
+def call_aws(operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    """One AWS call, its SDK errors turned into the domain error they mean (``from_sdk``). Every AWS call of the
+    gateways and of the operator's commands goes through here."""
+    try:
+        return fn(**kwargs)
+    except (ClientError, BotoCoreError) as error:
+        raise from_sdk(operation, error) from error
 
 
 class MirroringFailed(MirroringError):

@@ -5,7 +5,7 @@ MetricDataQuery structures") and returns at most ``MaxDatapoints`` data points (
 with ``NextToken``: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html
 So 250 instances a call (two metrics each), every page followed, each query's values gathered by its ``Id`` across
 pages. A query's last ``StatusCode`` other than ``Complete`` (``PartialData``, ``InternalError``, ``Forbidden``)
-leaves its instance not judged. Errors are the domain's (``errors.aws_error``), as for EC2. This class implements
+leaves its instance not judged. Errors are the domain's (``errors.call_aws``), as for EC2. This class implements
 ``ports.SkipMetricsPort`` and ``ports.DeliveryMetricsPort`` (any metrics, per period, for ``delivery``). Price: $0.01
 per 1,000 metrics requested (README, "What it costs").
 """
@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from traffic_mirroring.delivery import MetricQuery, Series
-from traffic_mirroring.ec2_gateway import call_aws
+from traffic_mirroring.errors import call_aws
 from traffic_mirroring.mirror_skips import INBOUND, OUTBOUND, SKIP_METRICS, MetricWindow, SkippedBytes
 
 QUERIES_PER_CALL = 500  # the most MetricDataQuery structures one GetMetricData call may carry

@@ -20,19 +20,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
-
+from mirror_cli.aws import AwsTarget, NoRegion, ReadOnlyGuard, SetupError, client, new_session
+from mirror_cli.table import fit_table
 from traffic_mirroring.cleanup import delete_sessions, owned_by_stack
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
-from traffic_mirroring.errors import AwsApiError, aws_error
+from traffic_mirroring.errors import AwsApiError, call_aws
 from traffic_mirroring.model import MirrorSession
+from traffic_mirroring.observability import monthly_cost
 
 EXIT_OK = 0
 EXIT_NOT_ALL_DELETED = 1
 EXIT_ERROR = 2
-
-HOURS_PER_MONTH = 730
 
 # Stack statuses in which the stack's functions are gone or going: CloudFormation deletes them (and their roles and
 # rules) before the custom resource SessionCleanup, so a deletion that stopped (DELETE_FAILED) or is under way left
@@ -61,35 +60,18 @@ class Clients:
 
 
 def clients(region: str | None, profile: str | None, endpoint_url: str | None, *, dry_run: bool) -> Clients:
-    import boto3
-    from botocore.config import Config
-
-    from traffic_mirroring.audit import ReadOnlyGuard
-
-    session = boto3.session.Session(profile_name=profile, region_name=region)
-    config = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=30)
-    made = {
-        name: session.client(name, endpoint_url=endpoint_url, config=config)
-        for name in ("ec2", "sts", "cloudformation")
-    }
-    if dry_run:
-        guard = ReadOnlyGuard(DRY_RUN_OPERATIONS)
-        made = {name: guard.protect(client) for name, client in made.items()}
+    """EC2, STS and CloudFormation clients; in a dry run, each refuses any call but DRY_RUN_OPERATIONS."""
+    where = AwsTarget(region, profile, endpoint_url)
+    session = new_session(where)
+    guard = ReadOnlyGuard(DRY_RUN_OPERATIONS) if dry_run else None
+    made = {name: client(session, name, where, guard) for name in ("ec2", "sts", "cloudformation")}
     return Clients(**made)
-
-
-def _call(operation: str, fn: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(**kwargs)
-    except ClientError as error:
-        details = error.response.get("Error", {})
-        raise aws_error(operation, details.get("Code", "Unknown"), details.get("Message", "")) from error
 
 
 def stack_still_there(cloudformation: Any, stack_name: str) -> str | None:
     """The stack's status if a stack of that name exists (not deleted), else None."""
     try:
-        stacks = _call("DescribeStacks", cloudformation.describe_stacks, StackName=stack_name)["Stacks"]
+        stacks = call_aws("DescribeStacks", cloudformation.describe_stacks, StackName=stack_name)["Stacks"]
     except AwsApiError as error:
         if error.code == "ValidationError" and "does not exist" in error.aws_message:
             return None
@@ -98,17 +80,11 @@ def stack_still_there(cloudformation: Any, stack_name: str) -> str | None:
     return str(live[0]) if live else None
 
 
-def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out)
-
-
-def _rows(sessions: Sequence[MirrorSession], settings: Settings) -> list[list[str]]:
-    header = ["session", "source ENI", "instance", "target"]
-    return [header] + [
-        [s.session_id, s.eni_id, s.tags.get(settings.instance_tag_key) or "-", s.target_id] for s in sessions
-    ]
+def _table(sessions: Sequence[MirrorSession], settings: Settings, out: TextIO) -> None:
+    """The sessions, one line each (the audit's table, not wrapped)."""
+    rows = [[s.session_id, s.eni_id, s.tags.get(settings.instance_tag_key) or None, s.target_id] for s in sessions]
+    for line in fit_table(["session", "source ENI", "instance", "target"], rows, None):
+        print(line, file=out)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -116,7 +92,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # AWS_DEFAULT_REGION, so without this a runbook's `export AWS_REGION=…` cleaned another Region.
     region = args.region or os.environ.get("AWS_REGION") or None
     where = clients(region, args.profile, args.endpoint_url, dry_run=not args.apply)
-    identity = _call("GetCallerIdentity", where.sts.get_caller_identity)
+    identity = call_aws("GetCallerIdentity", where.sts.get_caller_identity)
     account, region = str(identity["Account"]), where.ec2.meta.region_name
     status = stack_still_there(where.cloudformation, args.stack_name)
     if status in FUNCTIONS_GONE:
@@ -149,8 +125,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"  ({others} other session(s) carry the tag but belong to other accounts: left alone)", file=out)
     if not sessions:
         return EXIT_OK
-    _table(_rows(sessions, settings), out)
-    monthly = len(sessions) * settings.session_hourly_price * HOURS_PER_MONTH
+    _table(sessions, settings, out)
+    monthly = monthly_cost(len(sessions), settings.session_hourly_price)
     print(f"They cost about ${monthly:,.2f} a month (${settings.session_hourly_price:g} per session-hour).", file=out)
     if not args.apply:
         print(f"Dry run: nothing deleted. Run again with --apply to delete these {len(sessions)} session(s).", file=out)
@@ -209,9 +185,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         message = str(error)
     except AwsApiError as error:
         message = f"{error.operation} failed ({error.code}): {error.aws_message or error}"
-    except NoRegionError:
+    except NoRegion:
         message = "no region: pass --region, or set AWS_REGION or a region in the profile"
-    except BotoCoreError as error:  # no credentials, unknown profile, unreachable or malformed endpoint
+    except SetupError as error:  # an unknown profile, a malformed endpoint
         message = str(error)
     except BrokenPipeError:
         message = "output closed before the end"

@@ -16,73 +16,46 @@ others. Exit code: 2 when any could not be audited (the report is incomplete, an
 when any has drift, else 0.
 
 Reading AWS (``audit_organization`` and the functions above it) and the report (``member_summary`` onwards: plain
-arithmetic over one-account reports, no AWS) are kept apart.
+arithmetic over one-account reports, no AWS) are kept apart; the flags are ``mirror_cli.flags``', the text layout
+``mirror_cli.text``'s.
 """
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, TextIO
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore import xform_name
 
-from traffic_mirroring.audit import (
-    EXIT_DRIFT,
-    EXIT_ERROR,
-    EXIT_NO_DRIFT,
+from mirror_cli.account import audit_account
+from mirror_cli.aws import (
+    ASSUME_ROLE,
     AwsTarget,
-    Cell,
-    MutatingCallRefused,
+    Caller,
+    EntryGuard,
     ReadOnlyGuard,
-    audit_account,
-    caller_account,
-    client_config,
-    explain,
-    fit_table,
-    pool_text,
+    caller,
+    client,
     read_only_clients,
-    wrap_text,
+    setting_up,
 )
+from mirror_cli.failures import expected, explain
 from traffic_mirroring.config import Settings
-from traffic_mirroring.errors import AwsApiError, ConfigurationError, MirroringError
+from traffic_mirroring.errors import AwsApiError, ConfigurationError, MirroringError, call_aws
 
 DEFAULT_ROLE_NAME = "traffic-mirroring-audit-{region}"  # the stack's audit role, one per Region (IAM is global)
 DEFAULT_WORKERS = 8
 ROLE_SESSION_NAME = "mirror-audit"  # what CloudTrail shows in each member account
 ACTIVE = "ACTIVE"
 
-# The calls made with the caller's own credentials, and nothing else. AssumeRole is not a read, so ReadOnlyGuard's
-# naming rule (Describe/List/Get) would refuse it: this guard admits it by name. It is safe: AssumeRole changes
-# nothing in either account (no resource, no policy; CloudTrail records it), and the temporary credentials it
-# returns are only ever used through clients that ReadOnlyGuard protects with the one-account allow-list, for a
-# role that itself may only read. The member accounts' clients keep READ_ONLY_OPERATIONS and the naming rule.
-ENTRY_OPERATIONS: Mapping[str, frozenset[str]] = {
-    "sts": frozenset({"AssumeRole", "GetCallerIdentity"}),
-    "organizations": frozenset({"ListAccounts"}),
-}
-ASSUME_ROLE = "AssumeRole"
-
 ClientHook = Callable[[Any, str], None]
 """Called with each AWS client the organization audit builds and the account it is for ("" for the calls made as the
 caller: GetCallerIdentity, ListAccounts). The benchmark counts calls with it; the audit itself needs none."""
-
-
-class EntryGuard(ReadOnlyGuard):
-    """ReadOnlyGuard for the caller's own clients: ENTRY_OPERATIONS only, each a read by its name or AssumeRole."""
-
-    def __init__(self) -> None:
-        super().__init__(ENTRY_OPERATIONS)
-
-    def permits(self, service: str, operation: str) -> bool:
-        listed = operation in self.allowed.get(service, frozenset())
-        return listed and (operation == ASSUME_ROLE or super().permits(service, operation))
 
 
 @dataclass(frozen=True)
@@ -95,127 +68,16 @@ class Request:
     workers: int = DEFAULT_WORKERS
 
 
-# -- the command line ------------------------------------------------------------------------------------------
-def account_list(text: str) -> tuple[str, ...]:
-    """``--accounts``: comma-separated 12-digit account IDs, sorted, without repeats."""
-    accounts = [item.strip() for item in text.split(",") if item.strip()]
-    for account in accounts:
-        if not re.fullmatch(r"\d{12}", account):
-            raise argparse.ArgumentTypeError(f"{account!r} is not a 12-digit AWS account ID")
-    if not accounts:
-        raise argparse.ArgumentTypeError("no account ID given")
-    return tuple(sorted(set(accounts)))
-
-
-def region_list(text: str) -> tuple[str, ...]:
-    """``--regions``: comma-separated Region names, in the order given, without repeats."""
-    regions = [item.strip() for item in text.split(",") if item.strip()]
-    for region in regions:
-        if not re.fullmatch(r"[a-z]{2}(-[a-z0-9]+)+-\d+", region):
-            raise argparse.ArgumentTypeError(f"{region!r} is not a Region name such as us-east-1")
-    if not regions:
-        raise argparse.ArgumentTypeError("no Region given")
-    return tuple(dict.fromkeys(regions))
-
-
-def worker_count(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= count <= 64:
-        raise argparse.ArgumentTypeError(f"{count} must be between 1 and 64")
-    return count
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "every account of an organization (with the caller's credentials: the management account or a delegated "
-        "administrator)"
-    )
-    which = group.add_mutually_exclusive_group()
-    which.add_argument(
-        "--accounts", type=account_list, metavar="ID,ID", help="audit these accounts (comma-separated account IDs)"
-    )
-    which.add_argument(
-        "--organization", action="store_true", help="audit every ACTIVE account that Organizations ListAccounts lists"
-    )
-    group.add_argument(
-        "--role-name",
-        help=f"role to assume in each account; {{region}} becomes the Region (default {DEFAULT_ROLE_NAME}, the role "
-        "the stack creates)",
-    )
-    group.add_argument(
-        "--regions", type=region_list, metavar="R,R", help="Regions to audit in each account (default: --region's)"
-    )
-    group.add_argument(
-        "--parallel",
-        type=worker_count,
-        metavar="N",
-        help=f"accounts audited at once (default {DEFAULT_WORKERS}; 1: one after the other)",
-    )
-
-
-def wanted(args: argparse.Namespace) -> bool:
-    """Whether the command line asks for the organization audit (else: the one-account audit, as before)."""
-    return args.accounts is not None or bool(args.organization)
-
-
-def misplaced_flags(args: argparse.Namespace) -> list[str]:
-    """Organization flags given without --accounts or --organization."""
-    flags = {"--role-name": args.role_name, "--regions": args.regions, "--parallel": args.parallel}
-    return [flag for flag, value in flags.items() if value is not None and not wanted(args)]
-
-
-def request_from(args: argparse.Namespace, where: AwsTarget) -> Request:
-    regions = args.regions or ((where.region,) if where.region else _configured_region(where))
-    return Request(
-        accounts=None if args.organization else args.accounts,
-        regions=regions,
-        role_name=args.role_name or DEFAULT_ROLE_NAME,
-        workers=args.parallel or DEFAULT_WORKERS,
-    )
-
-
-def _configured_region(where: AwsTarget) -> tuple[str, ...]:
-    import boto3
-
-    region = boto3.session.Session(profile_name=where.profile).region_name
-    if not region:
-        raise NoRegionError()
-    return (str(region),)
-
-
 # -- reading AWS -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Caller:
-    """Who runs the audit: the account the member roles must trust, and the partition of every role ARN."""
-
-    account: str
-    arn: str
-
-    @property
-    def partition(self) -> str:
-        return self.arn.split(":")[1] if self.arn.startswith("arn:") else "aws"
-
-
 def role_arn(partition: str, account: str, role_name: str, region: str) -> str:
     return f"arn:{partition}:iam::{account}:role/{role_name.replace('{region}', region)}"
 
 
-def _aws_error(operation: str, error: ClientError | BotoCoreError) -> AwsApiError:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return AwsApiError(operation, details.get("Code", "Unknown"), details.get("Message", ""))
-    return AwsApiError(operation, type(error).__name__, str(error))
-
-
-def caller(sts: Any) -> Caller:
-    try:
-        identity = sts.get_caller_identity()
-    except (ClientError, BotoCoreError) as error:
-        raise _aws_error("GetCallerIdentity", error) from error
-    return Caller(str(identity.get("Account", "")), str(identity.get("Arn", "")))
+def _every_item(operation: str, client: Any, key: str) -> list[dict[str, Any]]:
+    """The items under ``key`` of every page of ``operation`` (read with the SDK's paginator, through
+    ``errors.call_aws``)."""
+    method = client.get_paginator(xform_name(operation))
+    return call_aws(operation, lambda: [item for page in method.paginate() for item in page.get(key, [])])
 
 
 def organization_accounts(organizations: Any) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -225,25 +87,19 @@ def organization_accounts(organizations: Any) -> tuple[tuple[str, ...], dict[str
     """
     active: list[str] = []
     inactive: dict[str, str] = {}
-    try:
-        for page in organizations.get_paginator("list_accounts").paginate():
-            for account in page.get("Accounts", []):
-                state = str(account.get("State") or account.get("Status") or "UNKNOWN")
-                if state == ACTIVE:
-                    active.append(str(account["Id"]))
-                else:
-                    inactive[str(account["Id"])] = state
-    except (ClientError, BotoCoreError) as error:
-        raise _aws_error("ListAccounts", error) from error
+    for account in _every_item("ListAccounts", organizations, "Accounts"):
+        state = str(account.get("State") or account.get("Status") or "UNKNOWN")
+        if state == ACTIVE:
+            active.append(str(account["Id"]))
+        else:
+            inactive[str(account["Id"])] = state
     return tuple(sorted(active)), dict(sorted(inactive.items()))
 
 
 def assume(sts: Any, arn: str) -> Mapping[str, str]:
     """Temporary credentials of the member account's audit role."""
-    try:
-        credentials: Mapping[str, str] = sts.assume_role(RoleArn=arn, RoleSessionName=ROLE_SESSION_NAME)["Credentials"]
-    except (ClientError, BotoCoreError) as error:
-        raise _aws_error(ASSUME_ROLE, error) from error
+    answer = call_aws(ASSUME_ROLE, sts.assume_role, RoleArn=arn, RoleSessionName=ROLE_SESSION_NAME)
+    credentials: Mapping[str, str] = answer["Credentials"]
     return credentials
 
 
@@ -263,14 +119,7 @@ def stack_settings(ec2: Any, settings: Settings) -> Settings:
     """
     if settings.filter_id and not is_pattern(settings.managed_by):
         return settings
-    try:
-        filters = [
-            found
-            for page in ec2.get_paginator("describe_traffic_mirror_filters").paginate()
-            for found in page.get("TrafficMirrorFilters", [])
-        ]
-    except (ClientError, BotoCoreError) as error:
-        raise _aws_error("DescribeTrafficMirrorFilters", error) from error
+    filters = _every_item("DescribeTrafficMirrorFilters", ec2, "TrafficMirrorFilters")
     key = settings.managed_by_tag_key
     tagged = sorted(
         (str(tag["Value"]), str(f["TrafficMirrorFilterId"]))
@@ -317,7 +166,8 @@ class _WorkerSessions:
             if self._loader is None:
                 self._loader = core.get_component("data_loader")
         core.register_component("data_loader", self._loader)
-        return boto3.session.Session(botocore_session=core, profile_name=self._profile, region_name=region)
+        with setting_up():
+            return boto3.session.Session(botocore_session=core, profile_name=self._profile, region_name=region)
 
     def get(self) -> Any:
         session = getattr(self._local, "session", None)
@@ -345,22 +195,20 @@ class _Member:
         try:
             report, others = self._audit(account, where, arn)
         except Exception as error:
-            if self.debug and not isinstance(error, (MirroringError, BotoCoreError, MutatingCallRefused)):
+            if self.debug and not expected(error):
                 raise
             return not_audited(account, region, arn, self._reason(error, account, where, arn))
         return member_summary(report, others, arn)
 
     def _audit(self, account: str, where: AwsTarget, arn: str) -> tuple[dict[str, Any], int]:
         session = self.sessions.get()
-        sts = EntryGuard().protect(
-            session.client("sts", region_name=where.region, endpoint_url=where.endpoint_url, config=client_config())
-        )
+        sts = client(session, "sts", where, EntryGuard(), region_name=where.region)
         self._observe(sts, account)
         credentials = assume(sts, arn)
         ec2, elbv2, member_sts = read_only_clients(where, self.guard, session=session, credentials=credentials)
-        for client in (ec2, elbv2, member_sts):
-            self._observe(client, account)
-        entered = caller_account(member_sts)
+        for made in (ec2, elbv2, member_sts):
+            self._observe(made, account)
+        entered = caller(member_sts).account
         if entered != account:
             raise WrongAccount(f"the credentials of {arn} act in account {entered or '(unknown)'}, not {account}")
         settings = replace(self.settings, account_id=account)  # the ownership rule: sessions of this account only
@@ -398,15 +246,13 @@ def audit_organization(
     sessions = _WorkerSessions(where.profile)
     session = sessions.new(where.region or request.regions[0])
     entry = EntryGuard()
-    sts = entry.protect(session.client("sts", endpoint_url=where.endpoint_url, config=client_config()))
+    sts = client(session, "sts", where, entry)
     _observe(instrument, sts)
     who = caller(sts)  # first: a credentials problem then reads as one, not as a failed AssumeRole in every account
     inactive: dict[str, str] = {}
     accounts = request.accounts
     if accounts is None:
-        organizations = entry.protect(
-            session.client("organizations", endpoint_url=where.endpoint_url, config=client_config())
-        )
+        organizations = client(session, "organizations", where, entry)
         _observe(instrument, organizations)
         accounts, inactive = organization_accounts(organizations)
         if not accounts:  # auditing nothing is no verdict
@@ -457,7 +303,7 @@ def _by_reason(rows: Sequence[Mapping[str, Any]], key: str = "reason") -> dict[s
 
 
 def member_summary(report: Mapping[str, Any], other_sessions: int, arn: str = "") -> dict[str, Any]:
-    """One account-region's line of the organization report, from its one-account report (``audit.plan_report``).
+    """One account-region's line of the organization report, from its one-account report (``account.plan_report``).
 
     A create that asks AWS whether an unlisted instance type can be a source is not drift (AWS decides), as in the
     one-account report: it is counted apart, by instance type, under ``asking_aws``.
@@ -603,179 +449,3 @@ def organization_report(
         "complete": summed["not_audited"] == 0,
         "drift": summed["with_drift"] > 0,
     }
-
-
-def exit_code(report: Mapping[str, Any]) -> int:
-    """2 when the report is incomplete or the settings name an ID no account-region audited has (a typo), else 1
-    when any account-region has drift, else 0."""
-    if not report["complete"] or report["totals"].get("unknown_everywhere"):
-        return EXIT_ERROR
-    return EXIT_DRIFT if report["drift"] else EXIT_NO_DRIFT
-
-
-def incomplete_line(report: Mapping[str, Any]) -> str:
-    summed = report["totals"]
-    count = summed["audited"] + summed["not_audited"]
-    return (
-        f"Incomplete: {summed['not_audited']} of {count} account-regions could not be audited (listed above); the "
-        f"totals cover the {summed['audited']} audited"
-    )
-
-
-def error_line(report: Mapping[str, Any]) -> str:
-    """The one line on stderr with exit code 2: what is incomplete, and the IDs no account-region has."""
-    summed = report["totals"]
-    lines = [incomplete_line(report)] if not report["complete"] else []
-    if summed.get("unknown_everywhere"):
-        named = ", ".join(f"{row['setting']} {row['id']}" for row in summed["unknown_everywhere"])
-        lines.append(f"Unknown IDs: no account-region audited has {named} (a typo?)")
-    return "; ".join(lines)
-
-
-def _where(row: Mapping[str, Any]) -> list[str]:
-    return [row["account"], row["region"]]
-
-
-def _reason_rows(row: Mapping[str, Any]) -> list[list[str]]:
-    """(what, reason, count) for one line: its changes by reason, its skips, its creates that ask AWS."""
-    found = [
-        [what, reason, str(count)]
-        for kind, what in (("creates", "create"), ("deletes", "delete"), ("moves", "move"))
-        for reason, count in row["reasons"][kind].items()
-    ]
-    found += [["skip", reason, str(count)] for reason, count in row["skips"].items()]
-    found += [["ask AWS", f"type {name}", str(count)] for name, count in row["asking_aws"].items()]
-    return found
-
-
-def _coverage_cells(figure: Mapping[str, Any]) -> list[Cell]:
-    percent = "-" if figure["percent"] is None else f"{figure['percent']:g}%"
-    reasons = [f"{count} {reason}" for reason, count in figure["unmirrored"].items()]
-    return [str(figure["enis_to_mirror"]), str(figure["enis_mirrored"]), percent, ", ".join(reasons) or None]
-
-
-def print_organization_report(report: Mapping[str, Any], out: TextIO, width: int | None = None) -> None:
-    """The organization report as text that fits ``width`` columns (None or 0: one line per row, for grep)."""
-
-    def say(text: str = "") -> None:
-        for line in wrap_text(text, width) if text else [""]:
-            print(line, file=out)
-
-    def table(columns: Sequence[str], rows: Sequence[Sequence[Cell]], align: str = "") -> None:
-        for line in fit_table(columns, rows, width, align=align):
-            print(line, file=out)
-
-    rows = report["account_regions"]
-    audited = [row for row in rows if row["audited"]]
-    failed = [row for row in rows if not row["audited"]]
-    summed = report["totals"]
-    accounts = sorted({row["account"] for row in rows})
-    source = "every ACTIVE account of the organization" if report["source"] == "organization" else "--accounts"
-    say(
-        f"Audit from account {report['audit_account']} of {len(accounts)} accounts ({source}) in "
-        f"{', '.join(report['regions'])}, through role {report['role_name']}: sessions tagged "
-        f"mirror-managed-by={report['managed_by']}"
-    )
-    pool = pool_text(report)
-    mirror_filter = report["filter_id"] or f"each account's own, tagged mirror-managed-by={report['managed_by']}"
-    say(f"Target pool: {pool}; filter of new sessions: {mirror_filter}")
-    if report["inactive_accounts"]:
-        skipped = ", ".join(f"{a['account']} ({a['state']})" for a in report["inactive_accounts"])
-        say(f"Not ACTIVE in the organization, not audited: {skipped}")
-    total_where = [f"total, {summed['audited']} audited"]
-    if audited:
-        say()
-        say("Sessions (ours now and after the plan; others: sessions in the account's view that are not ours)")
-        sessions = summed["sessions"]
-        changes = summed["changes"]
-        table(
-            ["account region", "ours", "others", "create", "delete", "move", "skipped", "ours after", "drift"],
-            [
-                [
-                    _where(row),
-                    str(row["sessions"]["ours"]),
-                    str(row["sessions"]["others"]),
-                    str(row["changes"]["creates"]),
-                    str(row["changes"]["deletes"]),
-                    str(row["changes"]["moves"]),
-                    str(sum(row["skips"].values())),
-                    str(row["sessions"]["ours_after"]),
-                    "yes" if row["drift"] else "no",
-                ]
-                for row in audited
-            ]
-            + [
-                [
-                    total_where,
-                    str(sessions.get("ours", 0)),
-                    str(sessions.get("others", 0)),
-                    str(changes.get("creates", 0)),
-                    str(changes.get("deletes", 0)),
-                    str(changes.get("moves", 0)),
-                    str(sum(summed["skips"].values())),
-                    str(sessions.get("ours_after", 0)),
-                    f"{summed['with_drift']} of {summed['audited']}",
-                ]
-            ],
-            align="<>>>>>>>",
-        )
-        reasons = [[_where(row), *line] for row in audited for line in _reason_rows(row)]
-        if reasons:
-            say()
-            say("Changes and skips by reason")
-            table(
-                ["account region", "what", "reason", "sessions"],
-                [*reasons, *([total_where, *line] for line in _reason_rows(summed))],
-                align="<<<>",
-            )
-        say()
-        say(
-            f"Monthly cost of our sessions at ${report['hourly_price']:g} per session-hour (AWS bills each session "
-            "every hour until it is deleted)"
-        )
-        table(
-            ["account region", "now", "after the plan"],
-            [
-                [_where(row), f"${row['cost']['monthly_now']:,.2f}", f"${row['cost']['monthly_after']:,.2f}"]
-                for row in audited
-            ]
-            + [[total_where, f"${summed['cost']['monthly_now']:,.2f}", f"${summed['cost']['monthly_after']:,.2f}"]],
-            align="<>>",
-        )
-    if audited:
-        say()
-        say('Coverage: ENIs that should be mirrored, and those a session of ours mirrors now (README, "Coverage")')
-        table(
-            ["account region", "to mirror", "mirrored", "coverage", "not mirrored, by reason"],
-            [[_where(row), *_coverage_cells(row["coverage"])] for row in audited]
-            + [[total_where, *_coverage_cells(summed["coverage"])]],
-            align="<>>><",
-        )
-    if audited and (not report["filter_id"] or is_pattern(report["managed_by"])):
-        say()
-        say("Each account's stack: its name (the sessions' marker) and its filter")
-        table(
-            ["account region", "stack name", "filter"],
-            [[_where(row), row["managed_by"], row["filter_id"]] for row in audited],
-        )
-    unknown = [
-        [_where(row), [r["setting"], f"({r['parameter']})"], r["id"]] for row in audited for r in row["unknown_ids"]
-    ]
-    if unknown:
-        say()
-        say(
-            "Targets and filters of the settings that an account-region does not have or cannot see (exit code 2 "
-            "when no account-region has one: a typo; else a share not accepted, or a StackSet's overrides)"
-        )
-        table(["account region", "setting", "ID"], unknown)
-    if failed:
-        say()
-        say(f"Not audited ({len(failed)})")
-        table(["account region", "reason"], [[_where(row), row["error"]] for row in failed])
-    say()
-    if summed["with_drift"]:
-        say(f"Drift: yes in {summed['with_drift']} of {summed['audited']} account-regions audited")
-    else:
-        say(f"Drift: none in the {summed['audited']} account-regions audited")
-    if not report["complete"]:
-        say(incomplete_line(report))
