@@ -202,6 +202,35 @@ class SimulatedAccount:
     def terminate(self, instance_id: str) -> None:
         self.ec2.terminate_instances(InstanceIds=[instance_id])
 
+    def group_with_launch_hook(
+        self, group: str, hook: str, tags: Mapping[str, str], *, zone: str, desired: int, max_size: int
+    ) -> list[str]:
+        """An Auto Scaling group of m5.large from a launch template, in ``zone``'s subnet, whose ``tags`` propagate to
+        the instances it launches, with a launch lifecycle hook that holds each new instance in Pending:Wait (up to
+        300 s, then CONTINUE); the IDs of the instances it launched, sorted.
+        https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html"""
+        self.ec2.create_launch_template(
+            LaunchTemplateName=group, LaunchTemplateData={"ImageId": AMI, "InstanceType": "m5.large"}
+        )
+        self.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=group,
+            LaunchTemplate={"LaunchTemplateName": group},
+            MinSize=0,
+            MaxSize=max_size,
+            DesiredCapacity=desired,
+            VPCZoneIdentifier=self.subnets[zone],
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in tags.items()],
+        )
+        self.autoscaling.put_lifecycle_hook(
+            LifecycleHookName=hook,
+            AutoScalingGroupName=group,
+            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+            DefaultResult="CONTINUE",
+            HeartbeatTimeout=300,
+        )
+        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+        return sorted(i["InstanceId"] for i in groups[0]["Instances"])
+
     # -- targets and filters -----------------------------------------------------------------------------------
     def eni_target(
         self,
