@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.invoke import LambdaContext, captured_logs, event
 from bench.moto_patches import indexed_tags
-from simulation.account import AMI, SimulatedAccount
+from simulation.account import SimulatedAccount
 from simulation.moto_http import ProxiedSession, moto_server
 from simulation.throttle import ThrottlingProxy
 from traffic_mirroring.runtime import RETRY_ATTEMPTS, Runtime
@@ -49,15 +49,7 @@ def _once(launches: int, rate: float, workers: int) -> dict[str, Any]:
             "MANAGED_BY": MANAGED_BY,
             "ACCOUNT_ID": "123456789012",
         }
-        reservation = account.ec2.run_instances(
-            ImageId=AMI,
-            MinCount=launches,
-            MaxCount=launches,
-            InstanceType="m5.large",
-            SubnetId=account.subnets[ZONE],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "mirror", "Value": "true"}]}],
-        )
-        instances = [i["InstanceId"] for i in reservation["Instances"]]
+        instances = account.launch_many(launches, tags={"mirror": "true"}, zone=ZONE)
         pending: queue.Queue[tuple[dict[str, Any], int]] = queue.Queue()
         for instance in instances:
             pending.put((event("ec2-instance-running.json", instance), 1))
