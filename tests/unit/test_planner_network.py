@@ -7,12 +7,10 @@ from __future__ import annotations
 from tests import builders
 from tests.builders import SUPPORTED, settings
 from traffic_mirroring.config import Settings, load_settings
-from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.errors import ConfigurationError
 from traffic_mirroring.model import (
     AttachedEni,
     Instance,
-    Inventory,
     MirrorSession,
     MirrorTarget,
     Plan,
@@ -146,8 +144,7 @@ def test_a_discovered_target_can_be_chosen_by_an_instance_override() -> None:
 
 def test_a_single_vpc_stack_without_vpc_facts_changes_nothing() -> None:
     """Today's users: TargetIds only, and sources or targets whose VPC is not known still place as before."""
-    plain = Settings(target_ids=("tmt-a", "tmt-b"), filter_id="tmf-1", managed_by="stack")
-    targets = {t: MirrorTarget(t, "network-load-balancer", None, frozenset({"zone-a"})) for t in ("tmt-a", "tmt-b")}
-    one = Instance("i-1", "running", "m5.large", "zone-a", {"mirror": "true"}, (AttachedEni("eni-1"),))
-    inventory = Inventory({"i-1": one}, [], {"eni-1": "i-1"}, targets, {"m5.large": Verdict.SUPPORTED})
+    plain = settings("tmt-a", "tmt-b")
+    targets = {t: builders.nlb(t, "zone-a") for t in ("tmt-a", "tmt-b")}
+    inventory = builders.inventory(builders.instance(), targets=targets, verdicts=SUPPORTED)
     assert plan_mirroring(inventory, plain).creates[0].target_ids == ("tmt-a", "tmt-b")

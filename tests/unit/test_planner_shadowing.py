@@ -11,12 +11,10 @@ import pytest
 
 from tests import builders
 from tests.builders import SUPPORTED, instance, nlb, settings
-from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.model import (
     AttachedEni,
     FilterRule,
     Instance,
-    Inventory,
     MirrorFilter,
     MirrorSession,
     Reason,
@@ -168,11 +166,7 @@ def test_an_instance_not_mirrored_reads_no_filter() -> None:
 
 
 def test_the_skip_names_the_eni() -> None:
-    inventory = Inventory(
-        instances={"i-1": instance()},
-        sessions=[session("theirs", 1, "tmf-ours")],
-        eni_attachments={"eni-1": "i-1"},
-        targets=TARGETS,
-        type_verdicts={"m5.large": Verdict.SUPPORTED},
+    inventory = builders.inventory(
+        instance(), sessions=[session("theirs", 1, "tmf-ours")], targets=TARGETS, verdicts=SUPPORTED
     )
     assert plan_mirroring(inventory, SETTINGS).skips == [Skip("i-1", "eni-1", SHADOWED)]
