@@ -1,6 +1,6 @@
-"""moto as a real HTTP server on 127.0.0.1, and boto3 sessions whose clients talk to it: the set-up of the burst under
-a throttled EC2 API (tests/properties/test_burst_http.py, bench/burst.py), where each Lambda container builds its own
-clients through ``Runtime.from_environment`` and the SDK's retries meet ``simulation.throttle.ThrottlingProxy``."""
+"""moto as a real HTTP server on 127.0.0.1, and boto3 sessions whose clients talk to it: the set-up of a burst under a
+throttled EC2 API, where each Lambda container builds its own clients through ``Runtime.from_environment`` and the
+SDK's retries meet ``simulation.throttle.ThrottlingProxy`` (bench/burst.py, the burst property test)."""
 
 from __future__ import annotations
 
