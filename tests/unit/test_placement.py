@@ -56,3 +56,12 @@ def test_nlb_has_no_source_limit() -> None:
 
 def test_unknown_target_ids_are_left_out() -> None:
     assert rank_targets(["tmt-gone", "tmt-a"], TARGETS, TargetUsage([]), "eni-1", "zone-a") == ("tmt-a",)
+
+
+def test_the_last_session_number_is_still_free() -> None:
+    assert lowest_free_session_number(range(1, 32766)) == 32766
+
+
+def test_source_counts_known_only_from_a_cache_count() -> None:
+    usage = TargetUsage([], {"tmt-a": ["eni-1", "eni-2"], "tmt-b": []})
+    assert (usage.sources("tmt-a"), usage.sources("tmt-b"), usage.sources("tmt-c")) == (2, 0, 0)
