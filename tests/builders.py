@@ -45,6 +45,16 @@ def endpoint(target_id: str, *zones: str, **fields: Any) -> MirrorTarget:
     return MirrorTarget(target_id, "gateway-load-balancer-endpoint", None, frozenset(zones), **fields)
 
 
+# -- one target of each kind with what names its CloudWatch metrics (delivery: the resource, an ENI target's
+# appliance, an endpoint's service) ---------------------------------------------------------------------------------
+NLB_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/sensors/50dc6c495c0c9188"
+METERED_NLB = nlb("tmt-nlb", vpc_id="vpc-1", resource_id=NLB_ARN)
+METERED_APPLIANCE = eni_target("tmt-eni", vpc_id="vpc-1", resource_id="eni-t", appliance_id="i-appl")
+METERED_ENDPOINT = endpoint(
+    "tmt-gwlbe", vpc_id="vpc-1", resource_id="vpce-0abc", endpoint_service="com.amazonaws.vpce.us-east-1.vpce-svc-0123"
+)
+
+
 # -- the usual world: a pool of an ENI target in zone-a and an NLB in both zones (tmt-b, an ENI target in zone-b, is
 # known but out of the pool); m5.large is supported, t2.micro is not -----------------------------------------------
 SETTINGS = settings("tmt-a", "tmt-nlb")
