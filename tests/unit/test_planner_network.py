@@ -8,14 +8,7 @@ from tests import builders
 from tests.builders import SUPPORTED, settings
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.errors import ConfigurationError
-from traffic_mirroring.model import (
-    AttachedEni,
-    Instance,
-    MirrorSession,
-    MirrorTarget,
-    Plan,
-    Reason,
-)
+from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, MirrorTarget, Plan, Reason
 from traffic_mirroring.planner import can_reach, plan_mirroring, reachable_vpcs
 
 ACCOUNT = "111111111111"

@@ -16,15 +16,7 @@ from tests import builders
 from tests.builders import OURS, SUPPORTED
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.errors import ConfigurationError
-from traffic_mirroring.model import (
-    AttachedEni,
-    Instance,
-    MirrorSession,
-    MirrorTarget,
-    Plan,
-    Reason,
-    needs_attention,
-)
+from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, MirrorTarget, Plan, Reason, needs_attention
 from traffic_mirroring.session_options import KEEP_WINDOW, vni_sequence, vnis_from
 
 ACCOUNT = "111111111111"
