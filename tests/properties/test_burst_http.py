@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from functions.instance_state_change.app import handler as state_change
-from simulation.account import AMI, SimulatedAccount
+from simulation.account import SimulatedAccount
 from simulation.moto_http import ProxiedSession
 from simulation.moto_http import moto_server as http_moto_server
 from simulation.throttle import ThrottlingProxy
@@ -106,15 +106,7 @@ def test_a_burst_of_launches_through_the_request_limit(
     account = SimulatedAccount(endpoint_url=moto_server)
     pool = [account.eni_target(ZONE), account.nlb_target()]
     filter_id = account.mirror_filter()
-    reservation = account.ec2.run_instances(
-        ImageId=AMI,
-        MinCount=INSTANCES,
-        MaxCount=INSTANCES,
-        InstanceType="m5.large",
-        SubnetId=account.subnets[ZONE],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "mirror", "Value": "true"}]}],
-    )
-    instances = sorted(i["InstanceId"] for i in reservation["Instances"])
+    instances = sorted(account.launch_many(INSTANCES, tags={"mirror": "true"}, zone=ZONE))
     env = {"TARGET_IDS": ",".join(pool), "FILTER_ID": filter_id, "MANAGED_BY": MANAGED_BY}
     events = [event("ec2-instance-running.json", instance) for instance in instances]
 
