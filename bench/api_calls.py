@@ -22,7 +22,7 @@ from moto import mock_aws
 from bench.invoke import Invocation, LambdaContext, captured_logs, event, invoke
 from bench.moto_patches import indexed_tags
 from bench.seeding import seed_mirrored_instances
-from simulation.account import AMI, ApiCalls, SimulatedAccount
+from simulation.account import ApiCalls, SimulatedAccount
 from simulation.strict_aws import StrictAws
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
@@ -150,27 +150,9 @@ def _autoscaling_launch(world: World, enis: int) -> tuple[str, dict[str, Any]]:
 def _lifecycle_action(world: World, enis: int) -> tuple[str, dict[str, Any]]:
     account = world.account
     if not world.group_instances:  # a group of two with a launch hook: one instance for each container state
-        account.ec2.create_launch_template(
-            LaunchTemplateName=GROUP, LaunchTemplateData={"ImageId": AMI, "InstanceType": "m5.large"}
+        world.group_instances = account.group_with_launch_hook(
+            GROUP, HOOK, {"mirror": "true"}, zone=ZONE, desired=2, max_size=2
         )
-        account.autoscaling.create_auto_scaling_group(
-            AutoScalingGroupName=GROUP,
-            LaunchTemplate={"LaunchTemplateName": GROUP},
-            MinSize=0,
-            MaxSize=2,
-            DesiredCapacity=2,
-            VPCZoneIdentifier=account.subnets[ZONE],
-            Tags=[{"Key": "mirror", "Value": "true", "PropagateAtLaunch": True}],
-        )
-        account.autoscaling.put_lifecycle_hook(
-            LifecycleHookName=HOOK,
-            AutoScalingGroupName=GROUP,
-            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
-            DefaultResult="CONTINUE",
-            HeartbeatTimeout=300,
-        )
-        group = account.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"]
-        world.group_instances = sorted(i["InstanceId"] for i in group[0]["Instances"])
     instance = world.group_instances.pop(0)
     for index in range(1, enis):
         account.attach_new_eni(instance, ZONE, index, False)

@@ -15,22 +15,15 @@ saved-up requests (free at the start), over the allowed rate, as tests/propertie
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-import boto3
-from moto.server import ThreadedMotoServer
 
 from bench.invoke import LambdaContext, captured_logs, event
 from bench.moto_patches import indexed_tags
-from simulation.account import AMI, SimulatedAccount
-from simulation.strict_aws import StrictAws
+from simulation.account import SimulatedAccount
+from simulation.moto_http import ProxiedSession, moto_server
 from simulation.throttle import ThrottlingProxy
 from traffic_mirroring.runtime import RETRY_ATTEMPTS, Runtime
 
@@ -44,42 +37,10 @@ ZONE = "us-east-1a"
 HARNESS = "simulation/throttle.py ThrottlingProxy in front of ThreadedMotoServer"
 
 
-class ProxiedSession:
-    """A boto3 session whose clients talk to one endpoint (what AWS_ENDPOINT_URL does, without the process env)."""
-
-    def __init__(self, endpoint_url: str) -> None:
-        self._session = boto3.session.Session()
-        self._endpoint_url = endpoint_url
-
-    def client(self, service: str, **kwargs: Any) -> Any:
-        return self._session.client(service, endpoint_url=self._endpoint_url, **kwargs)  # type: ignore[call-overload]
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto over HTTP on 127.0.0.1, fresh backends, the strict layer on (it patches moto in this process)."""
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")  # it shares this process's backends
-    try:
-        urllib.request.urlopen(reset).close()
-        with indexed_tags(), StrictAws():
-            yield url
-    finally:
-        urllib.request.urlopen(reset).close()
-        server.stop()
-        werkzeug.setLevel(level)
-
-
 def _once(launches: int, rate: float, workers: int) -> dict[str, Any]:
     from functions.instance_state_change.app import handler
 
-    with moto_server() as direct:
+    with moto_server(indexed_tags()) as direct:
         account = SimulatedAccount(endpoint_url=direct)
         targets = [account.eni_target(ZONE), account.nlb_target()]
         env = {
@@ -88,15 +49,7 @@ def _once(launches: int, rate: float, workers: int) -> dict[str, Any]:
             "MANAGED_BY": MANAGED_BY,
             "ACCOUNT_ID": "123456789012",
         }
-        reservation = account.ec2.run_instances(
-            ImageId=AMI,
-            MinCount=launches,
-            MaxCount=launches,
-            InstanceType="m5.large",
-            SubnetId=account.subnets[ZONE],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "mirror", "Value": "true"}]}],
-        )
-        instances = [i["InstanceId"] for i in reservation["Instances"]]
+        instances = account.launch_many(launches, tags={"mirror": "true"}, zone=ZONE)
         pending: queue.Queue[tuple[dict[str, Any], int]] = queue.Queue()
         for instance in instances:
             pending.put((event("ec2-instance-running.json", instance), 1))

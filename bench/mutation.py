@@ -64,7 +64,7 @@ def prepare() -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(PACKAGE, SCRATCH / "src" / "traffic_mirroring", ignore=ignore)
     (SCRATCH / "tests").mkdir(parents=True)
-    for name in ("__init__.py", "conftest.py"):
+    for name in ("__init__.py", "conftest.py", "builders.py"):  # builders.py: what the unit tests build from
         shutil.copy2(ROOT / "tests" / name, SCRATCH / "tests" / name)
     shutil.copytree(ROOT / "tests" / "unit", SCRATCH / "tests" / "unit", ignore=ignore)
     with (SCRATCH / "tests" / "conftest.py").open("a") as conftest:

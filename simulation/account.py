@@ -144,19 +144,30 @@ class SimulatedAccount:
         subnet_id: str | None = None,
     ) -> str:
         zone = zone or self.zones[0]
-        args: dict[str, Any] = {
-            "ImageId": AMI,
-            "MinCount": 1,
-            "MaxCount": 1,
-            "InstanceType": instance_type,
-            "SubnetId": subnet_id or self.subnets[zone],
-        }
-        if tags:
-            args["TagSpecifications"] = [{"ResourceType": "instance", "Tags": _tag_list(tags)}]
-        instance_id: str = self.ec2.run_instances(**args)["Instances"][0]["InstanceId"]
+        [instance_id] = self._run_instances(1, instance_type, tags, subnet_id or self.subnets[zone])
         for index in range(extra_enis):
             self.attach_new_eni(instance_id, zone, index + 1, extra_enis_delete_on_termination)
         return instance_id
+
+    def launch_many(
+        self, count: int, instance_type: str = "m5.large", tags: Mapping[str, str] | None = None, *, zone: str
+    ) -> list[str]:
+        """``count`` instances in one reservation (one RunInstances call) in ``zone``'s default subnet; their IDs."""
+        return self._run_instances(count, instance_type, tags, self.subnets[zone])
+
+    def _run_instances(
+        self, count: int, instance_type: str, tags: Mapping[str, str] | None, subnet_id: str
+    ) -> list[str]:
+        args: dict[str, Any] = {
+            "ImageId": AMI,
+            "MinCount": count,
+            "MaxCount": count,
+            "InstanceType": instance_type,
+            "SubnetId": subnet_id,
+        }
+        if tags:
+            args["TagSpecifications"] = [{"ResourceType": "instance", "Tags": _tag_list(tags)}]
+        return [i["InstanceId"] for i in self.ec2.run_instances(**args)["Instances"]]
 
     def attach_new_eni(self, instance_id: str, zone: str, device_index: int, delete_on_termination: bool) -> str:
         eni_id: str = self.ec2.create_network_interface(SubnetId=self.subnets[zone])["NetworkInterface"][
@@ -201,6 +212,39 @@ class SimulatedAccount:
 
     def terminate(self, instance_id: str) -> None:
         self.ec2.terminate_instances(InstanceIds=[instance_id])
+
+    def group_with_launch_hook(
+        self, group: str, hook: str, tags: Mapping[str, str], *, zone: str, desired: int, max_size: int
+    ) -> list[str]:
+        """An Auto Scaling group of m5.large from a launch template, in ``zone``'s subnet, whose ``tags`` propagate to
+        the instances it launches, with a launch lifecycle hook (``launch_hook``); the IDs of the instances it
+        launched, sorted."""
+        self.ec2.create_launch_template(
+            LaunchTemplateName=group, LaunchTemplateData={"ImageId": AMI, "InstanceType": "m5.large"}
+        )
+        self.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=group,
+            LaunchTemplate={"LaunchTemplateName": group},
+            MinSize=0,
+            MaxSize=max_size,
+            DesiredCapacity=desired,
+            VPCZoneIdentifier=self.subnets[zone],
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in tags.items()],
+        )
+        self.launch_hook(group, hook)
+        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+        return sorted(i["InstanceId"] for i in groups[0]["Instances"])
+
+    def launch_hook(self, group: str, hook: str) -> None:
+        """A launch lifecycle hook on ``group``: each new instance waits in Pending:Wait, up to 300 s, then CONTINUE.
+        https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html"""
+        self.autoscaling.put_lifecycle_hook(
+            LifecycleHookName=hook,
+            AutoScalingGroupName=group,
+            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+            DefaultResult="CONTINUE",
+            HeartbeatTimeout=300,
+        )
 
     # -- targets and filters -----------------------------------------------------------------------------------
     def eni_target(

@@ -89,14 +89,7 @@ def test_an_unlisted_family_aws_accepts_is_mirrored_and_not_asked_again(stack: S
 
 
 def test_a_thousand_t2_instances_cost_one_probe_per_reconcile(stack: Stack) -> None:
-    stack.account.ec2.run_instances(
-        ImageId="ami-12c6146b",
-        MinCount=1000,
-        MaxCount=1000,
-        InstanceType="t2.micro",
-        SubnetId=stack.account.subnets[ZONE_A],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "mirror", "Value": "true"}]}],
-    )
+    stack.account.launch_many(1000, "t2.micro", {"mirror": "true"}, zone=ZONE_A)
     summary = reconcile(stack)
     assert stack.calls.counts[CREATE] == 1
     assert summary["instance_type_verdicts"] == {"t2.micro": "unsupported"}

@@ -16,10 +16,11 @@ from mirror_cli.delivery import check_delivery
 from simulation.account import SimulatedAccount
 from simulation.eventbridge import load_template
 from simulation.strict_aws import StrictAws
+from tests.builders import METERED_APPLIANCE as APPLIANCE
+from tests.builders import METERED_ENDPOINT as ENDPOINT
+from tests.builders import METERED_NLB as NLB_EXAMPLE
 from tests.integration.test_audit import managed_session
 from tests.integration.test_production_stack import TEMPLATE, _dashboard
-from tests.unit.test_delivery import APPLIANCE, ENDPOINT
-from tests.unit.test_delivery import NLB as NLB_EXAMPLE
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.delivery import (
     BYTES_IN,

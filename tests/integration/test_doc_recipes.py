@@ -533,13 +533,7 @@ def build_group_with_hook(lab: Lab) -> dict[str, Any]:
     LifecycleHookMode=true."""
     account, target = _pool(lab, "us-east-1")
     _group(lab, "us-east-1", [_group_tag("mirror", "true", True)])
-    account.autoscaling.put_lifecycle_hook(
-        AutoScalingGroupName=GROUP,
-        LifecycleHookName=HOOK,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
-        DefaultResult="CONTINUE",
-        HeartbeatTimeout=300,
-    )
+    account.launch_hook(GROUP, HOOK)
     stack = lab.deploy("us-east-1", TargetIds=target, LifecycleHookMode="true")
     return {"stack": stack, "target": target, "placeholders": {}}
 

@@ -19,7 +19,7 @@ from moto.core.models import botocore_stubber
 from functions.autoscaling_lifecycle.app import handler as lifecycle_handler
 from functions.instance_state_change.app import handler as state_change
 from functions.scheduled_reconciler.app import handler as scheduled
-from simulation.account import AMI, ApiCalls, SimulatedAccount
+from simulation.account import ApiCalls, SimulatedAccount
 from simulation.eventbridge import PSEUDO_PARAMETERS, load_rules, load_template, matching_rules
 from simulation.strict_aws import CompletedLifecycleAction, StrictAws
 from tests.integration.stack import ACCOUNT_ID, MANAGED_BY, LambdaContext, Stack, event, make_stack
@@ -255,26 +255,7 @@ class Group:
     def __init__(self, account: SimulatedAccount, strict: StrictAws, tags: dict[str, str]) -> None:
         self.account = account
         self.strict = strict
-        account.ec2.create_launch_template(
-            LaunchTemplateName=GROUP, LaunchTemplateData={"ImageId": AMI, "InstanceType": "m5.large"}
-        )
-        account.autoscaling.create_auto_scaling_group(
-            AutoScalingGroupName=GROUP,
-            LaunchTemplate={"LaunchTemplateName": GROUP},
-            MinSize=0,
-            MaxSize=3,
-            DesiredCapacity=1,
-            VPCZoneIdentifier=account.subnets[ZONE_A],
-            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in tags.items()],
-        )
-        account.autoscaling.put_lifecycle_hook(
-            LifecycleHookName=HOOK,
-            AutoScalingGroupName=GROUP,
-            LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
-            DefaultResult="CONTINUE",
-            HeartbeatTimeout=300,
-        )
-        [self.instance_id] = [i["InstanceId"] for i in self.instances()]
+        [self.instance_id] = account.group_with_launch_hook(GROUP, HOOK, tags, zone=ZONE_A, desired=1, max_size=3)
         self.token = strict.start_launch_lifecycle_action(GROUP, HOOK, self.instance_id)
 
     def instances(self) -> list[dict[str, Any]]:

@@ -254,14 +254,7 @@ PREFLIGHT_OPERATIONS = (
 
 def test_api_call_budget_for_1000_healthy_sessions(stack: Stack, pool: dict[str, str]) -> None:
     stack.configure(TARGET_IDS=pool["nlb"])
-    stack.account.ec2.run_instances(
-        ImageId="ami-12c6146b",
-        MinCount=1000,
-        MaxCount=1000,
-        InstanceType="m5.large",
-        SubnetId=stack.account.subnets["us-east-1a"],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "mirror", "Value": "true"}]}],
-    )
+    stack.account.launch_many(1000, tags={"mirror": "true"}, zone="us-east-1a")
     reconcile(stack)  # creates the 1,000 sessions
     assert len(stack.our_sessions()) == 1000
     stack.configure(TARGET_IDS=pool["nlb"])  # a cold container: caches empty

@@ -18,25 +18,22 @@ summary of the test run.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import queue
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from functions.instance_state_change.app import handler as state_change
-from simulation.account import AMI, SimulatedAccount
-from simulation.strict_aws import StrictAws
+from simulation.account import SimulatedAccount
+from simulation.moto_http import ProxiedSession
+from simulation.moto_http import moto_server as http_moto_server
 from simulation.throttle import ThrottlingProxy
 from tests.integration.stack import MANAGED_BY, LambdaContext, event
 from tests.properties.conftest import SOAK
@@ -54,33 +51,8 @@ ZONE = "us-east-1a"
 @pytest.fixture
 def moto_server() -> Iterator[str]:
     """moto over HTTP on 127.0.0.1, fresh backends, the strict layer active (it patches moto in this process)."""
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
-    try:
-        urllib.request.urlopen(reset).close()
-        with StrictAws():
-            yield url
-    finally:
-        urllib.request.urlopen(reset).close()
-        server.stop()
-        werkzeug.setLevel(level)
-
-
-class ProxiedSession:
-    """A boto3 session whose clients talk to an endpoint (what ``AWS_ENDPOINT_URL`` does, without the process env)."""
-
-    def __init__(self, endpoint_url: str) -> None:
-        self._session = boto3.session.Session()
-        self._endpoint_url = endpoint_url
-
-    def client(self, service: str, **kwargs: Any) -> Any:
-        return self._session.client(service, endpoint_url=self._endpoint_url, **kwargs)  # type: ignore[call-overload]
+    with http_moto_server() as url:
+        yield url
 
 
 @dataclass
@@ -134,15 +106,7 @@ def test_a_burst_of_launches_through_the_request_limit(
     account = SimulatedAccount(endpoint_url=moto_server)
     pool = [account.eni_target(ZONE), account.nlb_target()]
     filter_id = account.mirror_filter()
-    reservation = account.ec2.run_instances(
-        ImageId=AMI,
-        MinCount=INSTANCES,
-        MaxCount=INSTANCES,
-        InstanceType="m5.large",
-        SubnetId=account.subnets[ZONE],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "mirror", "Value": "true"}]}],
-    )
-    instances = sorted(i["InstanceId"] for i in reservation["Instances"])
+    instances = sorted(account.launch_many(INSTANCES, tags={"mirror": "true"}, zone=ZONE))
     env = {"TARGET_IDS": ",".join(pool), "FILTER_ID": filter_id, "MANAGED_BY": MANAGED_BY}
     events = [event("ec2-instance-running.json", instance) for instance in instances]
 

@@ -17,6 +17,7 @@ import pytest
 from functions.session_cleanup import app
 from functions.session_cleanup.app import handler
 from simulation.lambda_runtime import LambdaContext
+from tests import builders
 from traffic_mirroring import cleanup
 from traffic_mirroring.cleanup import (
     FAILED,
@@ -42,14 +43,9 @@ SETTINGS = Settings(target_ids=("tmt-1",), filter_id="tmf-1", managed_by=STACK, 
 
 
 def session(number: int, *, stack: str = STACK, owner: str = ACCOUNT) -> MirrorSession:
-    return MirrorSession(
-        session_id=f"tms-{number:017x}",
-        eni_id=f"eni-{number:017x}",
-        target_id="tmt-1",
-        filter_id="tmf-1",
-        session_number=1,
-        tags={"mirror-managed-by": stack, "mirror-instance-id": f"i-{number:017x}"},
-        owner_id=owner,
+    ids = f"{number:017x}"
+    return builders.session(
+        f"tms-{ids}", f"eni-{ids}", "tmt-1", instance_id=f"i-{ids}", managed_by=stack, owner_id=owner
     )
 
 

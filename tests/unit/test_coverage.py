@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import builders
+from tests.builders import nlb, settings
 from traffic_mirroring import coverage
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.eligibility import Verdict
@@ -29,8 +31,8 @@ from traffic_mirroring.preflight import TargetIngress
 from traffic_mirroring.reconcile import coverage_after, creations_only
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-SETTINGS = Settings(target_ids=("tmt-a",), filter_id="tmf-1", managed_by="stack")
-TARGETS = {"tmt-a": MirrorTarget("tmt-a", "network-load-balancer", None, frozenset({"zone-a"}))}
+SETTINGS = settings("tmt-a")
+TARGETS = {"tmt-a": nlb("tmt-a", "zone-a")}
 VERDICTS = {
     "m5.large": Verdict.SUPPORTED,
     "t2.micro": Verdict.ASK_AWS,  # not on AWS's list: documented as a previous generation, not supported
@@ -46,16 +48,16 @@ def instance(
     itype: str = "m5.large",
     eni: AttachedEni | None = None,
 ) -> Instance:
-    tags = {"mirror": "true"} if tags is None else tags
-    return Instance(iid, state, itype, "zone-a", tags, (eni or AttachedEni(f"eni-{iid}"),))
+    return builders.instance(iid, state, tags, (eni or AttachedEni(f"eni-{iid}"),), itype)
 
 
 def ours(eni: str, target: str = "tmt-a", number: int = 1, filter_id: str = "tmf-1") -> MirrorSession:
-    return MirrorSession(f"tms-{eni}-{number}", eni, target, filter_id, number, {"mirror-managed-by": "stack"})
+    return builders.session(f"tms-{eni}-{number}", eni, target, number, filter_id=filter_id, instance_id=None)
 
 
 def other_team(eni: str, number: int, filter_id: str = "tmf-other") -> MirrorSession:
-    return MirrorSession(f"tms-other-{eni}-{number}", eni, "tmt-other", filter_id, number, {"team": "network"})
+    sid = f"tms-other-{eni}-{number}"
+    return builders.session(sid, eni, "tmt-other", number, ours=False, filter_id=filter_id, tags={"team": "network"})
 
 
 def world(
@@ -64,12 +66,11 @@ def world(
     targets: dict[str, MirrorTarget] | None = None,
     filters: frozenset[str] = frozenset({"tmf-1", "tmf-other"}),
 ) -> Inventory:
-    return Inventory(
-        instances={i.instance_id: i for i in instances},
-        sessions=list(sessions),
-        eni_attachments={e.eni_id: i.instance_id for i in instances for e in i.enis},
+    return builders.inventory(
+        *instances,
+        sessions=sessions,
         targets=TARGETS if targets is None else targets,
-        type_verdicts=VERDICTS,
+        verdicts=VERDICTS,
         existing_filter_ids=filters,
         read_at=NOW,
     )

@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 
+from tests.builders import METERED_APPLIANCE as APPLIANCE
+from tests.builders import METERED_ENDPOINT as ENDPOINT
+from tests.builders import METERED_NLB as NLB
+from tests.builders import NLB_ARN
 from traffic_mirroring.delivery import (
     BYTES_IN,
     BYTES_OUT,
@@ -44,17 +48,6 @@ from traffic_mirroring.model import (
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PERIODS = [T0 + timedelta(minutes=5 * k) for k in range(12)]  # one hour
-NLB_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/sensors/50dc6c495c0c9188"
-NLB = MirrorTarget("tmt-nlb", TARGET_KIND_NLB, None, vpc_id="vpc-1", resource_id=NLB_ARN)
-APPLIANCE = MirrorTarget("tmt-eni", TARGET_KIND_ENI, 10, vpc_id="vpc-1", resource_id="eni-t", appliance_id="i-appl")
-ENDPOINT = MirrorTarget(
-    "tmt-gwlbe",
-    TARGET_KIND_GWLB_ENDPOINT,
-    None,
-    vpc_id="vpc-1",
-    resource_id="vpce-0abc",
-    endpoint_service="com.amazonaws.vpce.us-east-1.vpce-svc-0123",
-)
 
 
 def sources(*counted: str, elsewhere: Sequence[str] = (), unknown: int = 0, length: int | None = None) -> TargetSources:

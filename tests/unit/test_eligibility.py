@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from traffic_mirroring.aws_lists import LISTS_DATE, LISTS_SOURCE
-from traffic_mirroring.eligibility import TypeVerdicts, Verdict, eni_target_source_limit, listed_verdict
+from traffic_mirroring.eligibility import TypeVerdicts, Verdict, eni_target_source_limit, is_bare_metal, listed_verdict
 
 SUPPORTED = [
     "m6i.large",
@@ -84,3 +84,23 @@ def test_every_other_eni_target_takes_10(instance_type: str | None) -> None:
 
 def test_the_lists_say_where_they_come_from() -> None:
     assert "docs.aws.amazon.com" in LISTS_SOURCE and LISTS_DATE.startswith("20")
+
+
+@pytest.mark.parametrize("size", ["metal", "metal-24xl", "metal-48xl"])
+def test_every_bare_metal_size_is_bare_metal(size: str) -> None:
+    assert is_bare_metal(f"m7i.{size}")
+
+
+def test_bare_metal_of_a_family_on_neither_list_is_not_supported() -> None:
+    assert listed_verdict("m8g.metal-24xl") == Verdict.UNSUPPORTED
+    assert listed_verdict("c7gn.metal") == Verdict.UNSUPPORTED
+
+
+def test_the_operators_exact_type_deny_wins_over_the_list() -> None:
+    assert TypeVerdicts().verdict("m5.large", deny={"m5.large"}) == Verdict.UNSUPPORTED
+    assert TypeVerdicts().verdict("M5.Large", deny={"m5.large"}) == Verdict.UNSUPPORTED
+
+
+def test_the_operators_allow_settles_an_unlisted_family() -> None:
+    assert TypeVerdicts().verdict("m8g.large", allow={"m8g"}) == Verdict.SUPPORTED
+    assert TypeVerdicts().verdict("m8g.large") == Verdict.ASK_AWS

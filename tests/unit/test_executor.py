@@ -7,12 +7,14 @@ executor alone, and by ``planner.plan_mirroring`` where runs follow each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import pytest
 
+from tests import builders
+from tests.builders import OURS, SUPPORTED, nlb, settings
 from tests.unit.fake_port import CREATE, CREATE_TAGS, DELETE, DELETE_TAGS, DESCRIBE, MODIFY, Call, FakeAws
 from traffic_mirroring import executor as executor_module
-from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import client_token
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.errors import (
@@ -24,13 +26,11 @@ from traffic_mirroring.errors import (
 )
 from traffic_mirroring.executor import STATUS_FLUSH_SECONDS, STATUS_FLUSH_SUBJECTS, Executor, Outcome
 from traffic_mirroring.model import (
-    AttachedEni,
     CreateSession,
     DeleteSession,
     Instance,
     Inventory,
     MirrorSession,
-    MirrorTarget,
     Plan,
     Reason,
     Skip,
@@ -39,8 +39,7 @@ from traffic_mirroring.model import (
 )
 from traffic_mirroring.planner import CLEAR_STATUS, next_generation, plan_mirroring
 
-SETTINGS = Settings(target_ids=("tmt-a", "tmt-b"), filter_id="tmf-1", managed_by="stack")
-OURS = {"mirror-managed-by": "stack"}
+SETTINGS = settings("tmt-a", "tmt-b")
 STATUS = SETTINGS.status_tag_key
 GENERATION = SETTINGS.generation_tag_key
 
@@ -894,19 +893,18 @@ def test_a_session_not_of_ours_does_not_confirm_a_concurrent_creation() -> None:
 
 
 # -- runs that follow each other (plans by the planner) ------------------------------------------------------------
-M5 = Instance("i-1", "running", "m5.large", "zone-a", {"mirror": "true"}, (AttachedEni("eni-1"),))
+M5 = builders.instance()
 
 
 def inventory_from(fake: FakeAws, instance: Instance = M5) -> Inventory:
     """What the inventory would read: the instance with its tags as AWS holds them, the sessions a describe shows."""
     tags = {**instance.tags, **fake.instance_tags.get(instance.instance_id, {})}
     shown = fake.sessions_on_enis([e.eni_id for e in instance.enis])
-    return Inventory(
-        instances={instance.instance_id: Instance(**{**instance.__dict__, "tags": tags})},
+    return builders.inventory(
+        replace(instance, tags=tags),
         sessions=shown,
-        eni_attachments={e.eni_id: instance.instance_id for e in instance.enis},
-        targets={t: MirrorTarget(t, "network-load-balancer", None) for t in fake.targets},
-        type_verdicts={"m5.large": Verdict.SUPPORTED},
+        targets={t: nlb(t) for t in fake.targets},
+        verdicts=SUPPORTED,
         existing_filter_ids=frozenset(fake.filters),
     )
 

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tests import builders
+from tests.builders import SUPPORTED, endpoint, instance, settings
 from tests.unit.fake_port import CREATE, MODIFY, FakeAws
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import client_token
-from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.executor import Executor
 from traffic_mirroring.model import (
-    AttachedEni,
     CreateSession,
-    Instance,
-    Inventory,
-    MirrorTarget,
     Plan,
     Reason,
     SubjectPlan,
@@ -24,7 +21,8 @@ from traffic_mirroring.model import (
 )
 from traffic_mirroring.planner import plan_mirroring
 
-SETTINGS = Settings(target_ids=("tmt-a",), filter_id="tmf-1", managed_by="stack")
+SETTINGS = settings("tmt-a")
+ENDPOINT = {"tmt-a": endpoint("tmt-a")}
 OURS = {"mirror-managed-by": "stack", "mirror-instance-id": "i-1"}
 
 
@@ -119,13 +117,8 @@ def test_a_create_replayed_with_other_options_makes_no_second_session_and_the_ne
     assert len(fake.on_eni("eni-1")) == 1
     assert outcome.created == [] and not outcome.problems
     # And the next run, which sees the session, rolls it over by modify
-    instance = Instance("i-1", "running", "m5.large", "zone-a", {"mirror": "true"}, (AttachedEni("eni-1"),))
-    inventory = Inventory(
-        instances={"i-1": instance},
-        sessions=fake.sessions_on_enis(["eni-1"]),
-        eni_attachments={"eni-1": "i-1"},
-        targets={"tmt-a": MirrorTarget("tmt-a", "gateway-load-balancer-endpoint", None)},
-        type_verdicts={"m5.large": Verdict.SUPPORTED},
+    inventory = builders.inventory(
+        instance(), sessions=fake.sessions_on_enis(["eni-1"]), targets=ENDPOINT, verdicts=SUPPORTED
     )
     [session_id] = fake.sessions
     Executor(fake, SETTINGS).apply(plan_mirroring(inventory, replace(SETTINGS, packet_length=128)))
@@ -136,19 +129,11 @@ def test_a_create_replayed_with_other_options_makes_no_second_session_and_the_ne
 def test_a_packet_length_change_rolls_every_session_over_by_modify_across_runs() -> None:
     # Given two mirrored instances, planned and applied under whole packets
     fake = world()
-    instances = {
-        iid: Instance(iid, "running", "m5.large", "zone-a", {"mirror": "true"}, (AttachedEni(eni),))
-        for iid, eni in (("i-1", "eni-1"), ("i-2", "eni-2"))
-    }
+    instances = {iid: instance(iid, enis=(eni,)) for iid, eni in (("i-1", "eni-1"), ("i-2", "eni-2"))}
 
     def run(settings: Settings) -> None:
-        inventory = Inventory(
-            instances=instances,
-            sessions=fake.sessions_on_enis(["eni-1", "eni-2"]),
-            eni_attachments={"eni-1": "i-1", "eni-2": "i-2"},
-            targets={"tmt-a": MirrorTarget("tmt-a", "gateway-load-balancer-endpoint", None)},
-            type_verdicts={"m5.large": Verdict.SUPPORTED},
-        )
+        sessions = fake.sessions_on_enis(["eni-1", "eni-2"])
+        inventory = builders.inventory(*instances.values(), sessions=sessions, targets=ENDPOINT, verdicts=SUPPORTED)
         Executor(fake, settings).apply(plan_mirroring(inventory, settings))
 
     run(SETTINGS)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests import builders
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.errors import ConfigurationError
 from traffic_mirroring.events import GuardDutyFinding
@@ -19,7 +20,7 @@ from traffic_mirroring.incident import (
     load_incident_settings,
     plan_window,
 )
-from traffic_mirroring.model import AttachedEni, Instance
+from traffic_mirroring.model import Instance
 
 NOW = datetime(2026, 12, 2, 12, 0, 30, 123456, tzinfo=UTC)
 SETTINGS = Settings(target_ids=("tmt-a",), filter_id="tmf-1", account_id="123456789012")
@@ -41,7 +42,7 @@ FINDING_UNTIL, FINDING_TAG = SETTINGS.finding_until_tag_key, SETTINGS.finding_ta
 
 
 def instance(**tags: str) -> Instance:
-    return Instance("i-0123456789abcdef0", "running", "m5.large", "us-east-1a", tags, (AttachedEni("eni-1"),), "vpc-1")
+    return builders.instance("i-0123456789abcdef0", tags=tags, zone="us-east-1a", vpc="vpc-1")
 
 
 # -- which findings count ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests import builders
 from traffic_mirroring.config import Settings
 from traffic_mirroring.errors import AccountAwsError, TransientAwsError
 from traffic_mirroring.metrics_gateway import QUERIES_PER_CALL, CloudWatchGateway
@@ -27,10 +28,9 @@ MIB = 1_048_576
 
 
 def _session(number: int, instance_id: str | None, managed_by: str = "stack-a", owner: str = "") -> MirrorSession:
-    tags = {"mirror-managed-by": managed_by}
-    if instance_id is not None:
-        tags["mirror-instance-id"] = instance_id
-    return MirrorSession(f"tms-{number}", f"eni-{number}", "tmt-1", "tmf-1", 1, tags=tags, owner_id=owner)
+    return builders.session(
+        f"tms-{number}", f"eni-{number}", "tmt-1", instance_id=instance_id, managed_by=managed_by, owner_id=owner
+    )
 
 
 # -- which instances ---------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Session numbers and target choice, without AWS."""
 
+from tests.builders import TARGETS  # ENI targets tmt-a (zone-a) and tmt-b (zone-b), tmt-nlb in both
 from traffic_mirroring.model import MirrorSession, MirrorTarget
 from traffic_mirroring.placement import TargetUsage, lowest_free_session_number, rank_targets
 
@@ -17,12 +18,6 @@ def test_lowest_free_number_fills_gaps() -> None:
 
 def test_no_free_number_when_all_are_taken() -> None:
     assert lowest_free_session_number(range(1, 32767)) is None
-
-
-ENI_A = MirrorTarget("tmt-a", "network-interface", 10, frozenset({"zone-a"}))
-ENI_B = MirrorTarget("tmt-b", "network-interface", 10, frozenset({"zone-b"}))
-NLB = MirrorTarget("tmt-nlb", "network-load-balancer", None, frozenset({"zone-a", "zone-b"}))
-TARGETS = {t.target_id: t for t in (ENI_A, ENI_B, NLB)}
 
 
 def test_same_zone_is_preferred() -> None:
@@ -61,3 +56,12 @@ def test_nlb_has_no_source_limit() -> None:
 
 def test_unknown_target_ids_are_left_out() -> None:
     assert rank_targets(["tmt-gone", "tmt-a"], TARGETS, TargetUsage([]), "eni-1", "zone-a") == ("tmt-a",)
+
+
+def test_the_last_session_number_is_still_free() -> None:
+    assert lowest_free_session_number(range(1, 32766)) == 32766
+
+
+def test_source_counts_known_only_from_a_cache_count() -> None:
+    usage = TargetUsage([], {"tmt-a": ["eni-1", "eni-2"], "tmt-b": []})
+    assert (usage.sources("tmt-a"), usage.sources("tmt-b"), usage.sources("tmt-c")) == (2, 0, 0)

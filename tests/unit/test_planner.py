@@ -4,65 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tests.builders import SETTINGS, instance, inventory, session
 from traffic_mirroring.config import Settings
-from traffic_mirroring.eligibility import Verdict
-from traffic_mirroring.model import (
-    AttachedEni,
-    Instance,
-    Inventory,
-    MirrorSession,
-    MirrorTarget,
-    Reason,
-)
+from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, Reason
 from traffic_mirroring.planner import CLEAR_STATUS, plan_mirroring
-
-SETTINGS = Settings(target_ids=("tmt-a", "tmt-nlb"), filter_id="tmf-1", managed_by="stack")
-OURS = {"mirror-managed-by": "stack"}
-TARGETS = {
-    "tmt-a": MirrorTarget("tmt-a", "network-interface", 10, frozenset({"zone-a"})),
-    "tmt-b": MirrorTarget("tmt-b", "network-interface", 10, frozenset({"zone-b"})),
-    "tmt-nlb": MirrorTarget("tmt-nlb", "network-load-balancer", None, frozenset({"zone-a", "zone-b"})),
-}
-
-
-def instance(
-    iid: str = "i-1",
-    state: str = "running",
-    tags: dict[str, str] | None = None,
-    enis: tuple[str, ...] = ("eni-1",),
-    itype: str = "m5.large",
-) -> Instance:
-    return Instance(
-        iid, state, itype, "zone-a", {"mirror": "true"} if tags is None else tags, tuple(AttachedEni(e) for e in enis)
-    )
-
-
-def session(
-    sid: str,
-    eni: str,
-    target: str = "tmt-a",
-    number: int = 1,
-    ours: bool = True,
-    filter_id: str = "tmf-1",
-    instance_id: str = "i-1",
-) -> MirrorSession:
-    tags = {**OURS, "mirror-instance-id": instance_id} if ours else {"team": "net"}
-    return MirrorSession(sid, eni, target, filter_id, number, tags)
-
-
-def inventory(*instances: Instance, sessions: tuple[MirrorSession, ...] = (), **kwargs: object) -> Inventory:
-    attachments = {e.eni_id: i.instance_id for i in instances for e in i.enis}
-    attachments.update(kwargs.pop("attachments", {}))  # type: ignore[arg-type]
-    return Inventory(
-        instances={i.instance_id: i for i in instances},
-        sessions=list(sessions),
-        eni_attachments=attachments,
-        targets=kwargs.pop("targets", TARGETS),  # type: ignore[arg-type]
-        type_verdicts=kwargs.pop(  # type: ignore[arg-type]
-            "verdicts", {"m5.large": Verdict.SUPPORTED, "t2.micro": Verdict.UNSUPPORTED}
-        ),
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def test_each_eni_of_a_tagged_running_instance_gets_one_session() -> None:

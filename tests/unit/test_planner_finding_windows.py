@@ -12,16 +12,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests import builders
+from tests.builders import SUPPORTED, nlb, settings
 from traffic_mirroring.config import Settings, load_settings
-from traffic_mirroring.eligibility import Verdict
-from traffic_mirroring.model import AttachedEni, Instance, Inventory, MirrorSession, MirrorTarget, Plan, Reason
+from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, Plan, Reason
 from traffic_mirroring.planner import (
     CLEAR_STATUS,
     finding_tags_to_remove,
     in_finding_window,
     is_judged,
     own_tags_that_do_not_matter,
-    plan_mirroring,
     tag_keys_that_matter,
     wanted,
     window_end,
@@ -29,33 +29,25 @@ from traffic_mirroring.planner import (
 from traffic_mirroring.reconcile import refuses_deletes
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-SETTINGS = Settings(target_ids=("tmt-a",), filter_id="tmf-1", managed_by="stack")
-TARGETS = {"tmt-a": MirrorTarget("tmt-a", "network-load-balancer", None)}
+SETTINGS = settings("tmt-a")
+TARGETS = {"tmt-a": nlb("tmt-a")}
 AHEAD, PASSED, LATER = "2026-12-03T12:00:00Z", "2026-12-02T11:00:00Z", "2026-12-10T00:00:00Z"
 FINDING = "Backdoor:EC2/C&CActivity.B!DNS 16afba5c"
 UNTIL, LABEL = SETTINGS.finding_until_tag_key, SETTINGS.finding_tag_key
 
 
 def instance(tags: dict[str, str], iid: str = "i-1", state: str = "running") -> Instance:
-    return Instance(iid, state, "m5.large", "zone-a", tags, (AttachedEni(f"eni-{iid}", vpc_id="vpc-1"),), "vpc-1")
+    return builders.instance(iid, state, tags, (AttachedEni(f"eni-{iid}", vpc_id="vpc-1"),), vpc="vpc-1")
 
 
 def ours(iid: str = "i-1", **fields: object) -> MirrorSession:
-    session = MirrorSession(f"tms-{iid}", f"eni-{iid}", "tmt-a", "tmf-1", 1, {"mirror-managed-by": "stack"})
+    session = builders.session(f"tms-{iid}", f"eni-{iid}", instance_id=None)
     return replace(session, **fields)  # type: ignore[arg-type]
 
 
 def plan(*instances: Instance, settings: Settings = SETTINGS, sessions: tuple[MirrorSession, ...] = ()) -> Plan:
-    return plan_mirroring(
-        Inventory(
-            instances={i.instance_id: i for i in instances},
-            sessions=list(sessions),
-            eni_attachments={e.eni_id: i.instance_id for i in instances for e in i.enis},
-            targets=TARGETS,
-            type_verdicts={"m5.large": Verdict.SUPPORTED},
-            read_at=NOW,
-        ),
-        settings,
+    return builders.plan(
+        *instances, settings=settings, sessions=sessions, targets=TARGETS, verdicts=SUPPORTED, read_at=NOW
     )
 
 

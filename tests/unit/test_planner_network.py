@@ -4,50 +4,32 @@ reach is moved, or deleted when nothing reachable is left (it bills and mirrors 
 
 from __future__ import annotations
 
+from tests import builders
+from tests.builders import SUPPORTED, settings
 from traffic_mirroring.config import Settings, load_settings
-from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.errors import ConfigurationError
-from traffic_mirroring.model import (
-    AttachedEni,
-    Instance,
-    Inventory,
-    MirrorSession,
-    MirrorTarget,
-    Reason,
-)
+from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, MirrorTarget, Plan, Reason
 from traffic_mirroring.planner import can_reach, plan_mirroring, reachable_vpcs
 
 ACCOUNT = "111111111111"
-SETTINGS = Settings(target_ids=(), filter_id="tmf-1", managed_by="stack", target_pool="prod", account_id=ACCOUNT)
-OURS = {"mirror-managed-by": "stack"}
+SETTINGS = settings(target_pool="prod", account_id=ACCOUNT)
 
 
 def endpoint(target_id: str, vpc: str, zones: tuple[str, ...] = ("zone-a",), **tags: str) -> MirrorTarget:
     tags = {"mirror-pool": "prod", **{k.replace("_", "-"): v for k, v in tags.items()}}
-    return MirrorTarget(
-        target_id, "gateway-load-balancer-endpoint", None, frozenset(zones), vpc_id=vpc, owner_id=ACCOUNT, tags=tags
-    )
+    return builders.endpoint(target_id, *zones, vpc_id=vpc, owner_id=ACCOUNT, tags=tags)
 
 
 def source(iid: str, vpc: str, zone: str = "zone-a") -> Instance:
-    return Instance(iid, "running", "m5.large", zone, {"mirror": "true"}, (AttachedEni(f"eni-{iid}", vpc_id=vpc),))
+    return builders.instance(iid, enis=(AttachedEni(f"eni-{iid}", vpc_id=vpc),), zone=zone)
 
 
 def ours(eni: str, target: str, sid: str = "tms-1") -> MirrorSession:
-    return MirrorSession(sid, eni, target, "tmf-1", 1, OURS, owner_id=ACCOUNT)
+    return builders.session(sid, eni, target, instance_id=None, owner_id=ACCOUNT)
 
 
-def plan(*instances: Instance, targets: dict[str, MirrorTarget], sessions: tuple[MirrorSession, ...] = ()):  # type: ignore[no-untyped-def]
-    return plan_mirroring(
-        Inventory(
-            instances={i.instance_id: i for i in instances},
-            sessions=list(sessions),
-            eni_attachments={e.eni_id: i.instance_id for i in instances for e in i.enis},
-            targets=targets,
-            type_verdicts={"m5.large": Verdict.SUPPORTED},
-        ),
-        SETTINGS,
-    )
+def plan(*instances: Instance, targets: dict[str, MirrorTarget], sessions: tuple[MirrorSession, ...] = ()) -> Plan:
+    return builders.plan(*instances, settings=SETTINGS, targets=targets, sessions=sessions, verdicts=SUPPORTED)
 
 
 def test_a_source_goes_to_the_target_in_its_own_vpc_never_to_another_vpcs() -> None:
@@ -143,30 +125,19 @@ def test_a_target_whose_pool_tag_is_removed_is_retired_and_its_sessions_move() -
 
 def test_a_discovered_target_can_be_chosen_by_an_instance_override() -> None:
     targets = {"tmt-1": endpoint("tmt-1", "vpc-1"), "tmt-x": endpoint("tmt-x", "vpc-1", mirror_pool="other")}
-    pinned = Instance(
-        "i-1",
-        "running",
-        "m5.large",
-        "zone-a",
-        {"mirror": "true", "mirror-target": "tmt-1"},
-        (AttachedEni("eni-1", vpc_id="vpc-1"),),
+    pinned = builders.instance(
+        "i-1", tags={"mirror": "true", "mirror-target": "tmt-1"}, enis=(AttachedEni("eni-1", vpc_id="vpc-1"),)
     )
     assert plan(pinned, targets=targets).creates[0].target_ids == ("tmt-1",)
-    refused = Instance(
-        "i-2",
-        "running",
-        "m5.large",
-        "zone-a",
-        {"mirror": "true", "mirror-target": "tmt-x"},
-        (AttachedEni("eni-2", vpc_id="vpc-1"),),
+    refused = builders.instance(
+        "i-2", tags={"mirror": "true", "mirror-target": "tmt-x"}, enis=(AttachedEni("eni-2", vpc_id="vpc-1"),)
     )
     assert plan(refused, targets=targets).subjects["i-2"].status == Reason.TARGET_NOT_APPROVED
 
 
 def test_a_single_vpc_stack_without_vpc_facts_changes_nothing() -> None:
     """Today's users: TargetIds only, and sources or targets whose VPC is not known still place as before."""
-    plain = Settings(target_ids=("tmt-a", "tmt-b"), filter_id="tmf-1", managed_by="stack")
-    targets = {t: MirrorTarget(t, "network-load-balancer", None, frozenset({"zone-a"})) for t in ("tmt-a", "tmt-b")}
-    one = Instance("i-1", "running", "m5.large", "zone-a", {"mirror": "true"}, (AttachedEni("eni-1"),))
-    inventory = Inventory({"i-1": one}, [], {"eni-1": "i-1"}, targets, {"m5.large": Verdict.SUPPORTED})
+    plain = settings("tmt-a", "tmt-b")
+    targets = {t: builders.nlb(t, "zone-a") for t in ("tmt-a", "tmt-b")}
+    inventory = builders.inventory(builders.instance(), targets=targets, verdicts=SUPPORTED)
     assert plan_mirroring(inventory, plain).creates[0].target_ids == ("tmt-a", "tmt-b")

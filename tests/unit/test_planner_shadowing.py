@@ -9,24 +9,22 @@ from datetime import UTC, datetime
 
 import pytest
 
-from traffic_mirroring.config import Settings
-from traffic_mirroring.eligibility import Verdict
+from tests import builders
+from tests.builders import SUPPORTED, instance, nlb, settings
 from traffic_mirroring.model import (
     AttachedEni,
     FilterRule,
     Instance,
-    Inventory,
     MirrorFilter,
     MirrorSession,
-    MirrorTarget,
     Reason,
     Skip,
     needs_attention,
 )
 from traffic_mirroring.planner import filters_to_judge, plan_mirroring, shadows
 
-SETTINGS = Settings(target_ids=("tmt-nlb",), filter_id="tmf-ours", managed_by="stack", account_id="111111111111")
-TARGETS = {"tmt-nlb": MirrorTarget("tmt-nlb", "network-load-balancer", None, frozenset({"zone-a"}))}
+SETTINGS = settings("tmt-nlb", filter_id="tmf-ours", account_id="111111111111")
+TARGETS = {"tmt-nlb": nlb("tmt-nlb", "zone-a")}
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SHADOWED = Reason.SHADOWED_BY_OTHER_SESSION
 
@@ -43,13 +41,12 @@ def accept_all(filter_id: str) -> MirrorFilter:
     return MirrorFilter(filter_id, ALL, ALL)
 
 
-def instance() -> Instance:
-    return Instance("i-1", "running", "m5.large", "zone-a", {"mirror": "true"}, (AttachedEni("eni-1"),))
-
-
 def session(sid: str, number: int, filter_id: str, marker: str | None = None) -> MirrorSession:
-    tags = {"mirror-managed-by": marker, "mirror-instance-id": "i-1"} if marker else {"team": "net"}
-    return MirrorSession(sid, "eni-1", "tmt-nlb", filter_id, number, tags, owner_id="111111111111")
+    """A session under another stack's ``marker`` (ours when it is "stack"), or another team's without one."""
+    owner = "111111111111"
+    return builders.session(
+        sid, "eni-1", "tmt-nlb", number, bool(marker), filter_id, managed_by=marker or "", owner_id=owner
+    )
 
 
 def ours(sid: str, number: int) -> MirrorSession:
@@ -57,14 +54,7 @@ def ours(sid: str, number: int) -> MirrorSession:
 
 
 def plan(*sessions: MirrorSession, filters: dict[str, MirrorFilter] | None = None) -> tuple[list[str], object]:
-    inventory = Inventory(
-        instances={"i-1": instance()},
-        sessions=list(sessions),
-        eni_attachments={"eni-1": "i-1"},
-        targets=TARGETS,
-        type_verdicts={"m5.large": Verdict.SUPPORTED},
-        filters=filters,
-    )
+    inventory = builders.inventory(instance(), sessions=sessions, targets=TARGETS, verdicts=SUPPORTED, filters=filters)
     result = plan_mirroring(inventory, SETTINGS)
     subject = result.subjects["i-1"]
     return [f"create {c.session_number}" for c in subject.creates] + [
@@ -176,11 +166,7 @@ def test_an_instance_not_mirrored_reads_no_filter() -> None:
 
 
 def test_the_skip_names_the_eni() -> None:
-    inventory = Inventory(
-        instances={"i-1": instance()},
-        sessions=[session("theirs", 1, "tmf-ours")],
-        eni_attachments={"eni-1": "i-1"},
-        targets=TARGETS,
-        type_verdicts={"m5.large": Verdict.SUPPORTED},
+    inventory = builders.inventory(
+        instance(), sessions=[session("theirs", 1, "tmf-ours")], targets=TARGETS, verdicts=SUPPORTED
     )
     assert plan_mirroring(inventory, SETTINGS).skips == [Skip("i-1", "eni-1", SHADOWED)]

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from tests import builders
+from tests.builders import nlb, settings
 from tests.unit.fake_port import CREATE, DELETE, FakeAws
-from traffic_mirroring.config import Settings
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.executor import Executor
 from traffic_mirroring.model import (
-    AttachedEni,
     DeleteSession,
     Instance,
     Inventory,
@@ -24,21 +24,19 @@ from traffic_mirroring.model import (
 )
 from traffic_mirroring.planner import needs_placement, plan_mirroring, probes_changed_type
 
-SETTINGS = Settings(target_ids=("tmt-a",), filter_id="tmf-1", managed_by="stack")
-NLB = MirrorTarget("tmt-a", "network-load-balancer", None, frozenset({"zone-a"}))
+SETTINGS = settings("tmt-a")
+NLB = nlb("tmt-a", "zone-a")
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 NEW_TYPE = "m8g.large"  # a family newer than AWS's list: AWS is asked
 
 
 def instance(iid: str = "i-1", itype: str = NEW_TYPE, eni: str = "eni-1") -> Instance:
-    return Instance(iid, "running", itype, "zone-a", {"mirror": "true"}, (AttachedEni(eni),))
+    return builders.instance(iid, enis=(eni,), itype=itype)
 
 
 def ours(sid: str = "s1", eni: str = "eni-1", owner: str = "i-1", recorded: str | None = "m5.large") -> MirrorSession:
-    tags = {"mirror-managed-by": "stack", "mirror-instance-id": owner}
-    if recorded is not None:
-        tags["mirror-instance-type"] = recorded
-    return MirrorSession(sid, eni, "tmt-a", "tmf-1", 1, tags)
+    tags = None if recorded is None else {"mirror-instance-type": recorded}
+    return builders.session(sid, eni, instance_id=owner, tags=tags)
 
 
 def inventory(
@@ -47,12 +45,11 @@ def inventory(
     verdict: Verdict = Verdict.ASK_AWS,
     targets: dict[str, MirrorTarget] | None = None,
 ) -> Inventory:
-    return Inventory(
-        instances={i.instance_id: i for i in instances},
-        sessions=list(sessions),
-        eni_attachments={e.eni_id: i.instance_id for i in instances for e in i.enis},
+    return builders.inventory(
+        *instances,
+        sessions=sessions,
         targets={"tmt-a": NLB} if targets is None else targets,
-        type_verdicts={i.instance_type: verdict for i in instances},
+        verdicts={i.instance_type: verdict for i in instances},
         read_at=NOW,
     )
 

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tests import builders
+from tests.builders import SUPPORTED, endpoint, nlb, settings
 from traffic_mirroring.config import Settings
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, MirrorTarget
 from traffic_mirroring.planner import candidate_targets, is_judged, needs_placement
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-SETTINGS = Settings(target_ids=("tmt-a", "tmt-b"), filter_id="tmf-1", managed_by="stack")
-TARGETS = {t: MirrorTarget(t, "network-load-balancer", None, vpc_id="vpc-hub") for t in ("tmt-a", "tmt-b")}
-SUPPORTED = {"m5.large": Verdict.SUPPORTED}
+SETTINGS = settings("tmt-a", "tmt-b")
+TARGETS = {t: nlb(t, vpc_id="vpc-hub") for t in ("tmt-a", "tmt-b")}
 
 
 def instance(
     state: str = "running", tags: dict[str, str] | None = None, enis: tuple[AttachedEni, ...] = (AttachedEni("eni-1"),)
 ) -> Instance:
-    return Instance("i-1", state, "m5.large", "zone-a", {"mirror": "true"} if tags is None else tags, enis)
+    return builders.instance("i-1", state, tags, enis)
 
 
 def ours(eni: str, target: str = "tmt-a") -> MirrorSession:
-    return MirrorSession(f"tms-{eni}-{target}", eni, target, "tmf-1", 1, {"mirror-managed-by": "stack"})
+    return builders.session(f"tms-{eni}-{target}", eni, target, instance_id=None)
 
 
 def test_the_pool_is_the_candidates_unless_an_approved_override_names_one() -> None:
@@ -83,13 +84,11 @@ def test_instances_not_judged_or_of_a_refused_type_need_none() -> None:
 
 
 # -- pools discovered by tag, and the network --------------------------------------------------------------------
-DISCOVERING = Settings(target_ids=(), filter_id="tmf-1", managed_by="stack", target_pool="prod", account_id="111")
+DISCOVERING = settings(target_pool="prod", account_id="111")
 
 
 def spoke_target(target_id: str, vpc: str, pool: str = "prod", owner: str = "111") -> MirrorTarget:
-    return MirrorTarget(
-        target_id, "gateway-load-balancer-endpoint", None, vpc_id=vpc, tags={"mirror-pool": pool}, owner_id=owner
-    )
+    return endpoint(target_id, vpc_id=vpc, tags={"mirror-pool": pool}, owner_id=owner)
 
 
 def test_targets_tagged_with_the_pool_name_join_the_pool_after_target_ids() -> None:

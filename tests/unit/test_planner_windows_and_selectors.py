@@ -6,47 +6,37 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests import builders
+from tests.builders import SUPPORTED, nlb, settings
 from traffic_mirroring.config import Settings, load_settings
-from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.errors import ConfigurationError
 from traffic_mirroring.model import (
     ATTENTION_STATUSES,
-    AttachedEni,
     DeleteSession,
     Instance,
-    Inventory,
     MirrorSession,
-    MirrorTarget,
     Plan,
     Reason,
 )
-from traffic_mirroring.planner import parse_until, plan_mirroring, selected
+from traffic_mirroring.planner import parse_until, selected
 from traffic_mirroring.reconcile import refuses_deletes
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-SETTINGS = Settings(target_ids=("tmt-a",), filter_id="tmf-1", managed_by="stack")
-TARGETS = {"tmt-a": MirrorTarget("tmt-a", "network-load-balancer", None)}
+SETTINGS = settings("tmt-a")
+TARGETS = {"tmt-a": nlb("tmt-a")}
 
 
 def instance(tags: dict[str, str], iid: str = "i-1", vpc: str = "vpc-1", subnet: str = "subnet-1") -> Instance:
-    return Instance(iid, "running", "m5.large", "zone-a", tags, (AttachedEni(f"eni-{iid}"),), vpc, subnet)
+    return builders.instance(iid, "running", tags, (f"eni-{iid}",), vpc=vpc, subnet=subnet)
 
 
 def ours(iid: str = "i-1") -> MirrorSession:
-    return MirrorSession(f"tms-{iid}", f"eni-{iid}", "tmt-a", "tmf-1", 1, {"mirror-managed-by": "stack"})
+    return builders.session(f"tms-{iid}", f"eni-{iid}", instance_id=None)
 
 
 def plan(*instances: Instance, settings: Settings = SETTINGS, sessions: tuple[MirrorSession, ...] = ()) -> Plan:
-    return plan_mirroring(
-        Inventory(
-            instances={i.instance_id: i for i in instances},
-            sessions=list(sessions),
-            eni_attachments={e.eni_id: i.instance_id for i in instances for e in i.enis},
-            targets=TARGETS,
-            type_verdicts={"m5.large": Verdict.SUPPORTED},
-            read_at=NOW,
-        ),
-        settings,
+    return builders.plan(
+        *instances, settings=settings, sessions=sessions, targets=TARGETS, verdicts=SUPPORTED, read_at=NOW
     )
 
 

@@ -3,10 +3,10 @@ its subnet's network ACL, an NLB's own groups), graded dead / drops / advisory, 
 
 from __future__ import annotations
 
+from tests import builders
+from tests.builders import SUPPORTED, nlb, settings
 from traffic_mirroring.config import Settings
-from traffic_mirroring.eligibility import Verdict
-from traffic_mirroring.model import AttachedEni, Instance, Inventory, MirrorSession, MirrorTarget, Plan, Reason
-from traffic_mirroring.planner import plan_mirroring
+from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, MirrorTarget, Plan, Reason
 from traffic_mirroring.preflight import (
     AclEntry,
     Finding,
@@ -129,19 +129,12 @@ def test_cross_zone_off_is_an_advisory_with_what_to_do() -> None:
 
 
 # -- the planner: drops block new sessions, advisories do not ----------------------------------------------------
-SETTINGS = Settings(target_ids=("tmt-eni", "tmt-nlb"), filter_id="tmf-1", managed_by="stack")
+SETTINGS = settings("tmt-eni", "tmt-nlb")
 ZONE_A = "zone-a"
 
 
 def source(address: str = "10.1.0.5", eni: str = "eni-1", instance: str = "i-1") -> Instance:
-    return Instance(
-        instance,
-        "running",
-        "m5.large",
-        ZONE_A,
-        {"mirror": "true"},
-        (AttachedEni(eni, vpc_id="vpc-1", private_ip=address),),
-    )
+    return builders.instance(instance, enis=(AttachedEni(eni, vpc_id="vpc-1", private_ip=address),), zone=ZONE_A)
 
 
 def plan(
@@ -151,25 +144,14 @@ def plan(
     sources: tuple[Instance, ...] | None = None,
 ) -> Plan:
     instances = sources or (source(),)
-    return plan_mirroring(
-        Inventory(
-            {i.instance_id: i for i in instances},
-            list(sessions),
-            {e.eni_id: i.instance_id for i in instances for e in i.enis},
-            targets,
-            {"m5.large": Verdict.SUPPORTED},
-        ),
-        settings,
-    )
+    return builders.plan(*instances, settings=settings, sessions=sessions, targets=targets, verdicts=SUPPORTED)
 
 
 def eni_target(*permissions: IngressPermission) -> MirrorTarget:
-    return MirrorTarget(
-        "tmt-eni", "network-interface", 10, frozenset({ZONE_A}), vpc_id="vpc-1", ingress=ingress(*permissions)
-    )
+    return builders.eni_target("tmt-eni", ZONE_A, vpc_id="vpc-1", ingress=ingress(*permissions))
 
 
-NLB = MirrorTarget("tmt-nlb", "network-load-balancer", None, frozenset({"zone-b"}), vpc_id="vpc-1")
+NLB = nlb("tmt-nlb", "zone-b", vpc_id="vpc-1")
 
 
 def test_a_target_that_drops_a_sources_copies_gets_no_session_from_it_and_names_the_address() -> None:
@@ -248,14 +230,14 @@ def test_a_session_on_a_target_that_drops_moves_when_a_healthy_one_has_room_and_
 
 
 def test_a_session_on_a_target_with_an_advisory_stays() -> None:
-    ours = MirrorSession("tms-1", "eni-1", "tmt-nlb", "tmf-1", 1, {"mirror-managed-by": "stack"})
+    ours = builders.session("tms-1", "eni-1", "tmt-nlb", instance_id=None)
     risky = MirrorTarget("tmt-nlb", "network-load-balancer", None, vpc_id="vpc-1", cross_zone=False)
     result = plan({"tmt-eni": eni_target(udp("0.0.0.0/0")), "tmt-nlb": risky}, sessions=(ours,))
     assert result.updates == [] and result.deletes == [] and result.subjects["i-1"].status == Reason.MIRRORED
 
 
 def test_a_source_whose_address_was_not_read_is_not_judged() -> None:
-    unread = Instance("i-1", "running", "m5.large", ZONE_A, {"mirror": "true"}, (AttachedEni("eni-1", vpc_id="vpc-1"),))
+    unread = builders.instance("i-1", enis=(AttachedEni("eni-1", vpc_id="vpc-1"),), zone=ZONE_A)
     assert plan({"tmt-eni": eni_target()}, sources=(unread,)).creates[0].target_ids == ("tmt-eni",)
 
 
@@ -265,13 +247,8 @@ def test_drops_are_judged_only_for_the_sources_that_may_use_the_target() -> None
     closed = MirrorTarget(
         "tmt-1", "network-interface", 10, vpc_id="vpc-1", tags={"mirror-pool": "prod"}, ingress=ingress()
     )
-    elsewhere = Instance(
-        "i-1",
-        "running",
-        "m5.large",
-        ZONE_A,
-        {"mirror": "true"},
-        (AttachedEni("eni-1", "interface", None, "vpc-2", "10.2.0.5"),),
+    elsewhere = builders.instance(
+        "i-1", enis=(AttachedEni("eni-1", "interface", None, "vpc-2", "10.2.0.5"),), zone=ZONE_A
     )
     assert plan({"tmt-1": closed}, discovering, sources=(elsewhere,)).unhealthy_targets == {}
     assert "10.1.0.5" in plan({"tmt-1": closed}, discovering).unhealthy_targets["tmt-1"]
@@ -281,15 +258,8 @@ def test_drops_are_judged_only_for_the_sources_that_may_use_the_target() -> None
 def test_an_eni_in_an_ipv6_only_subnet_is_never_offered_to_aws_and_needs_no_attention() -> None:
     from traffic_mirroring.model import needs_attention
 
-    v6 = Instance(
-        "i-1",
-        "running",
-        "m5.large",
-        ZONE_A,
-        {"mirror": "true"},
-        (AttachedEni("eni-1", vpc_id="vpc-1", ipv6_only=True),),
-    )
-    ours = MirrorSession("tms-1", "eni-1", "tmt-nlb", "tmf-1", 1, {"mirror-managed-by": "stack"})
+    v6 = builders.instance("i-1", enis=(AttachedEni("eni-1", vpc_id="vpc-1", ipv6_only=True),), zone=ZONE_A)
+    ours = builders.session("tms-1", "eni-1", "tmt-nlb", instance_id=None)
     result = plan({"tmt-nlb": NLB}, sessions=(ours,), sources=(v6,))
     assert result.creates == []
     assert [(d.session.session_id, d.reason) for d in result.deletes] == [("tms-1", Reason.IPV6_ONLY_SUBNET)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.unit.test_planner import SETTINGS, TARGETS, instance, inventory, session
+from tests.builders import SETTINGS, TARGETS, instance, inventory, session
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, MirrorTarget, Reason
 from traffic_mirroring.planner import next_generation, plan_mirroring

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from traffic_mirroring.config import Settings
+from tests import builders
+from tests.builders import SUPPORTED, nlb, settings
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.model import (
     AttachedEni,
@@ -21,11 +22,9 @@ from traffic_mirroring.model import (
 )
 from traffic_mirroring.planner import plan_mirroring
 
-SETTINGS = Settings(
-    target_ids=("tmt-a", "tmt-b"), filter_id="tmf-1", managed_by="stack", approved_filter_ids=("tmf-2",)
-)
-NLB_A = MirrorTarget("tmt-a", "network-load-balancer", None, frozenset({"zone-a"}))
-NLB_B = MirrorTarget("tmt-b", "network-load-balancer", None, frozenset({"zone-b"}))
+SETTINGS = settings("tmt-a", "tmt-b", approved_filter_ids=("tmf-2",))
+NLB_A = nlb("tmt-a", "zone-a")
+NLB_B = nlb("tmt-b", "zone-b")
 TARGETS = {"tmt-a": NLB_A, "tmt-b": NLB_B}
 
 
@@ -37,36 +36,23 @@ def instance(
     itype: str = "m5.large",
     zone: str = "zone-a",
 ) -> Instance:
-    return Instance(
-        iid, state, itype, zone, {"mirror": "true"} if tags is None else tags, enis or (AttachedEni("eni-1"),)
-    )
+    return builders.instance(iid, state, tags, enis or ("eni-1",), itype, zone=zone)
 
 
 def ours(
     sid: str, eni: str = "eni-1", target: str = "tmt-a", number: int = 1, filter_id: str = "tmf-1", owner: str = "i-1"
 ) -> MirrorSession:
-    return MirrorSession(
-        sid, eni, target, filter_id, number, {"mirror-managed-by": "stack", "mirror-instance-id": owner}
-    )
+    return builders.session(sid, eni, target, number, filter_id=filter_id, instance_id=owner)
 
 
 def theirs(sid: str, eni: str = "eni-1", target: str = "tmt-a", number: int = 1) -> MirrorSession:
     """Another team's session, with its own filter (with ours, a lower number would shadow ours: Reason
     SHADOWED_BY_OTHER_SESSION)."""
-    return MirrorSession(sid, eni, target, "tmf-team", number, {"team": "net"})
+    return builders.session(sid, eni, target, number, ours=False, filter_id="tmf-team")
 
 
 def inventory(*instances: Instance, sessions: tuple[MirrorSession, ...] = (), **kwargs: object) -> Inventory:
-    attachments: dict[str, str | None] = {e.eni_id: i.instance_id for i in instances for e in i.enis}
-    attachments.update(kwargs.pop("attachments", {}))  # type: ignore[call-overload]
-    return Inventory(
-        instances={i.instance_id: i for i in instances},
-        sessions=list(sessions),
-        eni_attachments=attachments,
-        targets=kwargs.pop("targets", TARGETS),  # type: ignore[arg-type]
-        type_verdicts=kwargs.pop("verdicts", {"m5.large": Verdict.SUPPORTED}),  # type: ignore[arg-type]
-        **kwargs,  # type: ignore[arg-type]
-    )
+    return builders.inventory(*instances, sessions=sessions, **{"targets": TARGETS, "verdicts": SUPPORTED, **kwargs})
 
 
 # -- every step names its instance and ENI -------------------------------------------------------------------------

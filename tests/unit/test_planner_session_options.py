@@ -1,4 +1,4 @@
-"""Session options (issue 15, part 3): PacketLength and the VNI of the copies, planned without AWS.
+"""Session options: PacketLength and the VNI of the copies, planned without AWS.
 
 Runs follow each other through ``apply``: each create becomes a session carrying what the create asked for (or a
 VNI "AWS picked"), each update changes the session it names. A session keeps its ID when its options change.
@@ -8,35 +8,23 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from tests import builders
+from tests.builders import OURS, SUPPORTED
 from traffic_mirroring.config import Settings, load_settings
-from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.errors import ConfigurationError
-from traffic_mirroring.model import (
-    AttachedEni,
-    Instance,
-    Inventory,
-    MirrorSession,
-    MirrorTarget,
-    Plan,
-    Reason,
-    needs_attention,
-)
-from traffic_mirroring.planner import plan_mirroring
+from traffic_mirroring.model import AttachedEni, Instance, MirrorSession, MirrorTarget, Plan, Reason, needs_attention
 from traffic_mirroring.session_options import KEEP_WINDOW, vni_sequence, vnis_from
 
 ACCOUNT = "111111111111"
-OURS = {"mirror-managed-by": "stack"}
 VNI_MAX = 16777215
 
 
 def settings(**changes: Any) -> Settings:
-    base = Settings(target_ids=("tmt-1",), filter_id="tmf-1", managed_by="stack", account_id=ACCOUNT)
-    return replace(base, **changes)
+    return builders.settings("tmt-1", account_id=ACCOUNT, **changes)
 
 
 def target(kind: str = "gateway-load-balancer-endpoint") -> dict[str, MirrorTarget]:
@@ -45,11 +33,13 @@ def target(kind: str = "gateway-load-balancer-endpoint") -> dict[str, MirrorTarg
 
 def source(iid: str, vpc: str, **tags: str) -> Instance:
     all_tags = {"mirror": "true", **{k.replace("_", "-"): v for k, v in tags.items()}}
-    return Instance(iid, "running", "m5.large", "zone-a", all_tags, (AttachedEni(f"eni-{iid}", vpc_id=vpc),), vpc)
+    return builders.instance(iid, tags=all_tags, enis=(AttachedEni(f"eni-{iid}", vpc_id=vpc),), vpc=vpc)
 
 
 def ours(eni: str, sid: str, *, vni: int | None = None, length: int | None = None, **extra: str) -> MirrorSession:
-    return MirrorSession(sid, eni, "tmt-1", "tmf-1", 1, {**OURS, **extra}, ACCOUNT, length, vni)
+    return builders.session(
+        sid, eni, "tmt-1", instance_id=None, tags=extra, owner_id=ACCOUNT, packet_length=length, vni=vni
+    )
 
 
 def plan(
@@ -59,15 +49,12 @@ def plan(
     targets: dict[str, MirrorTarget] | None = None,
 ) -> Plan:
     found = {i.instance_id: i for i in instances}
-    return plan_mirroring(
-        Inventory(
-            instances=found,
-            sessions=list(sessions),
-            eni_attachments={e.eni_id: i.instance_id for i in found.values() for e in i.enis},
-            targets=target() if targets is None else targets,
-            type_verdicts={"m5.large": Verdict.SUPPORTED},
-        ),
-        config or settings(),
+    return builders.plan(
+        *found.values(),
+        settings=config or settings(),
+        sessions=sessions,
+        targets=target() if targets is None else targets,
+        verdicts=SUPPORTED,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.unit.test_planner import SETTINGS, TARGETS, instance, inventory, session
+from tests.builders import SETTINGS, TARGETS, instance, inventory, session
 from traffic_mirroring.model import MirrorTarget, Plan, Reason
 from traffic_mirroring.planner import plan_mirroring
 from traffic_mirroring.reconcile import second_pass_plan
