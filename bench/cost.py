@@ -234,8 +234,22 @@ def lambda_items(fleet: Fleet) -> list[LineItem]:
             "usage",
             f"{fleet.seconds_per_month:,.0f} s {TIMES} {MEMORY_GB} GB",
         ),
-        LineItem("X-Ray traces (Tracing: Active)", requests, PRICES["xray_trace"], "usage", "one per invocation"),
+        xray_item(fleet, requests),
     ]
+
+
+def xray_item(fleet: Fleet, requests: float) -> LineItem:
+    """X-Ray bills the traces of a stack deployed with Tracing=Active; the default, PassThrough, records none."""
+    if parameter_default(fleet.template, "Tracing") == "Active":
+        return LineItem("X-Ray traces (Tracing=Active)", requests, PRICES["xray_trace"], "usage", "one per invocation")
+    would_be = requests * PRICES["xray_trace"].each
+    return LineItem(
+        "X-Ray traces (Tracing=PassThrough)",
+        0,
+        PRICES["xray_trace"],
+        "usage",
+        f"none; Tracing=Active would record one per invocation: ${would_be:,.2f}",
+    )
 
 
 def log_items(fleet: Fleet) -> list[LineItem]:

@@ -50,7 +50,7 @@ MIRRORING_FUNCTIONS = [
 ]
 IAM_PREFIX = {"ec2": "ec2", "elbv2": "elasticloadbalancing", "autoscaling": "autoscaling", "cloudwatch": "cloudwatch"}
 RECONCILER_FUNCTION = "ScheduledReconcilerFunction"  # also runs the hourly skip check: the only CloudWatch reader
-TRACING_POLICY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"  # Tracing: Active
+TRACING_POLICY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"  # only with Tracing=Active
 
 POOL = ["tmt-0aaaaaaaaaaaaaaa1", "tmt-0bbbbbbbbbbbbbbb2"]
 APPROVED = "tmf-0approved0000001"
@@ -66,6 +66,7 @@ PRODUCTION = {
     "ApprovedFilterIds": APPROVED,
     "TargetOwnerAccountId": OTHER_ACCOUNT,
     "LifecycleHookMode": "true",
+    "Tracing": "Active",
 }
 # One marker for every account's stack (a StackSet's stacks are each named StackSet-<name>-<UUID>): ManagedBy.
 SHARED_MARKER = "traffic-mirroring"
@@ -214,6 +215,11 @@ def test_the_gateway_calls_what_the_product_needs() -> None:
 
 
 # -- the statements --------------------------------------------------------------------------------------------------
+def _managed(parameters: dict[str, str]) -> set[str]:
+    """The managed policies a function's role has: X-Ray's writer when the functions trace, nothing else."""
+    return {TRACING_POLICY} if parameters.get("Tracing") == "Active" else set()
+
+
 @pytest.mark.parametrize("parameters", [DEFAULTS, PRODUCTION], ids=["defaults", "production"])
 def test_every_function_is_allowed_exactly_the_calls_its_code_makes(
     translated: dict[str, Any], parameters: dict[str, str]
@@ -225,7 +231,7 @@ def test_every_function_is_allowed_exactly_the_calls_its_code_makes(
     assert sorted(roles) == sorted(expected)
     for name, role in roles.items():
         assert role.actions == _needed(name), name
-        assert role.managed == {TRACING_POLICY}, name  # never AWSLambdaBasicExecutionRole: logs on every group
+        assert role.managed == _managed(parameters), name  # never AWSLambdaBasicExecutionRole: logs on every group
 
 
 def test_no_wildcard_action_and_no_mutating_action_on_every_resource(production_roles: dict[str, Role]) -> None:
@@ -814,7 +820,7 @@ def test_the_optional_event_functions_are_allowed_exactly_the_calls_their_code_m
     )
     for name in (GUARDDUTY_FUNCTION, ENI_ATTACHED_FUNCTION):
         assert incident_roles[name].actions == _needed(name), name
-        assert incident_roles[name].managed == {TRACING_POLICY}, name
+        assert incident_roles[name].managed == _managed(INCIDENT), name
 
 
 WINDOW_TAGS_ALLOWED = [[FINDING_UNTIL, FINDING], [FINDING_UNTIL], [FINDING]]

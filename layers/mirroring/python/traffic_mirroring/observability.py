@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from traffic_mirroring.coverage import Coverage
 from traffic_mirroring.executor import Outcome
 from traffic_mirroring.model import Plan, needs_attention
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+TRACE_DISABLED_VARIABLE = (
+    "POWERTOOLS_TRACE_DISABLED"  # Powertools' own switch; the template's Tracing parameter sets it
+)
+
+
+def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """False when POWERTOOLS_TRACE_DISABLED holds a true value, as Powertools reads it (the default Tracing=PassThrough
+    sets "true"); True when it is unset or false (outside Lambda Powertools then disables the Tracer itself)."""
+    return environ.get(TRACE_DISABLED_VARIABLE, "false").strip().lower() not in {"1", "true", "t", "y", "yes", "on"}
+
+
+class Untraced:
+    """Stands in for Powertools' Tracer when tracing is off: its decorator returns the handler as it is. Building a
+    Tracer, even a disabled one, loads X-Ray's SDK and patches botocore: about as long as importing boto3."""
+
+    def capture_lambda_handler(
+        self, lambda_handler: Callable[..., Any] | None = None, capture_response: bool | None = None
+    ) -> Callable[..., Any]:
+        if lambda_handler is None:
+            return lambda handler: handler
+        return lambda_handler
+
+
+def _tracer() -> Tracer | Untraced:
+    if not tracing_enabled():
+        return Untraced()
+    from aws_lambda_powertools import Tracer  # here, not at the top: only a traced function pays for X-Ray's SDK
+
+    return Tracer(service="traffic-mirroring")
+
+
 logger = Logger(service="traffic-mirroring")
-tracer = Tracer(service="traffic-mirroring")
+tracer = _tracer()
 # No namespace argument: Powertools then takes POWERTOOLS_METRICS_NAMESPACE, which the template sets from the
 # MetricsNamespace parameter. An explicit argument would win over it, and the alarms and the dashboard, which read
 # MetricsNamespace, would watch a namespace without data.
