@@ -386,14 +386,14 @@ def test_instance_already_gone_creates_nothing(stack: Stack) -> None:
     assert stack.our_sessions() == []
 
 
-def test_warm_launch_with_one_eni_stays_within_six_api_calls(stack: Stack) -> None:
+def test_warm_launch_with_one_eni_stays_within_five_api_calls(stack: Stack) -> None:
     warm_up = stack.account.launch(tags={"mirror": "true"})
     launched(stack, warm_up)  # cold: fills the instance-type and target caches
     instance = stack.account.launch(tags={"mirror": "true"})
     stack.calls.reset()
     launched(stack, instance)
     print(f"warm launch, 1 ENI: {stack.calls.total} calls {dict(stack.calls.counts)}")
-    assert stack.calls.total <= 6
+    assert stack.calls.total <= 5  # the budget of figure 1 (bench/api_calls.py WARM_LAUNCH_BUDGET)
     assert len(stack.our_sessions(instance)) == 1
 
 
