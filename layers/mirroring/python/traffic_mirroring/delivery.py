@@ -304,31 +304,16 @@ def judge_delivery(
 
     read = {i: [answered(q) for q in source_queries(i).values()] for i in sources.instances}
     complete = {i for i, series in read.items() if all(s.complete for s in series)}
-    counted = [i for i in sources.counted if i in complete]
-    not_read = sources.unknown + len(sources.counted) - len(counted)
-
-    lower: dict[datetime, float] = {}
-    mirrored_bytes = mirrored_packets = upper = 0.0
-    for instance in counted:
-        bytes_in, bytes_out, packets_in, packets_out = read[instance]
-        share = _truncation(sources.counted[instance])
-        for period in {*bytes_in.points, *bytes_out.points, *packets_in.points, *packets_out.points}:
-            sent = bytes_in.points.get(period, 0.0) + bytes_out.points.get(period, 0.0)
-            packets = packets_in.points.get(period, 0.0) + packets_out.points.get(period, 0.0)
-            if sent or packets:
-                lower[period] = lower.get(period, 0.0) + sent * share + packets * VXLAN_OVERHEAD_IPV4
-                mirrored_bytes += sent
-                mirrored_packets += packets
-    for instance in (i for i in sources.instances if i in complete):
-        bytes_in, bytes_out, packets_in, packets_out = read[instance]
-        upper += bytes_in.total() + bytes_out.total() + (packets_in.total() + packets_out.total()) * VXLAN_OVERHEAD_IPV6
+    counted = {i: length for i, length in sources.counted.items() if i in complete}
+    lower, mirrored_bytes, mirrored_packets = _certainly_sent(counted, read)
+    upper = _sent_at_most((i for i in sources.instances if i in complete), read)
 
     received = answered(queries["received"])
     dropped = answered(queries["dropped"]) if "dropped" in queries else None
     figures = _with(
         base,
         sources_counted=len(counted),
-        sources_not_read=not_read,
+        sources_not_read=sources.unknown + len(sources.counted) - len(counted),
         mirrored_bytes=mirrored_bytes,
         mirrored_packets=mirrored_packets,
         expected_bytes=sum(lower.values()),
@@ -339,16 +324,55 @@ def judge_delivery(
     )
     if not received.complete or (dropped is not None and not dropped.complete):
         return _with(figures, reason="CloudWatch did not answer completely for the target's metrics")
-    if not lower:
-        if upper:
-            return _with(
-                figures,
-                reason="every source that mirrored also mirrors to another target: per-instance figures cannot be "
-                "split by network interface",
-            )
-        if not_read:
-            return _with(figures, reason="no source's figures could be read here")
-        return _with(figures, verdict=DeliveryVerdict.IDLE, reason="its sources mirrored nothing in the window")
+    if not figures.periods:
+        return _nothing_to_compare(figures)
+    return _compare(figures, min_ratio)
+
+
+def _certainly_sent(
+    counted: Mapping[str, int | None], read: Mapping[str, Sequence[Series]]
+) -> tuple[dict[datetime, float], float, float]:
+    """What the counted sources (instance → its smallest PacketLength) certainly sent the target in each period they
+    mirrored something (truncation and IPv4 overhead allowed for), and the bytes and packets they mirrored then."""
+    lower: dict[datetime, float] = {}
+    mirrored_bytes = mirrored_packets = 0.0
+    for instance, packet_length in counted.items():
+        bytes_in, bytes_out, packets_in, packets_out = read[instance]
+        share = _truncation(packet_length)
+        for period in {*bytes_in.points, *bytes_out.points, *packets_in.points, *packets_out.points}:
+            sent = bytes_in.points.get(period, 0.0) + bytes_out.points.get(period, 0.0)
+            packets = packets_in.points.get(period, 0.0) + packets_out.points.get(period, 0.0)
+            if sent or packets:
+                lower[period] = lower.get(period, 0.0) + sent * share + packets * VXLAN_OVERHEAD_IPV4
+                mirrored_bytes += sent
+                mirrored_packets += packets
+    return lower, mirrored_bytes, mirrored_packets
+
+
+def _sent_at_most(instances: Iterable[str], read: Mapping[str, Sequence[Series]]) -> float:
+    """The most these sources can have sent over the window: whole packets, with IPv6's larger overhead."""
+    upper = 0.0
+    for instance in instances:
+        bytes_in, bytes_out, packets_in, packets_out = read[instance]
+        upper += bytes_in.total() + bytes_out.total() + (packets_in.total() + packets_out.total()) * VXLAN_OVERHEAD_IPV6
+    return upper
+
+
+def _nothing_to_compare(figures: Delivery) -> Delivery:
+    """No period in which a counted source mirrored something: why there is nothing to compare."""
+    if figures.expected_at_most:
+        return _with(
+            figures,
+            reason="every source that mirrored also mirrors to another target: per-instance figures cannot be "
+            "split by network interface",
+        )
+    if figures.sources_not_read:
+        return _with(figures, reason="no source's figures could be read here")
+    return _with(figures, verdict=DeliveryVerdict.IDLE, reason="its sources mirrored nothing in the window")
+
+
+def _compare(figures: Delivery, min_ratio: float) -> Delivery:
+    """What the target received against what its sources certainly sent it, then what it dropped."""
     if not figures.received_bytes:
         return _with(figures, verdict=DeliveryVerdict.NOTHING_RECEIVED, reason="its sources sent, it received nothing")
     ratio = figures.received_bytes / figures.expected_bytes

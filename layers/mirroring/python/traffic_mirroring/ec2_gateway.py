@@ -395,76 +395,108 @@ class Ec2Gateway:
             kind = raw.get("Type", "")
             owner = raw.get("OwnerId", "")
             shared_in = bool(self.account_id and owner and owner != self.account_id)
-            capacity: int | None = None
-            zones: frozenset[str] = frozenset()
-            problem = ""
-            cross_zone: tuple[bool | None, str] = (None, "")
-            target_ingress: TargetIngress | None = None
-            eni_id: str | None = None
-            vpc = ""
+            if kind == TARGET_KIND_ENI:
+                found = self._eni_target(raw, enis, instances, ingress, shared_in)
+            elif kind == TARGET_KIND_NLB:
+                found = self._nlb_target(raw, nlbs, nlb_ingress, shared_in)
+            elif kind == TARGET_KIND_GWLB_ENDPOINT:
+                found = self._endpoint_target(raw, endpoints, enis, shared_in)
+            else:
+                found = _TargetResource()
             resource_id = str(
                 raw.get("NetworkInterfaceId")
                 or raw.get("NetworkLoadBalancerArn")
                 or raw.get("GatewayLoadBalancerEndpointId")
                 or ""
             )
-            appliance, service = "", ""
-            if kind == TARGET_KIND_ENI:
-                eni_id = raw.get("NetworkInterfaceId", "")
-                eni = enis.get(eni_id)
-                zone, attached, vpc = (eni.zone, eni.attached, eni.vpc_id) if eni else ("", None, "")
-                target_ingress = ingress.get(eni_id)
-                host = instances.get(attached or "")
-                appliance = attached or ""
-                zones = frozenset({zone}) if zone else frozenset()
-                capacity = eni_target_source_limit(host.instance_type if host else None)
-                if eni_id not in enis:
-                    problem = "" if shared_in else "its network interface no longer exists"
-                elif host is None:
-                    problem = "its network interface is not attached to an instance"
-                elif host.state != "running":
-                    problem = f"its appliance {host.instance_id} is {host.state}"
-            elif kind == TARGET_KIND_NLB:
-                arn = raw.get("NetworkLoadBalancerArn", "")
-                nlb = nlbs.get(arn)
-                zones, vpc = (nlb.zones, nlb.vpc_id) if nlb else (frozenset(), "")
-                if nlb is None:
-                    problem = "" if shared_in else "its Network Load Balancer no longer exists"
-                elif nlb.state not in _LIVE_LOAD_BALANCER_STATES:
-                    problem = f"its Network Load Balancer is {nlb.state}"
-                elif nlb.vxlan_target_groups is None:
-                    problem = f"its Network Load Balancer has no UDP listener on port {VXLAN_PORT}"
-                else:
-                    target_ingress = nlb_ingress.get(arn)
-                    cross_zone = self._cross_zone(arn, nlb.vxlan_target_groups)
-            elif kind == TARGET_KIND_GWLB_ENDPOINT:
-                endpoint = endpoints.get(raw.get("GatewayLoadBalancerEndpointId", ""))
-                if endpoint is None:
-                    problem = "" if shared_in else "its Gateway Load Balancer endpoint no longer exists"
-                else:
-                    state, vpc, endpoint_enis, service = endpoint
-                    zones = frozenset(enis[e].zone for e in endpoint_enis if e in enis and enis[e].zone)
-                    if state.lower() != "available":
-                        problem = f"its Gateway Load Balancer endpoint is {state}"
             targets[target_id] = MirrorTarget(
                 target_id,
                 kind,
-                capacity,
-                zones,
-                live=not problem,
-                problem=problem,
-                eni_id=eni_id,
+                found.capacity,
+                found.zones,
+                live=not found.problem,
+                problem=found.problem,
+                eni_id=found.eni_id,
                 owner_id=owner,
-                vpc_id=vpc,
+                vpc_id=found.vpc_id,
                 tags=tags_of(raw),
-                ingress=target_ingress,
-                cross_zone=cross_zone[0],
-                cross_zone_decided_by=cross_zone[1],
+                ingress=found.ingress,
+                cross_zone=found.cross_zone[0],
+                cross_zone_decided_by=found.cross_zone[1],
                 resource_id=resource_id,
-                appliance_id=appliance,
-                endpoint_service=service,
+                appliance_id=found.appliance_id,
+                endpoint_service=found.endpoint_service,
             )
         return targets
+
+    @staticmethod
+    def _eni_target(
+        raw: Mapping[str, Any],
+        enis: Mapping[str, _Eni],
+        instances: Mapping[str, Instance],
+        ingress: Mapping[str, TargetIngress],
+        shared_in: bool,
+    ) -> _TargetResource:
+        """An ENI target: its appliance (the instance its ENI is attached to) sets its source limit and its life."""
+        eni_id = raw.get("NetworkInterfaceId", "")
+        eni = enis.get(eni_id)
+        zone, attached, vpc = (eni.zone, eni.attached, eni.vpc_id) if eni else ("", None, "")
+        host = instances.get(attached or "")
+        problem = ""
+        if eni_id not in enis:
+            problem = _missing("network interface", shared_in)
+        elif host is None:
+            problem = "its network interface is not attached to an instance"
+        elif host.state != "running":
+            problem = f"its appliance {host.instance_id} is {host.state}"
+        return _TargetResource(
+            capacity=eni_target_source_limit(host.instance_type if host else None),
+            zones=frozenset({zone}) if zone else frozenset(),
+            problem=problem,
+            vpc_id=vpc,
+            eni_id=eni_id,
+            ingress=ingress.get(eni_id),
+            appliance_id=attached or "",
+        )
+
+    def _nlb_target(
+        self,
+        raw: Mapping[str, Any],
+        nlbs: Mapping[str, _LoadBalancer],
+        nlb_ingress: Mapping[str, TargetIngress],
+        shared_in: bool,
+    ) -> _TargetResource:
+        """A Network Load Balancer target: live when active with a UDP listener on the VXLAN port; only then are its
+        ingress and cross-zone setting read."""
+        arn = raw.get("NetworkLoadBalancerArn", "")
+        nlb = nlbs.get(arn)
+        if nlb is None:
+            return _TargetResource(problem=_missing("Network Load Balancer", shared_in))
+        found = _TargetResource(zones=nlb.zones, vpc_id=nlb.vpc_id)
+        if nlb.state not in _LIVE_LOAD_BALANCER_STATES:
+            return found._replace(problem=f"its Network Load Balancer is {nlb.state}")
+        if nlb.vxlan_target_groups is None:
+            return found._replace(problem=f"its Network Load Balancer has no UDP listener on port {VXLAN_PORT}")
+        return found._replace(ingress=nlb_ingress.get(arn), cross_zone=self._cross_zone(arn, nlb.vxlan_target_groups))
+
+    @staticmethod
+    def _endpoint_target(
+        raw: Mapping[str, Any],
+        endpoints: Mapping[str, tuple[str, str, tuple[str, ...], str]],
+        enis: Mapping[str, _Eni],
+        shared_in: bool,
+    ) -> _TargetResource:
+        """A Gateway Load Balancer endpoint target: in the zones of its network interfaces, live when available."""
+        endpoint = endpoints.get(raw.get("GatewayLoadBalancerEndpointId", ""))
+        if endpoint is None:
+            return _TargetResource(problem=_missing("Gateway Load Balancer endpoint", shared_in))
+        state, vpc, endpoint_enis, service = endpoint
+        return _TargetResource(
+            zones=frozenset(enis[e].zone for e in endpoint_enis if e in enis and enis[e].zone),
+            problem="" if state.lower() == "available" else f"its Gateway Load Balancer endpoint is {state}",
+            vpc_id=vpc,
+            endpoint_service=service,
+        )
 
     def _cross_zone(self, arn: str, target_groups: Sequence[str]) -> tuple[bool | None, str]:
         """Whether the NLB sends copies across zones, and which setting decides it (for the advisory).
@@ -641,6 +673,26 @@ def _existing(
                     if not single.code.startswith(not_found_code):
                         raise
     return found
+
+
+class _TargetResource(NamedTuple):
+    """What a target's resource (its ENI, NLB or endpoint) says about the target; the defaults: nothing is known."""
+
+    capacity: int | None = None
+    zones: frozenset[str] = frozenset()
+    problem: str = ""  # why it is not live
+    vpc_id: str = ""
+    eni_id: str | None = None
+    ingress: TargetIngress | None = None
+    cross_zone: tuple[bool | None, str] = (None, "")
+    appliance_id: str = ""
+    endpoint_service: str = ""
+
+
+def _missing(resource: str, shared_in: bool) -> str:
+    """Why a target whose resource is not found is not live; nothing for a target shared with this account: its
+    resource is in its owner's account, out of sight, not gone."""
+    return "" if shared_in else f"its {resource} no longer exists"
 
 
 class _LoadBalancer(NamedTuple):

@@ -164,57 +164,102 @@ class Executor:
         return outcome
 
     def apply_subject(self, plan: SubjectPlan, outcome: Outcome) -> None:
-        created: list[MirrorSession] = []
-        status = plan.status
-        generation: str | None = None
-        if plan.deletes:
-            generation = self._generation_after_deletes(plan)
-            if not self.account_wide:
-                failed = self._record_generations([plan]).get(plan.subject)
-                if failed is not None:
-                    raise failed
+        generation = self._record_own_generation(plan)
+        created: list[MirrorSession] = []  # this instance's creations so far: what a rollback deletes
         try:
             for delete in plan.deletes:
                 if self.port.delete_session(delete.session.session_id):  # False: already gone
                     outcome.deleted[delete.reason] += 1
             for update in plan.updates:
                 self._update(update, outcome)
-            for create in plan.creates:
-                result = self._create(create)
-                if result.session is not None:
-                    created.append(result.session)
-                    self._learn(create.probe_type, True, outcome)
-                elif result.elsewhere is not None:
-                    self._elsewhere.append((create.instance_id, create.eni_id, result.elsewhere))
-                elif result.skip is not None:
-                    outcome.skipped[result.skip] += 1
-                    if status == Reason.MIRRORED:
-                        status = result.skip
+            status = self._create_sessions(plan, created, outcome)
             outcome.skipped.update(skip.reason for skip in plan.skips)
         except (SourceNotSupported, FilterNotFound) as refusal:
-            generation = self._after_rollback(plan, created, generation)
-            if isinstance(refusal, SourceNotSupported):
-                # AWS's word is final, even for a listed type: every instance of the type learns it.
-                self._learn(plan.instance_type, False, outcome)
-                status = Reason.UNSUPPORTED_INSTANCE_TYPE
-            else:
-                status = Reason.FILTER_NOT_FOUND
-            self._undo_then_tag(plan, created, outcome, refusal, status, generation)
-            outcome.skipped[status] += 1
-            if status == Reason.FILTER_NOT_FOUND:
-                outcome.problems[plan.subject] = status
-            outcome.applied.append(plan.subject)
-            return
+            self._roll_back_refused(plan, created, generation, refusal, outcome)
         except AwsApiError as error:
-            generation = self._after_rollback(plan, created, generation)
-            status = f"{ERROR_STATUS_PREFIX}{error.code}"
-            self._undo_then_tag(plan, created, outcome, error, status, generation)
-            if error.retryable:
-                raise MirroringFailed(plan.subject, error) from error
-            # This instance's problem (its tags, its ENI, its target): its status says so; the run goes on.
+            self._roll_back_failed(plan, created, generation, error, outcome)
+        else:
+            self._tag_applied(plan, created, status, generation, outcome)
+
+    def _record_own_generation(self, plan: SubjectPlan) -> str | None:
+        """The instance's generation after its deletes (None: it deletes nothing), recorded before the first of them
+        on the event path (the reconciler records them all in batches before applying)."""
+        if not plan.deletes:
+            return None
+        generation = self._generation_after_deletes(plan)
+        if not self.account_wide:
+            failed = self._record_generations([plan]).get(plan.subject)
+            if failed is not None:
+                raise failed
+        return generation
+
+    def _create_sessions(self, plan: SubjectPlan, created: list[MirrorSession], outcome: Outcome) -> str | None:
+        """Create the instance's sessions, appending each to ``created``; returns its status: the plan's, or why the
+        first ENI left without a session was left so."""
+        status = plan.status
+        for create in plan.creates:
+            result = self._create(create)
+            if result.session is not None:
+                created.append(result.session)
+                self._learn(create.probe_type, True, outcome)
+            elif result.elsewhere is not None:
+                self._elsewhere.append((create.instance_id, create.eni_id, result.elsewhere))
+            elif result.skip is not None:
+                outcome.skipped[result.skip] += 1
+                if status == Reason.MIRRORED:
+                    status = result.skip
+        return status
+
+    def _roll_back_refused(
+        self,
+        plan: SubjectPlan,
+        created: list[MirrorSession],
+        generation: str | None,
+        refusal: SourceNotSupported | FilterNotFound,
+        outcome: Outcome,
+    ) -> None:
+        """AWS refused the source or the filter: undo, and the instance is applied with that refusal as its status."""
+        generation = self._after_rollback(plan, created, generation)
+        if isinstance(refusal, SourceNotSupported):
+            # AWS's word is final, even for a listed type: every instance of the type learns it.
+            self._learn(plan.instance_type, False, outcome)
+            status = Reason.UNSUPPORTED_INSTANCE_TYPE
+        else:
+            status = Reason.FILTER_NOT_FOUND
+        self._undo_then_tag(plan, created, outcome, refusal, status, generation)
+        outcome.skipped[status] += 1
+        if status == Reason.FILTER_NOT_FOUND:
             outcome.problems[plan.subject] = status
-            self.log("instance needs attention", instance_id=plan.subject, status=status, error=str(error))
-            return
+        outcome.applied.append(plan.subject)
+
+    def _roll_back_failed(
+        self,
+        plan: SubjectPlan,
+        created: list[MirrorSession],
+        generation: str | None,
+        error: AwsApiError,
+        outcome: Outcome,
+    ) -> None:
+        """Any other error: undo; a transient or account-wide one raises (retried), else the status says what AWS
+        answered."""
+        generation = self._after_rollback(plan, created, generation)
+        status = f"{ERROR_STATUS_PREFIX}{error.code}"
+        self._undo_then_tag(plan, created, outcome, error, status, generation)
+        if error.retryable:
+            raise MirroringFailed(plan.subject, error) from error
+        # This instance's problem (its tags, its ENI, its target): its status says so; the run goes on.
+        outcome.problems[plan.subject] = status
+        self.log("instance needs attention", instance_id=plan.subject, status=status, error=str(error))
+
+    def _tag_applied(
+        self,
+        plan: SubjectPlan,
+        created: list[MirrorSession],
+        status: str | None,
+        generation: str | None,
+        outcome: Outcome,
+    ) -> None:
+        """Every step done: keep the creations for the confirm, write the status and the generation."""
         outcome.created.extend(created)
         self._created.extend((plan.subject, s) for s in created)
         self._plans[plan.subject] = plan

@@ -496,11 +496,35 @@ class _Planner:
             plan.skips.append(Skip(instance.instance_id, None, Reason.UNSUPPORTED_INSTANCE_TYPE))
         refusal = self._override_refusal(instance) if unmirror is None else None
 
-        after: dict[str, str] = {}  # ENI planned → why the plan leaves it unmirrored ("" when it leaves it mirrored)
+        after = self._plan_enis(instance, plan, unmirror, refusal, probe=verdict == Verdict.ASK_AWS)
+
+        # Creates after this instance's deletes belong to its next generation (see executor: tokens).
+        generation = next_generation(d.session.session_id for d in plan.deletes) or plan.generation
+        probe_type = None
+        if verdict == Verdict.ASK_AWS and plan.creates:
+            self.probing[instance.instance_type] = instance.instance_id
+            probe_type = instance.instance_type
+        plan.creates = [replace(c, generation=generation, probe_type=probe_type) for c in plan.creates]
+        if refusal is not None:
+            plan.skips.append(Skip(instance.instance_id, None, refusal))
+        plan.status = self._status(instance, plan, tagged or finding, unmirror)
+        plan.sources = self._source_verdicts(instance, unmirror, verdict, refusal, after)
+        plan.remove_tags = finding_tags_to_remove(instance, self.settings, now)
+        window = time_left(instance, self.settings, now) if unmirror is None else None
+        if window is not None:
+            self.result.windows[instance.instance_id] = window
+
+    def _plan_enis(
+        self, instance: Instance, plan: SubjectPlan, unmirror: str | None, refusal: str | None, probe: bool
+    ) -> dict[str, str]:
+        """Each ENI's deletes, skips and sessions, given why the instance is not to be mirrored (``unmirror``, as
+        _reason_to_unmirror says) or why its override is not approved (``refusal``); returns, for each ENI planned,
+        why the plan leaves it unmirrored ("" when it leaves it mirrored)."""
+        after: dict[str, str] = {}
+        if unmirror == "keep":
+            return after
         for eni in instance.enis:
             managed = self._managed_on(eni.eni_id)
-            if unmirror == "keep":
-                continue
             if unmirror is not None:
                 plan.deletes.extend(DeleteSession(instance.instance_id, s, unmirror) for s in managed)
                 after[eni.eni_id] = unmirror
@@ -523,23 +547,8 @@ class _Planner:
                 continue
             if refusal is not None:
                 continue  # an override that is not approved: leave what exists, create nothing
-            after[eni.eni_id] = self._plan_mirrored_eni(instance, eni, managed, plan, probe=verdict == Verdict.ASK_AWS)
-
-        # Creates after this instance's deletes belong to its next generation (see executor: tokens).
-        generation = next_generation(d.session.session_id for d in plan.deletes) or plan.generation
-        probe_type = None
-        if verdict == Verdict.ASK_AWS and plan.creates:
-            self.probing[instance.instance_type] = instance.instance_id
-            probe_type = instance.instance_type
-        plan.creates = [replace(c, generation=generation, probe_type=probe_type) for c in plan.creates]
-        if refusal is not None:
-            plan.skips.append(Skip(instance.instance_id, None, refusal))
-        plan.status = self._status(instance, plan, tagged or finding, unmirror)
-        plan.sources = self._source_verdicts(instance, unmirror, verdict, refusal, after)
-        plan.remove_tags = finding_tags_to_remove(instance, self.settings, now)
-        window = time_left(instance, self.settings, now) if unmirror is None else None
-        if window is not None:
-            self.result.windows[instance.instance_id] = window
+            after[eni.eni_id] = self._plan_mirrored_eni(instance, eni, managed, plan, probe=probe)
+        return after
 
     def _report_preflight(self, pool: Sequence[str]) -> None:
         """What preflight finds about each live pool target, for the sources in scope that may use it (judged by
