@@ -7,7 +7,6 @@ request). This class implements ``ports.MirroringPort``.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -48,11 +47,6 @@ def tags_of(resource: Mapping[str, Any]) -> dict[str, str]:
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def client_token(*parts: object) -> str:
-    """A ClientToken derived from the inputs of a create (≤ 64 ASCII characters, as EC2 requires)."""
-    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:64]
 
 
 class Ec2Gateway:

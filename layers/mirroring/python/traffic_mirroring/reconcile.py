@@ -10,11 +10,12 @@ from typing import Any
 from traffic_mirroring import coverage
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
-from traffic_mirroring.executor import Executor, Outcome
+from traffic_mirroring.executor import Executor
 from traffic_mirroring.inventory import read_account_inventory, read_instance_inventory
 from traffic_mirroring.model import Inventory, MirrorSession, Plan, Reason, SubjectPlan, UpdateSession
 from traffic_mirroring.observability import logger, metrics, report
 from traffic_mirroring.planner import plan_mirroring
+from traffic_mirroring.run_report import Outcome
 from traffic_mirroring.session_options import REMOVE_PACKET_LENGTH, vni_map
 
 SAFETY_VALVE_MIN_DELETES = 10
