@@ -904,7 +904,7 @@ def inventory_from(fake: FakeAws, instance: Instance = M5) -> Inventory:
     return builders.inventory(
         replace(instance, tags=tags),
         sessions=shown,
-        targets={t: nlb(t) for t in fake.targets},
+        targets={t: nlb(t) for t in fake.mirror_targets},
         verdicts=SUPPORTED,
         existing_filter_ids=frozenset(fake.filters),
     )
