@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from tests.builders import FILTER, TARGETS
 from traffic_mirroring import errors
 from traffic_mirroring.eligibility import TypeVerdicts
 from traffic_mirroring.model import (
@@ -95,6 +96,12 @@ class _Lagging:
     describes_left: int
 
 
+def usual_account(*instances: Instance, **switches: Any) -> FakeAws:
+    """The usual world of ``tests.builders`` as AWS holds it: its targets (tmt-a, an ENI target in zone-a; tmt-b, one
+    in zone-b; tmt-nlb, an NLB in both), the stack's filter and ``instances``; ``switches``: FakeAws's own."""
+    return FakeAws(**switches).known_target(*TARGETS.values()).filter(FILTER).instance(*instances)
+
+
 @dataclass
 class FakeAws:
     """AWS as one account sees it. Build the world with ``target``/``filter``/``eni``/``existing_session``."""
@@ -126,7 +133,11 @@ class FakeAws:
         """A target that accepts ``limit`` source ENIs (an ENI target), or any number (None: an NLB); ``facts``: any
         other field of MirrorTarget."""
         kind = facts.pop("kind", TARGET_KIND_NLB if limit is None else TARGET_KIND_ENI)
-        self.mirror_targets[target_id] = MirrorTarget(target_id, kind, limit, frozenset(zones), **facts)
+        return self.known_target(MirrorTarget(target_id, kind, limit, frozenset(zones), **facts))
+
+    def known_target(self, *targets: MirrorTarget) -> FakeAws:
+        """Targets as the inventory reads them (``tests.builders``' ``eni_target``, ``nlb``, ...)."""
+        self.mirror_targets.update({target.target_id: target for target in targets})
         return self
 
     def instance(self, *instances: Instance) -> FakeAws:
