@@ -33,7 +33,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy layers/mirroring/python cli functions simulation bench
+	$(BIN)/mypy layers/mirroring/python cli functions simulation bench tests/unit/fake_port.py
 	$(BIN)/mypy --python-version 3.13 layers/mirroring/python cli functions
 
 unit: $(BIN)/.installed

@@ -31,11 +31,11 @@ from traffic_mirroring.delivery import (
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.metrics_gateway import CloudWatchGateway
 from traffic_mirroring.planner import pool_targets
-from traffic_mirroring.ports import DeliveryMetricsPort
+from traffic_mirroring.ports import DeliveryMetricsPort, InventoryPort
 
 
 def check_delivery(
-    gateway: Ec2Gateway,
+    port: InventoryPort,
     metrics: DeliveryMetricsPort,
     settings: Settings,
     *,
@@ -44,10 +44,10 @@ def check_delivery(
     min_ratio: float = DEFAULT_MIN_RATIO,
 ) -> dict[str, Any]:
     """Every pool target's delivery, as plain data with a stable shape (``mirror-audit --delivery --json``)."""
-    targets = gateway.targets(fresh=True)
+    targets = port.targets(fresh=True)
     pool = pool_targets(settings, targets)
-    sessions = gateway.describe_sessions()
-    eni_instances = gateway.describe_eni_attachments({s.eni_id for s in sessions}) if sessions else {}
+    sessions = port.describe_sessions()
+    eni_instances = port.describe_eni_attachments({s.eni_id for s in sessions}) if sessions else {}
     sources = attribute_sources(pool, sessions, eni_instances)
     window = delivery_window(now or datetime.now(UTC), window_minutes)
     queries: list[MetricQuery] = []

@@ -22,7 +22,6 @@ from traffic_mirroring.cleanup import (
     Answer,
     CustomResourceRequest,
     Responder,
-    SessionPort,
     answer_request,
     physical_id,
     put_response,
@@ -30,6 +29,7 @@ from traffic_mirroring.cleanup import (
 )
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.observability import logger, tracer
+from traffic_mirroring.ports import SessionPort
 from traffic_mirroring.runtime import RETRY_ATTEMPTS, Runtime
 
 WATCHDOG_MARGIN_MS = 15_000  # answer FAILED this long before the timeout if the work is not done

@@ -1,4 +1,5 @@
-"""An in-memory ``MirroringPort`` that behaves the way AWS is documented to, for executor tests: the quotas
+"""An in-memory AWS behind the EC2 ports (``ports.LifecyclePort`` and ``SessionPort``: every read and write a use case
+makes) that behaves the way AWS is documented to, for the executor's and the use cases' unit tests: the quotas
 (https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-quotas.html) and the errors of the EC2 API
 (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
 
@@ -26,19 +27,34 @@ What it models, each a switch a test sets:
 - describes that lag creates and deletes by ``describe_lag`` describe calls;
 - errors injected per operation (``fail``), e.g. ``RequestLimitExceeded`` (transient) or ``AccessDenied``
   (account-wide);
-- instance tags (CreateTags / DeleteTags) and a call log (``calls``, ``operations()``).
+- instance tags (CreateTags / DeleteTags) and a call log (``calls``, ``operations()``);
+- the reads the inventory makes: instances (``instance``; their tags are those CreateTags and DeleteTags left), the
+  instance each ENI is attached to, sessions by ENI, target or description, filters, targets (``target``: an ENI
+  target with a limit, else an NLB, or any facts of ``MirrorTarget``) and their sources, each a call in the log;
+- CompleteLifecycleAction (``lifecycle_results``: instance → the result it was completed with).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
+from tests.builders import FILTER, TARGETS
 from traffic_mirroring import errors
 from traffic_mirroring.eligibility import TypeVerdicts
-from traffic_mirroring.model import MirrorSession
+from traffic_mirroring.model import (
+    TARGET_KIND_ENI,
+    TARGET_KIND_NLB,
+    Instance,
+    MirrorFilter,
+    MirrorSession,
+    MirrorTarget,
+)
+
+if TYPE_CHECKING:
+    from traffic_mirroring.ports import LifecyclePort, SessionPort
 
 CREATE = "CreateTrafficMirrorSession"
 DELETE = "DeleteTrafficMirrorSession"
@@ -46,6 +62,12 @@ MODIFY = "ModifyTrafficMirrorSession"
 DESCRIBE = "DescribeTrafficMirrorSessions"
 CREATE_TAGS = "CreateTags"
 DELETE_TAGS = "DeleteTags"
+DESCRIBE_INSTANCES = "DescribeInstances"
+DESCRIBE_ENIS = "DescribeNetworkInterfaces"
+DESCRIBE_FILTERS = "DescribeTrafficMirrorFilters"
+DESCRIBE_TARGETS = "DescribeTrafficMirrorTargets"
+COMPLETE_LIFECYCLE_ACTION = "CompleteLifecycleAction"
+INSTANCE_FILTERS = {"vpc-id": "vpc_id", "subnet-id": "subnet_id"}  # DescribeInstances filters → Instance fields
 
 SESSIONS_PER_ENI = 3  # AWS's quota, restated here on purpose (the fake does not import the product's constants)
 SESSION_NUMBERS = range(1, 32767)
@@ -74,6 +96,12 @@ class _Lagging:
     describes_left: int
 
 
+def usual_account(*instances: Instance, **switches: Any) -> FakeAws:
+    """The usual world of ``tests.builders`` as AWS holds it: its targets (tmt-a, an ENI target in zone-a; tmt-b, one
+    in zone-b; tmt-nlb, an NLB in both), the stack's filter and ``instances``; ``switches``: FakeAws's own."""
+    return FakeAws(**switches).known_target(*TARGETS.values()).filter(FILTER).instance(*instances)
+
+
 @dataclass
 class FakeAws:
     """AWS as one account sees it. Build the world with ``target``/``filter``/``eni``/``existing_session``."""
@@ -83,12 +111,15 @@ class FakeAws:
     describe_lag: int = 0
     first_aws_vni: int = 7000000  # where the VNIs "AWS picks" start (AWS picks at random: tests must not care)
     verdicts: TypeVerdicts = field(default_factory=TypeVerdicts)
-    targets: dict[str, int | None] = field(default_factory=dict)  # target → source limit (None: no limit)
+    mirror_targets: dict[str, MirrorTarget] = field(default_factory=dict)  # its capacity: source limit (None: none)
     filters: set[str] = field(default_factory=set)
     enis: dict[str, bool] = field(default_factory=dict)  # ENI → AWS accepts it as a source
     sessions: dict[str, MirrorSession] = field(default_factory=dict)  # what really exists
+    descriptions: dict[str, str] = field(default_factory=dict)  # session → its Description
     hidden: set[str] = field(default_factory=set)  # sessions this account cannot see or change
+    instances: dict[str, Instance] = field(default_factory=dict)  # their tags: ``instance_tags``
     instance_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    lifecycle_results: dict[str, str] = field(default_factory=dict)  # instance → CompleteLifecycleAction's result
     calls: list[Call] = field(default_factory=list)
     forgotten_targets: int = 0
     before_call: Callable[[Call], None] | None = None  # runs before AWS answers (to interleave another invocation)
@@ -98,8 +129,24 @@ class FakeAws:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # -- building the world ------------------------------------------------------------------------------------
-    def target(self, target_id: str, limit: int | None = None) -> FakeAws:
-        self.targets[target_id] = limit
+    def target(self, target_id: str, limit: int | None = None, *, zones: Iterable[str] = (), **facts: Any) -> FakeAws:
+        """A target that accepts ``limit`` source ENIs (an ENI target), or any number (None: an NLB); ``facts``: any
+        other field of MirrorTarget."""
+        kind = facts.pop("kind", TARGET_KIND_NLB if limit is None else TARGET_KIND_ENI)
+        return self.known_target(MirrorTarget(target_id, kind, limit, frozenset(zones), **facts))
+
+    def known_target(self, *targets: MirrorTarget) -> FakeAws:
+        """Targets as the inventory reads them (``tests.builders``' ``eni_target``, ``nlb``, ...)."""
+        self.mirror_targets.update({target.target_id: target for target in targets})
+        return self
+
+    def instance(self, *instances: Instance) -> FakeAws:
+        """Instances as DescribeInstances shows them; their ENIs are sources AWS accepts unless ``eni`` said not."""
+        for instance in instances:
+            self.instances[instance.instance_id] = instance
+            self.instance_tags[instance.instance_id] = dict(instance.tags)
+            for eni in instance.enis:
+                self.enis.setdefault(eni.eni_id, True)
         return self
 
     def filter(self, filter_id: str) -> FakeAws:
@@ -123,6 +170,7 @@ class FakeAws:
         owner_id: str | None = None,
         packet_length: int | None = None,
         virtual_network_id: int | None = None,
+        description: str = "",
     ) -> MirrorSession:
         """A session that was there before the test (made by hand, by another account, or by an earlier run)."""
         self.enis.setdefault(eni_id, True)
@@ -138,6 +186,7 @@ class FakeAws:
             self._aws_vni() if virtual_network_id is None else virtual_network_id,
         )
         self.sessions[session.session_id] = session
+        self.descriptions[session.session_id] = description
         if hidden:
             self.hidden.add(session.session_id)
         return session
@@ -217,7 +266,7 @@ class FakeAws:
             raise self._error(CREATE, "IdempotentParameterMismatch", "token reused with other parameters")
         if eni_id not in self.enis:
             raise self._error(CREATE, "InvalidNetworkInterfaceID.NotFound", f"{eni_id} does not exist")
-        if target_id not in self.targets:
+        if target_id not in self.mirror_targets:
             raise self._error(CREATE, "InvalidTrafficMirrorTargetId.NotFound", f"{target_id} does not exist")
         if filter_id not in self.filters:
             raise self._error(CREATE, "InvalidTrafficMirrorFilterId.NotFound", f"{filter_id} does not exist")
@@ -246,6 +295,7 @@ class FakeAws:
             self._aws_vni() if virtual_network_id is None else virtual_network_id,
         )
         self.sessions[session.session_id] = session
+        self.descriptions[session.session_id] = description
         self.tokens[token] = (request, session)
         self._lag("create", session)
         return session
@@ -277,7 +327,7 @@ class FakeAws:
         session = self.sessions.get(session_id)
         if session is None or session_id in self.hidden:
             raise self._error(MODIFY, "InvalidTrafficMirrorSessionId.NotFound", f"{session_id} does not exist")
-        if target_id is not None and target_id not in self.targets:
+        if target_id is not None and target_id not in self.mirror_targets:
             raise self._error(MODIFY, "InvalidTrafficMirrorTargetId.NotFound", f"{target_id} does not exist")
         if filter_id is not None and filter_id not in self.filters:
             raise self._error(MODIFY, "InvalidTrafficMirrorFilterId.NotFound", f"{filter_id} does not exist")
@@ -329,12 +379,80 @@ class FakeAws:
     def forget_targets(self) -> None:
         self.forgotten_targets += 1  # a cache, not an AWS call: not in the call log
 
+    def tag_sessions(self, session_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+        self._call(CREATE_TAGS, {"session_ids": list(session_ids), "tags": dict(tags)})
+        for session_id in session_ids:
+            session = self.sessions[session_id]
+            self.sessions[session_id] = replace(session, tags={**session.tags, **tags})
+
+    # -- the reads of the inventory ----------------------------------------------------------------------------
+    def describe_instances(self, instance_ids: Sequence[str]) -> tuple[dict[str, Instance], set[str]]:
+        self._call(DESCRIBE_INSTANCES, {"instance_ids": list(instance_ids)})
+        found = {i: self._as_described(i) for i in dict.fromkeys(instance_ids) if i in self.instances}
+        return found, set(instance_ids) - set(found)
+
+    def describe_instances_with_tag_key(self, *tag_keys: str) -> dict[str, Instance]:
+        self._call(DESCRIBE_INSTANCES, {"tag_keys": list(tag_keys)})
+        tagged = [i for i in self.instances if any(key in self.instance_tags.get(i, {}) for key in tag_keys)]
+        return {i: self._as_described(i) for i in tagged}
+
+    def describe_instances_where(self, filter_name: str, values: Sequence[str]) -> dict[str, Instance]:
+        self._call(DESCRIBE_INSTANCES, {filter_name: list(values)})
+        if filter_name not in INSTANCE_FILTERS:
+            raise self._error(DESCRIBE_INSTANCES, "InvalidParameterValue", f"unknown filter {filter_name}")
+        name = INSTANCE_FILTERS[filter_name]
+        return {i: self._as_described(i) for i, instance in self.instances.items() if getattr(instance, name) in values}
+
+    def describe_eni_attachments(self, eni_ids: Iterable[str]) -> dict[str, str | None]:
+        wanted = sorted(set(eni_ids))
+        self._call(DESCRIBE_ENIS, {"eni_ids": wanted})
+        attached = {eni.eni_id: i.instance_id for i in self.instances.values() for eni in i.enis}
+        return {eni_id: attached.get(eni_id) for eni_id in wanted if eni_id in self.enis}
+
+    def describe_sessions(self) -> list[MirrorSession]:
+        self._call(DESCRIBE, {})
+        return self._describe()
+
+    def sessions_on_targets(self, target_ids: Sequence[str]) -> list[MirrorSession]:
+        self._call(DESCRIBE, {"target_ids": list(target_ids)})
+        wanted = set(target_ids)
+        return [s for s in self._describe() if s.target_id in wanted]
+
+    def sessions_described(self, descriptions: Sequence[str]) -> list[MirrorSession]:
+        self._call(DESCRIBE, {"descriptions": list(descriptions)})
+        wanted = set(descriptions)
+        return [s for s in self._describe() if self.descriptions.get(s.session_id) in wanted]
+
+    def describe_filters(self, filter_ids: Sequence[str] | None = None) -> dict[str, MirrorFilter]:
+        self._call(DESCRIBE_FILTERS, {} if filter_ids is None else {"filter_ids": list(filter_ids)})
+        wanted = self.filters if filter_ids is None else self.filters & set(filter_ids)
+        return {filter_id: MirrorFilter(filter_id) for filter_id in sorted(wanted)}
+
+    def targets(self, fresh: bool = False) -> dict[str, MirrorTarget]:
+        self._call(DESCRIBE_TARGETS, {"fresh": fresh})  # no cache here: every read is a call
+        return dict(self.mirror_targets)
+
+    def target_sources(self, target_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        on_targets = self.sessions_on_targets(target_ids)
+        return {t: frozenset(s.eni_id for s in on_targets if s.target_id == t) for t in target_ids}
+
+    # -- Auto Scaling ------------------------------------------------------------------------------------------
+    def complete_lifecycle_action(
+        self, *, group_name: str, hook_name: str, token: str, instance_id: str, result: str
+    ) -> None:
+        action = {"group_name": group_name, "hook_name": hook_name, "token": token, "instance_id": instance_id}
+        self._call(COMPLETE_LIFECYCLE_ACTION, {**action, "result": result})
+        self.lifecycle_results[instance_id] = result
+
     # -- inside ------------------------------------------------------------------------------------------------
     def _check_options(self, operation: str, packet_length: int | None, virtual_network_id: int | None) -> None:
         if packet_length is not None and packet_length not in PACKET_LENGTHS:
             raise self._error(operation, "InvalidParameterValue", f"PacketLength {packet_length} out of range")
         if virtual_network_id is not None and virtual_network_id not in VNIS:
             raise self._error(operation, "InvalidParameterValue", f"VirtualNetworkId {virtual_network_id} out of range")
+
+    def _as_described(self, instance_id: str) -> Instance:
+        return replace(self.instances[instance_id], tags=dict(self.instance_tags.get(instance_id, {})))
 
     def _aws_vni(self) -> int:
         """A VNI unique among the account's sessions, as AWS picks one when none is given."""
@@ -362,7 +480,7 @@ class FakeAws:
         return errors.aws_error(operation, code, message)
 
     def _check_room(self, operation: str, target_id: str, eni_id: str, ignore: str | None = None) -> None:
-        limit = self.targets[target_id]
+        limit = self.mirror_targets[target_id].capacity
         if limit is None:
             return
         sources = {s.eni_id for s in self.sessions.values() if s.target_id == target_id and s.session_id != ignore}
@@ -385,3 +503,8 @@ class FakeAws:
             write.describes_left -= 1
         self._lagging = [w for w in self._lagging if w.describes_left > 0]
         return sorted(view.values(), key=lambda s: s.session_id)
+
+
+if TYPE_CHECKING:
+    # mypy checks here (``make typecheck``) that the fake is every port the use cases take; nothing of it runs.
+    _IS_EVERY_PORT: tuple[type[LifecyclePort], type[SessionPort]] = (FakeAws, FakeAws)

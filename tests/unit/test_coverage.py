@@ -16,7 +16,6 @@ from tests.builders import nlb, settings
 from traffic_mirroring import coverage
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.eligibility import Verdict
-from traffic_mirroring.executor import Outcome
 from traffic_mirroring.model import (
     AttachedEni,
     EniVerdict,
@@ -29,6 +28,7 @@ from traffic_mirroring.model import (
 from traffic_mirroring.planner import plan_mirroring
 from traffic_mirroring.preflight import TargetIngress
 from traffic_mirroring.reconcile import coverage_after, creations_only
+from traffic_mirroring.run_report import Outcome
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SETTINGS = settings("tmt-a")

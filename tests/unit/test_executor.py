@@ -15,7 +15,7 @@ from tests import builders
 from tests.builders import OURS, SUPPORTED, nlb, settings
 from tests.unit.fake_port import CREATE, CREATE_TAGS, DELETE, DELETE_TAGS, DESCRIBE, MODIFY, Call, FakeAws
 from traffic_mirroring import executor as executor_module
-from traffic_mirroring.ec2_gateway import client_token
+from traffic_mirroring.client_token import client_token
 from traffic_mirroring.eligibility import Verdict
 from traffic_mirroring.errors import (
     AccountAwsError,
@@ -24,7 +24,7 @@ from traffic_mirroring.errors import (
     SourceNotSupported,
     TransientAwsError,
 )
-from traffic_mirroring.executor import STATUS_FLUSH_SECONDS, STATUS_FLUSH_SUBJECTS, Executor, Outcome
+from traffic_mirroring.executor import STATUS_FLUSH_SECONDS, STATUS_FLUSH_SUBJECTS, Executor
 from traffic_mirroring.model import (
     CreateSession,
     DeleteSession,
@@ -38,6 +38,7 @@ from traffic_mirroring.model import (
     UpdateSession,
 )
 from traffic_mirroring.planner import CLEAR_STATUS, next_generation, plan_mirroring
+from traffic_mirroring.run_report import Outcome
 
 SETTINGS = settings("tmt-a", "tmt-b")
 STATUS = SETTINGS.status_tag_key
@@ -903,7 +904,7 @@ def inventory_from(fake: FakeAws, instance: Instance = M5) -> Inventory:
     return builders.inventory(
         replace(instance, tags=tags),
         sessions=shown,
-        targets={t: nlb(t) for t in fake.targets},
+        targets={t: nlb(t) for t in fake.mirror_targets},
         verdicts=SUPPORTED,
         existing_filter_ids=frozenset(fake.filters),
     )

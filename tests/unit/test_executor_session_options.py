@@ -9,8 +9,8 @@ from dataclasses import replace
 from tests import builders
 from tests.builders import SUPPORTED, endpoint, instance, settings
 from tests.unit.fake_port import CREATE, MODIFY, FakeAws
+from traffic_mirroring.client_token import client_token
 from traffic_mirroring.config import Settings
-from traffic_mirroring.ec2_gateway import client_token
 from traffic_mirroring.executor import Executor
 from traffic_mirroring.model import (
     CreateSession,

@@ -43,9 +43,14 @@ LAYERS: Sequence[tuple[str, frozenset[str]]] = (
                 "traffic_mirroring.delivery",
                 "traffic_mirroring.mirror_skips",
                 "traffic_mirroring.events",
+                "traffic_mirroring.client_token",
+                "traffic_mirroring.run_report",
             }
         ),
     ),
+    # Powertools' logger, tracer and metrics, and the run report they publish: below every use case, so the executor
+    # and the use cases report through it and it imports none of them.
+    ("domain: observability", frozenset({"traffic_mirroring.observability"})),
     ("domain: ports", frozenset({"traffic_mirroring.ports"})),
     ("domain: gateways", frozenset({"traffic_mirroring.ec2_gateway", "traffic_mirroring.metrics_gateway"})),
     (
@@ -54,7 +59,6 @@ LAYERS: Sequence[tuple[str, frozenset[str]]] = (
             {
                 "traffic_mirroring.inventory",
                 "traffic_mirroring.executor",
-                "traffic_mirroring.observability",
                 "traffic_mirroring.reconcile",
                 "traffic_mirroring.incident",
                 "traffic_mirroring.lifecycle",

@@ -16,13 +16,14 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from traffic_mirroring.config import Settings
 from traffic_mirroring.deploy_check import merged_settings, settings_problem
 from traffic_mirroring.errors import AwsApiError, EventValidationError, SessionNotFound
 from traffic_mirroring.model import MirrorSession
 from traffic_mirroring.observability import logger
+from traffic_mirroring.ports import SessionPort
 
 SUCCESS = "SUCCESS"
 FAILED = "FAILED"
@@ -44,16 +45,6 @@ HTTP_ATTEMPTS = 3
 DELETE_WORKERS = 4  # concurrent DeleteTrafficMirrorSession calls: faster than one, gentle on the EC2 API rate
 RETAG_BATCH = 100  # sessions per CreateTags call when the marker changes (EC2 takes up to 1,000 resources)
 REASON_SESSIONS_SHOWN = 20
-
-
-class SessionPort(Protocol):
-    """What the cleanup needs of the EC2 gateway."""
-
-    def describe_sessions(self) -> list[MirrorSession]: ...
-
-    def delete_session(self, session_id: str) -> bool: ...
-
-    def tag_sessions(self, session_ids: Sequence[str], tags: Mapping[str, str]) -> None: ...
 
 
 # -- finding and deleting the stack's sessions ----------------------------------------------------------------------

@@ -2,16 +2,15 @@
 
 botocore's EC2 model has no exception classes: every failure is a ClientError, which ``errors.call_aws`` turns into
 the domain error its code means (``TargetFull``, ``SourceNotSupported``, ...), with its scope (transient, account,
-request). This class implements ``ports.MirroringPort``.
+request). This class implements the ports of every use case (``ports``; mypy checks it at the end of this module).
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from traffic_mirroring.eligibility import TypeVerdicts, eni_target_source_limit
 from traffic_mirroring.errors import AwsApiError, SessionNotFound, TransientAwsError, call_aws
@@ -28,6 +27,9 @@ from traffic_mirroring.model import (
     MirrorTarget,
 )
 from traffic_mirroring.preflight import AclEntry, IngressPermission, TargetIngress
+
+if TYPE_CHECKING:
+    from traffic_mirroring.ports import LifecyclePort, SessionPort
 
 PAGE_SIZE = 1000  # the largest MaxResults DescribeTrafficMirror* and DescribeInstances accept
 FILTER_VALUES_PER_CALL = 200  # EC2 caps the values of one filter
@@ -48,11 +50,6 @@ def tags_of(resource: Mapping[str, Any]) -> dict[str, str]:
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def client_token(*parts: object) -> str:
-    """A ClientToken derived from the inputs of a create (≤ 64 ASCII characters, as EC2 requires)."""
-    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:64]
 
 
 class Ec2Gateway:
@@ -833,3 +830,9 @@ def _session(raw: Mapping[str, Any]) -> MirrorSession:
         packet_length=int(raw["PacketLength"]) if raw.get("PacketLength") is not None else None,
         virtual_network_id=int(raw["VirtualNetworkId"]) if raw.get("VirtualNetworkId") is not None else None,
     )
+
+
+if TYPE_CHECKING:
+    # mypy checks here that the gateway is the port each use case takes (``LifecyclePort`` holds the reconcile's, the
+    # inventory's and the executor's); nothing of it runs.
+    _IS_EVERY_PORT: tuple[type[LifecyclePort], type[SessionPort]] = (Ec2Gateway, Ec2Gateway)

@@ -31,13 +31,12 @@ request) end as its status tag, a metric and a log line; only transient and acco
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from traffic_mirroring.client_token import client_token
 from traffic_mirroring.config import Settings
-from traffic_mirroring.ec2_gateway import client_token
 from traffic_mirroring.errors import (
     AwsApiError,
     EniSessionLimit,
@@ -63,29 +62,11 @@ from traffic_mirroring.model import (
 from traffic_mirroring.placement import lowest_free_session_number
 from traffic_mirroring.planner import CLEAR_STATUS, UNCONFIRMED_MARK, next_generation
 from traffic_mirroring.ports import MirroringPort
+from traffic_mirroring.run_report import Outcome
 
 TAG_RESOURCES_PER_CALL = 1000  # CreateTags/DeleteTags accept up to 1,000 resource IDs
 STATUS_FLUSH_SUBJECTS = 200  # the reconciler writes pending status tags at least this often...
 STATUS_FLUSH_SECONDS = 5.0  # ...and this often, so a run cut short keeps what it did
-
-
-@dataclass
-class Outcome:
-    """What applying a plan really did (it can differ from the plan: fallbacks, concurrent work, deadline)."""
-
-    created: list[MirrorSession] = field(default_factory=list)
-    deleted: Counter[str] = field(default_factory=Counter)  # by reason
-    updated: int = 0
-    options_changed: int = 0  # of the updated: packet length or VNI rolled over (by modify: the session kept)
-    skipped: Counter[str] = field(default_factory=Counter)  # by reason
-    rolled_back: int = 0
-    statuses: dict[str, str] = field(default_factory=dict)  # instance → status tag written
-    final_status: dict[str, str] = field(default_factory=dict)  # instance → its status after this run
-    problems: dict[str, str] = field(default_factory=dict)  # instance → a problem AWS answered for it
-    learned: dict[str, str] = field(default_factory=dict)  # instance type → AWS's verdict, learned by a create
-    unconfirmed: list[str] = field(default_factory=list)  # creations a describe did not show (reconciler)
-    unapplied: list[str] = field(default_factory=list)  # subjects left for the next run (deadline)
-    applied: list[str] = field(default_factory=list)  # subjects applied, in order
 
 
 @dataclass(frozen=True)

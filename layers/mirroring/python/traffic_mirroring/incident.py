@@ -25,7 +25,7 @@ An archived finding (``detail.service.archived``: GuardDuty keeps sending the ev
 https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_findings_eventbridge.html) opens and extends nothing: the
 rule's pattern excludes it, and ``ignore_reason`` checks again.
 
-The decisions (``ignore_reason``, ``plan_window``) are pure; ``respond`` makes the AWS calls, through the gateway.
+The decisions (``ignore_reason``, ``plan_window``) are pure; ``respond`` makes the AWS calls, through its port.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from traffic_mirroring.config import Settings
-from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import AwsApiError, ConfigurationError, MirroringFailed, RollbackIncomplete
 from traffic_mirroring.events import GUARDDUTY_FINDING, GUARDDUTY_INSTANCE_RESOURCE, GuardDutyFinding
 from traffic_mirroring.model import Instance
 from traffic_mirroring.observability import logger, metrics
 from traffic_mirroring.planner import finding_window_end, selected, wanted, window_end
+from traffic_mirroring.ports import ReconcilePort
 from traffic_mirroring.reconcile import reconcile_instance
 
 MIN_SEVERITY_VARIABLE = "GUARDDUTY_MIN_SEVERITY"
@@ -161,7 +161,7 @@ def plan_window(
 # -- acting on it -----------------------------------------------------------------------------------------------
 def respond(
     finding: GuardDutyFinding,
-    gateway: Ec2Gateway,
+    port: ReconcilePort,
     settings: Settings,
     incident: IncidentSettings,
     now: datetime | None = None,
@@ -176,7 +176,7 @@ def respond(
     assert finding.instance_ids, "ignore_reason lets no finding without an instance through"
     if finding.left_out:
         logger.info("instances of the finding left out", extra={"left_out": list(finding.left_out)})
-    found, _ = gateway.describe_instances(list(finding.instance_ids))
+    found, _ = port.describe_instances(list(finding.instance_ids))
     gone = [i for i in finding.instance_ids if i not in found]
     if gone:
         logger.info("the finding's instances that do not exist (any more)", extra={"instance_ids": gone})
@@ -201,7 +201,7 @@ def respond(
         if window.tags:
             batches.setdefault(tuple(sorted(window.tags.items())), []).append(instance_id)
     for tags, instance_ids in batches.items():
-        gateway.set_instance_tags(instance_ids, dict(tags))  # up to 1,000 resources a call; a sequence names ≤ 400
+        port.set_instance_tags(instance_ids, dict(tags))  # up to 1,000 resources a call; a sequence names ≤ 400
     metrics.add_metric(name="GuardDutyFindingsMirrored", unit="Count", value=1)
     answers: dict[str, object] = {}
     first_error: Exception | None = None
@@ -218,7 +218,7 @@ def respond(
             },
         )
         try:
-            result = reconcile_instance(instance_id, gateway, settings, GUARDDUTY_FINDING)
+            result = reconcile_instance(instance_id, port, settings, GUARDDUTY_FINDING)
         except (MirroringFailed, RollbackIncomplete, AwsApiError) as error:
             first_error = first_error or error
             continue

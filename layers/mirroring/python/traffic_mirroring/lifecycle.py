@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from traffic_mirroring.config import Settings
-from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import AwsApiError, ConfigurationError
 from traffic_mirroring.events import ASG_LAUNCH_LIFECYCLE_ACTION, LifecycleAction
 from traffic_mirroring.observability import logger, metrics
+from traffic_mirroring.ports import LifecyclePort
 from traffic_mirroring.reconcile import RunResult, reconcile_instance
 
 CONTINUE = "CONTINUE"
@@ -46,7 +46,7 @@ def load_lifecycle_settings(env: Mapping[str, str] | None = None) -> LifecycleSe
 
 
 def mirror_then_complete(
-    action: LifecycleAction, gateway: Ec2Gateway, settings: Settings, lifecycle: LifecycleSettings
+    action: LifecycleAction, port: LifecyclePort, settings: Settings, lifecycle: LifecycleSettings
 ) -> RunResult:
     """Reconcile the launching instance, then complete its lifecycle action.
 
@@ -54,26 +54,26 @@ def mirror_then_complete(
     the failure is raised again, so Lambda's retries and the failure queue see it.
     """
     try:
-        result = reconcile_instance(action.instance_id, gateway, settings, ASG_LAUNCH_LIFECYCLE_ACTION)
+        result = reconcile_instance(action.instance_id, port, settings, ASG_LAUNCH_LIFECYCLE_ACTION)
     except Exception as failure:
         logger.error(
             "mirroring the launching instance failed; completing its lifecycle action",
             extra={"result": lifecycle.failure_result, "error": str(failure)},
         )
         try:
-            complete(action, gateway, lifecycle.failure_result)
+            complete(action, port, lifecycle.failure_result)
         except AwsApiError as error:
             # The hook's heartbeat timeout completes it with its default result; the mirroring failure matters more.
             logger.error("completing the lifecycle action failed too", extra={"error": str(error)})
         raise
-    complete(action, gateway, CONTINUE)
+    complete(action, port, CONTINUE)
     return result
 
 
-def complete(action: LifecycleAction, gateway: Ec2Gateway, result: str) -> bool:
+def complete(action: LifecycleAction, port: LifecyclePort, result: str) -> bool:
     """Complete the action; False when Auto Scaling no longer waits for it (a re-delivered event, a timeout)."""
     try:
-        gateway.complete_lifecycle_action(
+        port.complete_lifecycle_action(
             group_name=action.group_name,
             hook_name=action.hook_name,
             token=action.token,

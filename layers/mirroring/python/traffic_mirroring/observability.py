@@ -10,8 +10,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from traffic_mirroring.coverage import Coverage
-from traffic_mirroring.executor import Outcome
 from traffic_mirroring.model import Plan, needs_attention
+from traffic_mirroring.run_report import Outcome
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer

@@ -9,12 +9,13 @@ from typing import Any
 
 from traffic_mirroring import coverage
 from traffic_mirroring.config import Settings
-from traffic_mirroring.ec2_gateway import Ec2Gateway
-from traffic_mirroring.executor import Executor, Outcome
+from traffic_mirroring.executor import Executor
 from traffic_mirroring.inventory import read_account_inventory, read_instance_inventory
 from traffic_mirroring.model import Inventory, MirrorSession, Plan, Reason, SubjectPlan, UpdateSession
 from traffic_mirroring.observability import logger, metrics, report
 from traffic_mirroring.planner import plan_mirroring
+from traffic_mirroring.ports import ReconcilePort
+from traffic_mirroring.run_report import Outcome
 from traffic_mirroring.session_options import REMOVE_PACKET_LENGTH, vni_map
 
 SAFETY_VALVE_MIN_DELETES = 10
@@ -33,19 +34,19 @@ def _log(message: str, **extra: Any) -> None:
     logger.info(message, extra=extra)
 
 
-def reconcile_instance(instance_id: str, gateway: Ec2Gateway, settings: Settings, trigger: str) -> RunResult:
+def reconcile_instance(instance_id: str, port: ReconcilePort, settings: Settings, trigger: str) -> RunResult:
     """Make one instance's sessions match its tag, type and state.
 
     A problem of this instance (a bad tag, a refused source, an ENI at its limit) ends in its status tag and the
     report; transient and account-wide failures raise MirroringFailed (after a rollback) so the event is retried.
     """
-    inventory = read_instance_inventory(gateway, settings, instance_id)
+    inventory = read_instance_inventory(port, settings, instance_id)
     if instance_id in inventory.missing_instance_ids and not inventory.sessions:
         logger.info("instance not found; nothing to do", extra={"instance_id": instance_id})
     plan = plan_mirroring(inventory, settings)
     outcome = Outcome()
     try:
-        Executor(gateway, settings, log=_log).apply(plan, outcome)
+        Executor(port, settings, log=_log).apply(plan, outcome)
     finally:
         summary = report(
             plan,
@@ -57,12 +58,12 @@ def reconcile_instance(instance_id: str, gateway: Ec2Gateway, settings: Settings
     return RunResult(plan, outcome, summary)
 
 
-def plan_account(gateway: Ec2Gateway, settings: Settings) -> Plan:
-    return plan_mirroring(read_account_inventory(gateway, settings), settings)
+def plan_account(port: ReconcilePort, settings: Settings) -> Plan:
+    return plan_mirroring(read_account_inventory(port, settings), settings)
 
 
 def reconcile_account(
-    gateway: Ec2Gateway,
+    port: ReconcilePort,
     settings: Settings,
     keep_going: Callable[[], bool] = lambda: True,
 ) -> RunResult:
@@ -73,7 +74,7 @@ def reconcile_account(
     AWS's verdict on an unlisted type; it creates and moves but never deletes, so the safety valve holds over the
     whole run.
     """
-    inventory = read_account_inventory(gateway, settings)
+    inventory = read_account_inventory(port, settings)
     plan = plan_mirroring(inventory, settings)
     log_plan(plan)
     if settings.reconcile_dry_run:
@@ -96,7 +97,7 @@ def reconcile_account(
         metrics.add_metric(name="SafetyValveTriggered", unit="Count", value=1)
         to_apply = creations_only(plan)
     outcome = Outcome()
-    executor = Executor(gateway, settings, account_wide=True, log=_log)
+    executor = Executor(port, settings, account_wide=True, log=_log)
     judged, applied = dict(plan.subjects), dict(to_apply.subjects)  # per instance: its verdicts, what was applied
     try:
         executor.apply(to_apply, outcome, keep_going)
@@ -106,7 +107,7 @@ def reconcile_account(
         )
         if waiting and (freed or outcome.learned) and keep_going():
             moves = to_apply is plan  # under the safety valve, creations only, as in the first pass
-            again, second = _second_pass(gateway, settings, executor, to_apply, waiting, outcome, keep_going, moves)
+            again, second = _second_pass(port, settings, executor, to_apply, waiting, outcome, keep_going, moves)
             judged.update({subject: again.subjects[subject] for subject in second.subjects})
             applied.update(second.subjects)
     finally:
@@ -187,7 +188,7 @@ def _waiting_subjects(plan: Plan) -> set[str]:
 
 
 def _second_pass(
-    gateway: Ec2Gateway,
+    port: ReconcilePort,
     settings: Settings,
     executor: Executor,
     first: Plan,
@@ -199,7 +200,7 @@ def _second_pass(
     """Plan once more and apply it for the waiting subjects only (``second_pass_plan``). Returns the new plan
     and what of it was applied."""
     logger.info("placing what waited for freed capacity or AWS's verdict", extra={"subjects": sorted(waiting)})
-    again = plan_account(gateway, settings)
+    again = plan_account(port, settings)
     second = second_pass_plan(again, waiting, moves)
     for subject in second.subjects:
         for skip in first.subjects[subject].skips:  # judged again: the second verdict replaces the first

@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.metrics import MetricUnit
 
 from traffic_mirroring.config import Settings
-from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import MetricsIncomplete
 from traffic_mirroring.mirror_skips import SKIPPING_METRIC, judge_skips, mirrored_instances, skip_window
 from traffic_mirroring.observability import logger, metrics
-from traffic_mirroring.ports import SkipMetricsPort
+from traffic_mirroring.ports import InventoryPort, SkipMetricsPort
 
 # The constant input of the hourly rule: what tells this run from a reconcile.
 SKIP_CHECK_INPUT = {"check": "mirrored-packets-skipped"}
@@ -30,11 +29,11 @@ def is_skip_check(event: object) -> bool:
 
 
 def check_mirror_skips(
-    gateway: Ec2Gateway, skip_metrics: SkipMetricsPort, settings: Settings, now: datetime | None = None
+    port: InventoryPort, skip_metrics: SkipMetricsPort, settings: Settings, now: datetime | None = None
 ) -> dict[str, object]:
     """Judge every instance our sessions mirror; raise ``MetricsIncomplete`` (after reporting what was judged) when
     CloudWatch did not answer for some of them, so the run is retried and the function's error alarm fires."""
-    instances = mirrored_instances(gateway.describe_sessions(), settings)
+    instances = mirrored_instances(port.describe_sessions(), settings)
     window = skip_window(now or datetime.now(UTC))
     readings = skip_metrics.skipped_bytes(instances, window) if instances else {}
     verdicts = judge_skips(instances, readings, settings.skip_threshold_bytes)
