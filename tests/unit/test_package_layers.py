@@ -43,6 +43,7 @@ LAYERS: Sequence[tuple[str, frozenset[str]]] = (
                 "traffic_mirroring.delivery",
                 "traffic_mirroring.mirror_skips",
                 "traffic_mirroring.events",
+                "traffic_mirroring.triggers",
             }
         ),
     ),
