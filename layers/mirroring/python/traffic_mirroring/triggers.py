@@ -9,8 +9,8 @@ here (with its parser in events.py), its group in template.yaml, and its sample 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from traffic_mirroring.config import Settings
@@ -40,7 +40,7 @@ Parsed = TypeVar("Parsed", InstanceTrigger, GuardDutyFinding, LifecycleAction)
 class Trigger(Generic[Parsed]):
     """An EventBridge rule of the stack and the function it invokes.
 
-    ``enabled_by``: the template parameters (and values) that deploy it; empty: it is always deployed.
+    ``enabled_by``: the template parameters (and values) that deploy it, as pairs; empty: it is always deployed.
     ``tag_keys``: for a tag change, the instance tag keys whose change it acts on (the rule routes at least these).
     """
 
@@ -51,7 +51,7 @@ class Trigger(Generic[Parsed]):
     detail_type: str
     parse: Callable[[Any], Parsed]
     samples: tuple[str, ...]  # under events/
-    enabled_by: Mapping[str, str] = field(default_factory=dict)
+    enabled_by: tuple[tuple[str, str], ...] = ()
     tag_keys: Callable[[Settings], frozenset[str]] | None = None
 
     def acts_on(self, parsed: InstanceTrigger, settings: Settings) -> bool:
@@ -110,7 +110,7 @@ NETWORK_INTERFACE_ATTACHED = Trigger(
     detail_type=CLOUDTRAIL_API_CALL,
     parse=parse_network_interface_attached,
     samples=("cloudtrail-attach-network-interface.json",),
-    enabled_by={"AttachEventsFromCloudTrail": "true"},
+    enabled_by=(("AttachEventsFromCloudTrail", "true"),),
 )
 AUTOSCALING_LIFECYCLE = Trigger(
     name="Auto Scaling lifecycle action",
@@ -120,7 +120,7 @@ AUTOSCALING_LIFECYCLE = Trigger(
     detail_type=ASG_LAUNCH_LIFECYCLE_ACTION,
     parse=parse_lifecycle_action,
     samples=("autoscaling-launch-lifecycle-action.json",),
-    enabled_by={"LifecycleHookMode": "true"},
+    enabled_by=(("LifecycleHookMode", "true"),),
 )
 GUARDDUTY = Trigger(
     name="GuardDuty finding",
@@ -130,7 +130,7 @@ GUARDDUTY = Trigger(
     detail_type=GUARDDUTY_FINDING,
     parse=parse_guardduty_finding,
     samples=("guardduty-finding-ec2.json", "guardduty-attack-sequence-ec2.json"),
-    enabled_by={"GuardDutyMinSeverity": "7"},
+    enabled_by=(("GuardDutyMinSeverity", "7"),),
 )
 SCHEDULED_RECONCILER = Schedule(
     name="schedule",
