@@ -38,6 +38,9 @@ def sample_event(name: str, instance_id: str, **detail: Any) -> dict[str, Any]:
         sample["detail"]["instance-id"] = instance_id
     if "EC2InstanceId" in sample["detail"]:
         sample["detail"]["EC2InstanceId"] = instance_id
+    called = sample["detail"].get("requestParameters")  # a CloudTrail record of an API call on an instance
+    if isinstance(called, dict) and "instanceId" in called:
+        called["instanceId"] = instance_id
     sample["resources"] = [
         r.rsplit("/", 1)[0] + "/" + instance_id if ":instance/" in r else r for r in sample.get("resources", [])
     ]

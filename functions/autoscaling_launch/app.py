@@ -6,13 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from traffic_mirroring.events import parse_autoscaling_launch
 from traffic_mirroring.observability import logger, metrics, tracer
 from traffic_mirroring.runtime import Runtime, handle_instance_event
+from traffic_mirroring.triggers import AUTOSCALING_LAUNCH
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any, runtime: Runtime | None = None) -> dict[str, object]:
-    return handle_instance_event(parse_autoscaling_launch, event, runtime)
+    return handle_instance_event(AUTOSCALING_LAUNCH, event, runtime)

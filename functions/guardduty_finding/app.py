@@ -7,10 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from traffic_mirroring.events import parse_guardduty_finding
 from traffic_mirroring.incident import IncidentSettings, load_incident_settings
 from traffic_mirroring.observability import logger, metrics, tracer
 from traffic_mirroring.runtime import Runtime, handle_guardduty_finding
+from traffic_mirroring.triggers import GUARDDUTY
 
 # Validated once per container, like the rest of the settings.
 incident_settings = cache(load_incident_settings)
@@ -22,4 +22,4 @@ incident_settings = cache(load_incident_settings)
 def handler(
     event: dict[str, Any], context: Any, runtime: Runtime | None = None, incident: IncidentSettings | None = None
 ) -> dict[str, object]:
-    return handle_guardduty_finding(parse_guardduty_finding(event), incident or incident_settings(), runtime)
+    return handle_guardduty_finding(GUARDDUTY.parse(event), incident or incident_settings(), runtime)

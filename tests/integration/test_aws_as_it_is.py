@@ -17,8 +17,8 @@ from tests.integration.stack import MANAGED_BY, LambdaContext, Stack, event, gat
 from tests.integration.test_scheduled_reconciler import SCHEDULE
 from tests.properties.world import ec2_backend
 from traffic_mirroring import executor as executor_module
-from traffic_mirroring.events import parse_autoscaling_launch, parse_state_change
 from traffic_mirroring.runtime import Runtime, handle_instance_event
+from traffic_mirroring.triggers import AUTOSCALING_LAUNCH, INSTANCE_STATE_CHANGE
 
 ZONE_A, ZONE_B = "us-east-1a", "us-east-1b"
 CREATE = "CreateTrafficMirrorSession"
@@ -231,21 +231,21 @@ def test_running_and_asg_events_together_for_50_instances_give_one_session_per_e
     errors: list[BaseException] = []
     start = threading.Barrier(4)
 
-    def deliver(sample: str, parse: Any, share: list[str]) -> None:
+    def deliver(sample: str, trigger: Any, share: list[str]) -> None:
         container = Runtime(stack.settings, gateway_for(stack.account, stack.settings))
         start.wait()
         for instance in share:
             try:
-                handle_instance_event(parse, event(sample, instance), container)
+                handle_instance_event(trigger, event(sample, instance), container)
             except BaseException as error:
                 errors.append(error)
 
     running, asg = "ec2-instance-running.json", "autoscaling-launch-successful.json"
     threads = [
-        threading.Thread(target=deliver, args=(running, parse_state_change, instances)),
-        threading.Thread(target=deliver, args=(asg, parse_autoscaling_launch, instances)),
-        threading.Thread(target=deliver, args=(running, parse_state_change, instances[::-1])),
-        threading.Thread(target=deliver, args=(asg, parse_autoscaling_launch, instances[::-1])),
+        threading.Thread(target=deliver, args=(running, INSTANCE_STATE_CHANGE, instances)),
+        threading.Thread(target=deliver, args=(asg, AUTOSCALING_LAUNCH, instances)),
+        threading.Thread(target=deliver, args=(running, INSTANCE_STATE_CHANGE, instances[::-1])),
+        threading.Thread(target=deliver, args=(asg, AUTOSCALING_LAUNCH, instances[::-1])),
     ]
     for thread in threads:
         thread.start()

@@ -20,22 +20,13 @@ from simulation.eventbridge import Rule, load_rules, load_template, matching_rul
 from tests.integration.transformed_template import PSEUDO, Resolver, transformed
 from traffic_mirroring.config import load_settings
 from traffic_mirroring.errors import ConfigurationError
-from traffic_mirroring.events import (
-    GuardDutyFinding,
-    InstanceTrigger,
-    LifecycleAction,
-    parse_autoscaling_launch,
-    parse_guardduty_finding,
-    parse_lifecycle_action,
-    parse_network_interface_attached,
-    parse_state_change,
-    parse_tag_change,
-)
+from traffic_mirroring.events import GuardDutyFinding, InstanceTrigger, LifecycleAction, parse_guardduty_finding
 from traffic_mirroring.incident import MIN_SEVERITY_VARIABLE, MIRROR_HOURS_VARIABLE, load_incident_settings
 from traffic_mirroring.lifecycle import ABANDON, CONTINUE, FAILURE_RESULT_VARIABLE
 from traffic_mirroring.mirror_skips import SKIP_CHECK_MINUTES
 from traffic_mirroring.planner import own_tags_that_do_not_matter, tag_keys_that_matter
 from traffic_mirroring.skip_check import SKIP_CHECK_INPUT, is_skip_check
+from traffic_mirroring.triggers import SCHEDULES, TRIGGERS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -49,46 +40,30 @@ RECONCILER = "ScheduledReconcilerFunction"
 CLEANUP = "SessionCleanupFunction"
 GUARDDUTY = "GuardDutyFindingFunction"
 ENI_ATTACHED = "NetworkInterfaceAttachedFunction"
-# Every optional function deployed: what the template can create at most.
-ALL_OPTIONS = {"LifecycleHookMode": "true", "GuardDutyMinSeverity": "7", "AttachEventsFromCloudTrail": "true"}
+# Every optional function deployed: what the template can create at most (each trigger's parameters, from the
+# registry of triggers).
+ALL_OPTIONS = {name: value for trigger in TRIGGERS for name, value in trigger.enabled_by}
 
-# Which function each sample event must reach through an EventBridgeRule, with the default parameters. None: no rule
-# may match it (the schedule invokes the reconciler through its own Schedule rule; lifecycle actions reach a function
-# only with LifecycleHookMode=true, GuardDuty findings only with GuardDutyMinSeverity set, CloudTrail's
-# AttachNetworkInterface only with AttachEventsFromCloudTrail=true).
+# Which function each sample event must reach through an EventBridgeRule, with the default parameters: its trigger's
+# (traffic_mirroring.triggers). None: no rule may match it (the schedule invokes the reconciler through its own
+# Schedule rule; lifecycle actions reach a function only with LifecycleHookMode=true, GuardDuty findings only with
+# GuardDutyMinSeverity set, CloudTrail's AttachNetworkInterface only with AttachEventsFromCloudTrail=true: a trigger's
+# enabled_by).
 EXPECTED_FUNCTION: dict[str, str | None] = {
-    "ec2-instance-running.json": STATE_CHANGE,
-    "ec2-instance-stopped.json": STATE_CHANGE,
-    "ec2-instance-terminated.json": STATE_CHANGE,
-    "tag-change-mirror-added.json": TAG_CHANGE,
-    "tag-change-mirror-removed.json": TAG_CHANGE,
-    "autoscaling-launch-successful.json": ASG_LAUNCH,
-    "autoscaling-launch-lifecycle-action.json": None,
-    "scheduled-event.json": None,
-    "guardduty-finding-ec2.json": None,
-    "guardduty-attack-sequence-ec2.json": None,
-    "cloudtrail-attach-network-interface.json": None,
+    **{sample: None for schedule in SCHEDULES for sample in schedule.samples},
+    **{sample: None if t.enabled_by else t.logical_id for t in TRIGGERS for sample in t.samples},
 }
 # With every optional function deployed.
 EXPECTED_WITH_ALL_OPTIONS: dict[str, str | None] = {
     **EXPECTED_FUNCTION,
-    "autoscaling-launch-lifecycle-action.json": ASG_LIFECYCLE,
-    "guardduty-finding-ec2.json": GUARDDUTY,
-    "guardduty-attack-sequence-ec2.json": GUARDDUTY,
-    "cloudtrail-attach-network-interface.json": ENI_ATTACHED,
+    **{sample: t.logical_id for t in TRIGGERS for sample in t.samples},
 }
 
+# Every function a trigger invokes, schedule included.
+TRIGGERED = [entry.logical_id for entry in (*TRIGGERS, *SCHEDULES)]
+
 PARSER_OF_SAMPLE: dict[str, Callable[[Any], InstanceTrigger | LifecycleAction | GuardDutyFinding]] = {
-    "ec2-instance-running.json": parse_state_change,
-    "ec2-instance-stopped.json": parse_state_change,
-    "ec2-instance-terminated.json": parse_state_change,
-    "tag-change-mirror-added.json": parse_tag_change,
-    "tag-change-mirror-removed.json": parse_tag_change,
-    "autoscaling-launch-successful.json": parse_autoscaling_launch,
-    "autoscaling-launch-lifecycle-action.json": parse_lifecycle_action,
-    "guardduty-finding-ec2.json": parse_guardduty_finding,
-    "guardduty-attack-sequence-ec2.json": parse_guardduty_finding,
-    "cloudtrail-attach-network-interface.json": parse_network_interface_attached,
+    sample: trigger.parse for trigger in TRIGGERS for sample in trigger.samples
 }
 
 # The session marker (tag mirror-managed-by): the parameter ManagedBy, or the stack name when it is empty.
@@ -194,7 +169,8 @@ def test_sample_event_has_a_real_envelope(sample: str) -> None:
 
 
 def test_each_instance_function_has_exactly_one_rule(rules: list[Rule]) -> None:
-    assert sorted(rule.function_logical_id for rule in rules) == sorted([STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH])
+    always_deployed = [trigger.logical_id for trigger in TRIGGERS if not trigger.enabled_by]
+    assert sorted(rule.function_logical_id for rule in rules) == sorted(always_deployed)
 
 
 # -- (a') lifecycle hook mode adds the lifecycle function, and only it receives lifecycle actions ------------------
@@ -273,9 +249,7 @@ def test_pending_state_reaches_no_function(rules: list[Rule]) -> None:
 def test_every_function_runs_app_handler_from_functions_with_the_layer(template: dict[str, Any]) -> None:
     functions = _functions(template)
 
-    assert sorted(functions) == sorted(
-        [STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, ASG_LIFECYCLE, RECONCILER, CLEANUP, GUARDDUTY, ENI_ATTACHED]
-    )
+    assert sorted(functions) == sorted([*TRIGGERED, CLEANUP])
     for logical_id, properties in functions.items():
         assert properties["Handler"] == "app.handler", logical_id
         code_uri = properties["CodeUri"]
@@ -975,9 +949,7 @@ def test_deployed_with_every_option_each_function_is_removed_before_the_cleanup_
     present = _present(deployed, resolver)
     depends = _depends_on(deployed, resolver)
     functions = [n for n, r in present.items() if r["Type"] == "AWS::Lambda::Function" and n != CLEANUP]
-    assert sorted(functions) == sorted(
-        [STATE_CHANGE, TAG_CHANGE, ASG_LAUNCH, ASG_LIFECYCLE, RECONCILER, GUARDDUTY, ENI_ATTACHED]
-    )
+    assert sorted(functions) == sorted(TRIGGERED)
     for name in (GUARDDUTY, ENI_ATTACHED):
         rule = next(n for n in present if n.startswith(name) and present[n]["Type"] == "AWS::Events::Rule")
         for part in (name, present[name]["Properties"]["Role"]["Fn::GetAtt"][0], rule):

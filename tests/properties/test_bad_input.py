@@ -35,18 +35,17 @@ from tests.integration.stack import LambdaContext, Stack, event, make_stack
 from tests.properties.conftest import SOAK
 from traffic_mirroring.errors import EventValidationError
 from traffic_mirroring.observability import logger
+from traffic_mirroring.triggers import INSTANCE_TRIGGERS, SCHEDULES, TRIGGERS
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 INSTANCE = "i-0123456789abcdef0"
 Handler = Callable[..., dict[str, object]]
 
-# The instance-event handlers and the sample each one is built for.
-INSTANCE_HANDLERS = {
-    "instance_state_change": "ec2-instance-running.json",
-    "instance_tag_change": "tag-change-mirror-added.json",
-    "autoscaling_launch": "autoscaling-launch-successful.json",
-}
+# The instance-event handlers and the sample each one is built for, from the registry of triggers.
+INSTANCE_HANDLERS = {trigger.function: trigger.samples[0] for trigger in INSTANCE_TRIGGERS}
 ALL_HANDLERS = sorted(p.parent.name for p in FUNCTIONS.glob("*/app.py"))
+# One event of every trigger, schedule included: each handler but its own must refuse it.
+OTHER_EVENTS = sorted(entry.samples[0] for entry in (*TRIGGERS, *SCHEDULES))
 
 
 def handler_of(name: str) -> Handler:
@@ -148,6 +147,24 @@ PER_HANDLER: dict[str, list[tuple[str, Callable[[dict[str, Any]], None], str]]] 
         ("launch unsuccessful", _set("detail-type", "EC2 Instance Launch Unsuccessful"), "error:detail-type"),
         ("leading space in EC2InstanceId", _set("detail.EC2InstanceId", "  " + INSTANCE), "processed"),
     ],
+    "network_interface_attached": [
+        ("no requestParameters", _drop("detail.requestParameters"), "error:detail.requestParameters"),
+        ("requestParameters is a list", _set("detail.requestParameters", [INSTANCE]), "error:detail.requestParameters"),
+        ("no instanceId", _drop("detail.requestParameters.instanceId"), "error:detail.requestParameters.instanceId"),
+        (
+            "instanceId is a number",
+            _set("detail.requestParameters.instanceId", 5),
+            "error:requestParameters.instanceId",
+        ),
+        ("instanceId of a volume", _set("detail.requestParameters.instanceId", "vol-1"), "error:instanceId"),
+        ("no eventSource", _drop("detail.eventSource"), "error:detail.eventSource"),
+        ("no eventName", _drop("detail.eventName"), "error:detail.eventName"),
+        ("another call", _set("detail.eventName", "DetachNetworkInterface"), "error:DetachNetworkInterface"),
+        ("another service", _set("detail.eventSource", "rds.amazonaws.com"), "error:rds.amazonaws.com"),
+        ("leading space in instanceId", _set("detail.requestParameters.instanceId", " " + INSTANCE), "processed"),
+        ("no responseElements", _drop("detail.responseElements"), "processed"),
+        ("no userIdentity", _drop("detail.userIdentity"), "processed"),
+    ],
 }
 NOT_OBJECTS = [None, [], [{"detail-type": "EC2 Instance State-change Notification"}], "event", 42, 4.2, True]
 
@@ -200,8 +217,21 @@ def test_an_event_that_is_not_an_object(stack: Stack, name: str, delivered: Any)
         handler_of(name)(delivered, LambdaContext(), runtime=stack.runtime)
 
 
-@pytest.mark.parametrize("name", ALL_HANDLERS)
-@pytest.mark.parametrize("other", [*sorted(INSTANCE_HANDLERS.values()), "scheduled-event.json"])
+def _own_samples(name: str) -> tuple[str, ...]:
+    return next((entry.samples for entry in (*TRIGGERS, *SCHEDULES) if entry.function == name), ())
+
+
+# Every handler with every trigger's event; not a lifecycle action or a finding to its own handler, which needs its
+# own settings and set-up (tests/integration/test_incident_response.py, test_instance_events.py).
+CROSSED = [
+    pytest.param(name, other, id=f"{other}-{name}")
+    for name in ALL_HANDLERS
+    for other in OTHER_EVENTS
+    if other not in _own_samples(name) or name in INSTANCE_HANDLERS or name == "scheduled_reconciler"
+]
+
+
+@pytest.mark.parametrize(("name", "other"), CROSSED)
 def test_every_handler_rejects_or_ignores_the_other_handlers_events(stack: Stack, name: str, other: str) -> None:
     """An event meant for another function (a rule wired to the wrong target) is rejected by its detail-type."""
     delivered = event(other, INSTANCE)

@@ -20,6 +20,7 @@ hold back a large cleanup, and this machine checks convergence, not the valve.
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +40,6 @@ from hypothesis.stateful import (
 from moto import mock_aws
 from moto.moto_api._internal import mock_random
 
-from functions.autoscaling_launch.app import handler as autoscaling_launch
 from functions.instance_state_change.app import handler as state_change
 from functions.instance_tag_change.app import handler as tag_change
 from functions.scheduled_reconciler.app import handler as scheduled_reconciler
@@ -60,8 +60,17 @@ from tests.properties.world import (
 from traffic_mirroring import coverage
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import AwsApiError, MirroringFailed, RollbackIncomplete
+from traffic_mirroring.events import InstanceTrigger
 from traffic_mirroring.reconcile import plan_account
 from traffic_mirroring.runtime import Runtime
+from traffic_mirroring.triggers import (
+    AUTOSCALING_LAUNCH,
+    INSTANCE_STATE_CHANGE,
+    INSTANCE_TAG_CHANGE,
+    NETWORK_INTERFACE_ATTACHED,
+    SCHEDULED_RECONCILER,
+    Trigger,
+)
 
 ZONES = ("us-east-1a", "us-east-1b")
 MAX_INSTANCES = 8
@@ -78,27 +87,23 @@ FAULT_OPERATIONS = (
 )
 # Failures a handler may raise after an injected fault: Lambda retries them and the DLQ catches the rest.
 RETRYABLE = (MirroringFailed, RollbackIncomplete, AwsApiError)
-SCHEDULE = event("scheduled-event.json", "i-00000000")
+SCHEDULE = event(SCHEDULED_RECONCILER.samples[0], "i-00000000")
 
 STATS: Counter[str] = Counter()
 INSTANCE_TYPE_FACTS: dict[str, Any] = {}
 LARGEST_IN_FAMILY: dict[str, int] = {}
-EVENT_FILES = {
-    "running": "ec2-instance-running.json",
-    "stopped": "ec2-instance-stopped.json",
-    "terminated": "ec2-instance-terminated.json",
-    "tag-added": "tag-change-mirror-added.json",
-    "tag-removed": "tag-change-mirror-removed.json",
-    "asg-launch": "autoscaling-launch-successful.json",
+# Each event a history makes: the trigger whose rule routes it (its handler runs) and the sample it is made from.
+# tests/integration/test_trigger_registry.py checks that every instance trigger of the registry is here.
+HISTORY_EVENTS: dict[str, tuple[Trigger[InstanceTrigger], str]] = {
+    "running": (INSTANCE_STATE_CHANGE, "ec2-instance-running.json"),
+    "stopped": (INSTANCE_STATE_CHANGE, "ec2-instance-stopped.json"),
+    "terminated": (INSTANCE_STATE_CHANGE, "ec2-instance-terminated.json"),
+    "tag-added": (INSTANCE_TAG_CHANGE, "tag-change-mirror-added.json"),
+    "tag-removed": (INSTANCE_TAG_CHANGE, "tag-change-mirror-removed.json"),
+    "asg-launch": (AUTOSCALING_LAUNCH, "autoscaling-launch-successful.json"),
+    "eni-attached": (NETWORK_INTERFACE_ATTACHED, "cloudtrail-attach-network-interface.json"),
 }
-HANDLERS = {
-    "running": state_change,
-    "stopped": state_change,
-    "terminated": state_change,
-    "tag-added": tag_change,
-    "tag-removed": tag_change,
-    "asg-launch": autoscaling_launch,
-}
+MAX_ENIS = 4  # per instance, attached at launch or later: below every supported type's limit
 
 
 class AccountHistories(RuleBasedStateMachine):
@@ -185,9 +190,8 @@ class AccountHistories(RuleBasedStateMachine):
             MAX_DELETE_PERCENT="100",
             DELETE_WHEN_STOPPED=str(self.delete_when_stopped).lower(),
         )
-        self.runtimes = {
-            name: Runtime(self.stack.settings, self._cold_gateway()) for name in ("state", "tag", "asg", "schedule")
-        }
+        containers = {trigger.name for trigger, _ in HISTORY_EVENTS.values()} | {SCHEDULED_RECONCILER.name}
+        self.runtimes = {name: Runtime(self.stack.settings, self._cold_gateway()) for name in sorted(containers)}
 
     def _cold_gateway(self) -> Ec2Gateway:
         """A new container's gateway, but with the instance-type facts already known: they are constants of AWS,
@@ -299,6 +303,18 @@ class AccountHistories(RuleBasedStateMachine):
         self.account.ec2.detach_network_interface(AttachmentId=ec2_backend().enis[eni].attachment_id)
         self.detached.append(eni)
 
+    @precondition(lambda self: self._live())
+    @rule(data=st.data(), deleted_with_instance=st.booleans())
+    def attach_eni(self, data: st.DataObject, deleted_with_instance: bool) -> None:
+        """An ENI attached to a running instance later (the VPC CNI scaling pods out); CloudTrail records the call."""
+        instance = data.draw(st.sampled_from(self._live()))
+        raw = ec2_backend().get_instance(instance)
+        if self._state(instance) != "running" or len(raw.network_interfaces) >= MAX_ENIS:
+            return
+        index = max(nic.device_index or 0 for nic in raw.network_interfaces) + 1
+        self.account.attach_new_eni(instance, raw.placement.zone, index, deleted_with_instance)
+        self.pending.append(("eni-attached", instance))
+
     @precondition(lambda self: self.detached)
     @rule(data=st.data())
     def delete_detached_eni(self, data: st.DataObject) -> None:
@@ -398,9 +414,9 @@ class AccountHistories(RuleBasedStateMachine):
     def _deliver(self, kind: str, instance: str, clean: bool = True) -> None:
         """Run the handler the event's rule targets. A clean run leaves that instance as promised (level-triggered:
         whichever event arrives, the handler acts on the instance's state now)."""
-        handler = HANDLERS[kind]
-        runtime = self.runtimes[{"tag-added": "tag", "tag-removed": "tag", "asg-launch": "asg"}.get(kind, "state")]
-        handler(event(EVENT_FILES[kind], instance), LambdaContext(), runtime=runtime)
+        trigger, sample = HISTORY_EVENTS[kind]
+        handler = importlib.import_module(f"functions.{trigger.function}.app").handler
+        handler(event(sample, instance), LambdaContext(), runtime=self.runtimes[trigger.name])
         STATS["events delivered"] += 1
         if clean:
             problems = instance_problems(
@@ -416,7 +432,7 @@ class AccountHistories(RuleBasedStateMachine):
     @precondition(lambda self: self.stack is not None)
     @rule()
     def reconcile(self) -> None:
-        runtime = self.runtimes["schedule"]
+        runtime = self.runtimes[SCHEDULED_RECONCILER.name]
         summary = scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=runtime)
         STATS["clean reconciles judged"] += 1
         problems = convergence_problems(
@@ -438,7 +454,7 @@ class AccountHistories(RuleBasedStateMachine):
     @rule(position=st.integers(1, 15), code=st.sampled_from(FAULT_CODES))
     def reconcile_with_fault(self, position: int, code: str) -> None:
         self._with_fault(
-            lambda: scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=self.runtimes["schedule"]),
+            lambda: scheduled_reconciler(SCHEDULE, LambdaContext(), runtime=self.runtimes[SCHEDULED_RECONCILER.name]),
             faults={position: code},
         )
 

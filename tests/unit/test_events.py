@@ -6,17 +6,19 @@ import json
 import pytest
 
 from simulation.lambda_runtime import EVENTS  # the repository's samples, wherever this file is copied (make mutation)
-from traffic_mirroring.config import load_settings
+from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.errors import EventValidationError
 from traffic_mirroring.events import (
+    TAG_CHANGE,
+    InstanceTrigger,
     parse_autoscaling_launch,
     parse_guardduty_finding,
     parse_lifecycle_action,
     parse_network_interface_attached,
     parse_state_change,
     parse_tag_change,
-    tag_change_matters,
 )
+from traffic_mirroring.triggers import INSTANCE_TAG_CHANGE
 
 STATE = {
     "version": "0",
@@ -291,6 +293,12 @@ def test_tag_change_carries_its_changed_keys() -> None:
     event["detail"]["changed-tag-keys"] = ["mirror", 3]
     with pytest.raises(EventValidationError, match="list of tag keys"):
         parse_tag_change(event)
+
+
+def tag_change_matters(keys: tuple[str, ...], settings: Settings) -> bool:
+    """Whether the tag-change function acts on a change of these keys (its entry in the registry decides)."""
+    change = InstanceTrigger("i-0123456789abcdef0", TAG_CHANGE, "e-1", changed_tag_keys=keys)
+    return INSTANCE_TAG_CHANGE.acts_on(change, settings)
 
 
 SELECTING = load_settings({"FILTER_ID": "tmf-0", "MIRROR_SELECTORS": "eks:cluster-name=prod,team=sec*,vpc-0abc"})

@@ -45,6 +45,7 @@ LAYERS: Sequence[tuple[str, frozenset[str]]] = (
                 "traffic_mirroring.events",
                 "traffic_mirroring.client_token",
                 "traffic_mirroring.run_report",
+                "traffic_mirroring.triggers",
             }
         ),
     ),

@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from traffic_mirroring.config import Settings
 from traffic_mirroring.errors import EventValidationError
-from traffic_mirroring.planner import tag_keys_that_matter
 
 STATE_CHANGE = "EC2 Instance State-change Notification"
 TAG_CHANGE = "Tag Change on Resource"
@@ -162,13 +160,6 @@ def parse_tag_change(event: Any) -> InstanceTrigger:
         raise EventValidationError(f"event field resources[0] is not an EC2 instance ARN: {resources[0]!r}"[:300])
     instance_id = _instance_id(match.group("id"), "resources[0]")
     return InstanceTrigger(instance_id, detail_type, event_id, _region(event), tuple(keys))
-
-
-def tag_change_matters(changed_keys: tuple[str, ...], settings: Settings) -> bool:
-    """Whether a change of these instance tag keys can change what is mirrored: any key of the planner's
-    ``tag_keys_that_matter``. (A change of only our own status tags, or of any other tag, cannot.)"""
-    keys_that_matter = tag_keys_that_matter(settings)
-    return any(key in keys_that_matter for key in changed_keys)
 
 
 def parse_network_interface_attached(event: Any) -> InstanceTrigger:

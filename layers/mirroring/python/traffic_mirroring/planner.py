@@ -110,10 +110,11 @@ def tag_keys_that_matter(settings: Settings) -> frozenset[str]:
     ``mirror-vni``, read under VniPolicy per-instance-tag only but listed always, as the template cannot tell) and
     the selectors' tag keys.
 
-    The one list: the tag-change function ignores a change of no key in it (``events.tag_change_matters``), and the
-    tag-change rule in template.yaml lists exactly these keys, or, with MirrorSelectors (whose tag keys the template
-    cannot take out of the parameter), lets every change through but one of ``own_tags_that_do_not_matter`` only;
-    tests/integration/test_template.py compares the rule with this list, tests/unit the planner's decisions."""
+    The one list: the tag-change trigger (``triggers.INSTANCE_TAG_CHANGE``) ignores a change of no key in it, and
+    the tag-change rule in template.yaml lists exactly these keys, or, with MirrorSelectors (whose tag keys the
+    template cannot take out of the parameter), lets every change through but one of ``own_tags_that_do_not_matter``
+    only; tests/integration/test_template.py and test_trigger_registry.py compare the rule and the trigger with this
+    list, tests/unit the planner's decisions."""
     return frozenset(
         {
             settings.mirror_tag_key,

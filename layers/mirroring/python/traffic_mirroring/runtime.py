@@ -9,12 +9,13 @@ from typing import Any, ClassVar
 from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.ec2_gateway import Ec2Gateway
 from traffic_mirroring.errors import ConfigurationError
-from traffic_mirroring.events import GUARDDUTY_FINDING, GuardDutyFinding, InstanceTrigger, tag_change_matters
+from traffic_mirroring.events import GUARDDUTY_FINDING, GuardDutyFinding, InstanceTrigger
 from traffic_mirroring.incident import IncidentSettings, ignore_reason, respond
 from traffic_mirroring.metrics_gateway import CloudWatchGateway
 from traffic_mirroring.observability import logger, metrics
 from traffic_mirroring.ports import SkipMetricsPort
 from traffic_mirroring.reconcile import reconcile_instance
+from traffic_mirroring.triggers import Trigger
 
 # Standard mode retries throttling (RequestLimitExceeded) and transient errors with backoff, a bounded number of
 # times; what still fails is raised so EventBridge/Lambda retry the event and the DLQ catches the rest.
@@ -78,26 +79,26 @@ class Runtime:
 
 
 def handle_instance_event(
-    parse: Callable[[Any], InstanceTrigger], event: Any, runtime: Runtime | None = None
+    trigger: Trigger[InstanceTrigger], event: Any, runtime: Runtime | None = None
 ) -> dict[str, object]:
-    """The body every instance-event handler shares: parse, reconcile that instance, report.
+    """The body every instance-event handler shares: parse the event as its trigger says, reconcile that instance,
+    report.
 
     An event from another region is logged and ignored: EventBridge routes a region's events to that region's
     rules only, so it was forwarded (a cross-region bus), and its instance is not where this function looks.
     """
-    trigger = parse(event)
+    request = trigger.parse(event)
     runtime = runtime or Runtime.current()
-    logger.append_keys(instance_id=trigger.instance_id)
-    ignored = foreign_region(runtime, trigger.region, trigger.detail_type)
+    logger.append_keys(instance_id=request.instance_id)
+    ignored = foreign_region(runtime, request.region, request.detail_type)
     if ignored is not None:
-        return {"trigger": trigger.detail_type, "ignored": ignored}
-    keys = trigger.changed_tag_keys
-    if keys is not None and not tag_change_matters(keys, runtime.settings):
+        return {"trigger": request.detail_type, "ignored": ignored}
+    if not trigger.acts_on(request, runtime.settings):
         # With MirrorSelectors the rule fires for every tag key but our own status tags: most changes are not ours.
         ignored = "no changed tag key can change what is mirrored"
-        logger.info(ignored, extra={"changed_tag_keys": list(keys)})
-        return {"trigger": trigger.detail_type, "ignored": ignored}
-    result = reconcile_instance(trigger.instance_id, runtime.gateway, runtime.settings, trigger.detail_type)
+        logger.info(ignored, extra={"changed_tag_keys": list(request.changed_tag_keys or ())})
+        return {"trigger": request.detail_type, "ignored": ignored}
+    result = reconcile_instance(request.instance_id, runtime.gateway, runtime.settings, request.detail_type)
     return result.summary
 
 
