@@ -35,6 +35,7 @@ only_mutate = [{only}]
 pytest_add_cli_args_test_selection = ["tests/unit"]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "--ignore=tests/unit/test_package_layers.py"]
 use_git_change_detection = false
+also_copy = ["README.md"]  # into mutants/, where the tests run: the coverage test reads the README's definition
 
 [tool.pytest.ini_options]
 # The copy first (its tests, the mutated package), then the work tree for what unit tests import besides
