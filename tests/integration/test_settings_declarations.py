@@ -99,7 +99,8 @@ def test_every_declared_setting_is_set_from_its_parameter_in_every_function_that
     for function, declared in _loaded_by(template):
         environment = _environment(template, function)
         if declared.parameter is None:
-            # No parameter sets it (the template may write its value, or leave the default): none may.
+            # Declared without a parameter: the template writes its value (STATUS_TAG_KEY), takes it from a pseudo
+            # parameter (ACCOUNT_ID) or leaves it to its default (TARGET_OVERRIDE_TAG_KEY); never from a parameter.
             if _parameters(template, environment.get(declared.variable)):
                 problems.append(f"{declared.variable}: {function} sets it from {environment[declared.variable]}")
         elif declared.parameter not in template["Parameters"]:
@@ -123,9 +124,10 @@ def test_each_declared_default_is_what_a_stack_deployed_with_the_defaults_gives_
             continue  # the template leaves it to its default
         node = environment[declared.variable]
         if declared.required:
-            # No default: the parameter is empty by default and the template decides (FilterId: the stack creates a
+            # No default: its parameter is empty by default and the template decides (FilterId: the stack creates a
             # filter; GuardDutyMinSeverity: no GuardDuty function).
-            assert template["Parameters"][declared.parameter]["Default"] == "", declared.variable
+            if declared.parameter in template["Parameters"]:
+                assert template["Parameters"][declared.parameter]["Default"] == "", declared.variable
             continue
         if not _parameters(template, node) and _references(node):
             continue  # set from a pseudo parameter (ACCOUNT_ID: AWS::AccountId), not a setting with a default
@@ -138,8 +140,8 @@ def test_each_declared_default_is_what_a_stack_deployed_with_the_defaults_gives_
 
 def test_the_template_allows_what_the_declared_parsers_allow(template: dict[str, Any]) -> None:
     for declared in DECLARED.values():
-        if declared.parameter is None:
-            continue
+        if declared.parameter not in template["Parameters"]:
+            continue  # None, or a parameter the template lacks (the first test names it)
         spec = template["Parameters"][declared.parameter]
         if isinstance(declared.parse, Number) and spec["Type"] == "Number":
             assert (spec["MinValue"], spec["MaxValue"]) == (declared.parse.low, declared.parse.high), declared.variable
