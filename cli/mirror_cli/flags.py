@@ -109,7 +109,8 @@ def _stack_flags(parser: argparse.ArgumentParser) -> None:
     stack.add_argument(
         "--delete-when-stopped",
         choices=["true", "false"],
-        help="the stack's DeleteWhenStopped (env DELETE_WHEN_STOPPED; default true)",
+        help="the stack's DeleteWhenStopped (env DELETE_WHEN_STOPPED; default "
+        f"{str(Settings.delete_when_stopped).lower()})",
     )
     stack.add_argument(
         "--packet-length",
