@@ -142,7 +142,7 @@ class Settings:
 
     _: KW_ONLY  # by name only: FILTER_ID, required, follows TARGET_IDS; the fields are read in this order
     target_ids: tuple[str, ...] = setting("TARGET_IDS", id_list, default=(), parameter="TargetIds")
-    # "" would make every stack create its filter: the template passes FilterId or the filter it created.
+    # Required: the template passes FilterId, or the filter the stack created when FilterId is empty.
     filter_id: str = setting("FILTER_ID", tag_text, parameter="FilterId")
     # Targets tagged mirror-pool=<this> join the pool; "" = discovery off.
     target_pool: str = setting("TARGET_POOL", tag_value, default="", parameter="TargetPool")
@@ -206,7 +206,8 @@ class Settings:
     )
     target_cache_seconds: int = setting("TARGET_CACHE_SECONDS", WholeNumber(0, 86400), default=60)
     # USD per session-hour, AWS's price in us-east-1 (https://aws.amazon.com/vpc/pricing/), for the cost figures:
-    # the one place the price is written (bench/cost.py and mirror-audit's help read it here).
+    # the one place the price is written (bench/cost.py and mirror-audit's help read it here; the template's
+    # SessionHourlyPrice default is held to it by tests/integration/test_settings_declarations.py).
     session_hourly_price: float = setting(
         "SESSION_HOURLY_PRICE", Number(0, 100), default=0.015, parameter="SessionHourlyPrice"
     )
