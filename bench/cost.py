@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.machine import ROOT
 from simulation.eventbridge import condition_holds, load_rules, load_template, matching_rules
+from traffic_mirroring.config import Settings
 from traffic_mirroring.mirror_skips import SKIP_CHECK_MINUTES, SKIP_METRICS
 
 INSTANCES = (100, 1000, 10_000)
@@ -69,7 +70,10 @@ class Price:
 
 
 PRICES: dict[str, Price] = {
-    "session_hour": Price(0.015, 1, "session-hour (Traffic Mirroring)", "https://aws.amazon.com/vpc/pricing/"),
+    # The stack's own default (SessionHourlyPrice), declared once on Settings.
+    "session_hour": Price(
+        Settings.session_hourly_price, 1, "session-hour (Traffic Mirroring)", "https://aws.amazon.com/vpc/pricing/"
+    ),
     "lambda_request": Price(0.20, 1_000_000, "requests", LAMBDA_PRICING),
     "lambda_gb_second": Price(0.0000133334, 1, "GB-second (arm64)", LAMBDA_PRICING),
     "log_ingestion": Price(0.50, 1, "GB ingested (Standard log class)", CLOUDWATCH_PRICING),

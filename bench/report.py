@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.cost import API_LATENCY_SECONDS as API_LATENCY
 from bench.cost import CPU_FACTOR as LAMBDA_CPU_FACTOR
-from bench.cost import lambda_seconds
+from bench.cost import PRICES, dollars, lambda_seconds
 from bench.machine import describe
 from traffic_mirroring.config import Settings
 from traffic_mirroring.ec2_gateway import ADVISORY_CACHE_SECONDS
@@ -19,6 +19,7 @@ TARGET_CACHE_SECONDS = Settings(target_ids=(), filter_id="").target_cache_second
 PLOT_NAME = "benchmarks-reconcile.png"
 ORG_PLOT_NAME = "benchmarks-org-audit.png"
 TIMES = "\u00d7"  # the multiplication sign, in the generated text
+SESSION_HOUR = dollars(PRICES["session_hour"].each)  # "$0.015"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
@@ -815,7 +816,8 @@ def _cost(cost: Mapping[str, Any]) -> list[str]:
         "`bench/cost.py` (`estimate`): every fixed and per-instance item of the stack with its default parameters, "
         "priced with AWS's published unit, for N mirrored instances (one ENI each) in Auto Scaling groups that "
         f"propagate the mirror tag, {cost['daily_churn']:.0%} replaced every day, next to the N sessions it manages "
-        f"(N {TIMES} $0.015 {TIMES} 730 h). us-east-1, arm64, a month of {a['days_per_month']} days (730 hours), "
+        f"(N {TIMES} {SESSION_HOUR} {TIMES} 730 h). us-east-1, arm64, a month of {a['days_per_month']} days "
+        "(730 hours), "
         "before free tiers (an account's free tier is shared with everything else in it). The README's cost table "
         "is written from the same result; `python -m bench.cost` recomputes both from bench/results.json.",
         "",
@@ -844,7 +846,7 @@ def _cost(cost: Mapping[str, Any]) -> list[str]:
                 *item_rows,
                 ["**stack total**", *(f"**{_money(f['total'])}**" for f in fleets)],
                 [
-                    f"Traffic Mirroring sessions (N {TIMES} $0.015 {TIMES} 730 h)",
+                    f"Traffic Mirroring sessions (N {TIMES} {SESSION_HOUR} {TIMES} 730 h)",
                     *(_money(f["sessions"]) for f in fleets),
                 ],
             ],
@@ -947,7 +949,11 @@ def readme_cost_table(cost: Mapping[str, Any]) -> list[str]:
                 *rows,
                 [f"{', '.join(free)}", "$0 with the defaults", *("$0.00" for _ in fleets)],
                 ["**this stack**", "", *(f"**{_money(f['total'])}**" for f in fleets)],
-                ["Traffic Mirroring sessions", "$0.015 per session-hour", *(_money(f["sessions"]) for f in fleets)],
+                [
+                    "Traffic Mirroring sessions",
+                    f"{SESSION_HOUR} per session-hour",
+                    *(_money(f["sessions"]) for f in fleets),
+                ],
                 [
                     "**stack ÷ sessions** (goal)",
                     "",

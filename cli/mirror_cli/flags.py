@@ -11,7 +11,7 @@ import re
 from typing import NoReturn
 
 from mirror_cli.organization import DEFAULT_ROLE_NAME, DEFAULT_WORKERS
-from mirror_cli.settings import DEFAULT_PRICE, DEFAULT_STACK_NAME
+from traffic_mirroring.config import VNI_POLICIES, Settings
 from traffic_mirroring.delivery import DEFAULT_MIN_RATIO, DEFAULT_WINDOW_MINUTES, SETTLE_MINUTES
 
 
@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--price",
         type=float,
-        help=f"USD per session-hour (env SESSION_HOURLY_PRICE; default {DEFAULT_PRICE}, us-east-1)",
+        help=f"USD per session-hour (env SESSION_HOURLY_PRICE; default {Settings.session_hourly_price}, us-east-1)",
     )
     _organization_flags(parser)
     _delivery_flags(parser)
@@ -91,11 +91,16 @@ def _stack_flags(parser: argparse.ArgumentParser) -> None:
         help="filters a mirror-filter tag may choose besides the stack's, separated by commas (env "
         "APPROVED_FILTER_IDS; the stack's ApprovedFilterIds)",
     )
-    stack.add_argument("--tag-key", help="tag key that asks for mirroring (env MIRROR_TAG_KEY; default mirror)")
-    stack.add_argument("--tag-value", help="tag value that asks for mirroring (env MIRROR_TAG_VALUE; default true)")
+    stack.add_argument(
+        "--tag-key", help=f"tag key that asks for mirroring (env MIRROR_TAG_KEY; default {Settings.mirror_tag_key})"
+    )
+    stack.add_argument(
+        "--tag-value",
+        help=f"tag value that asks for mirroring (env MIRROR_TAG_VALUE; default {Settings.mirror_tag_value})",
+    )
     stack.add_argument(
         "--managed-by",
-        help=f"stack name our sessions are tagged with (env MANAGED_BY; default {DEFAULT_STACK_NAME}). With "
+        help=f"stack name our sessions are tagged with (env MANAGED_BY; default {Settings.managed_by}). With "
         "--accounts or --organization it may be a pattern, e.g. 'StackSet-traffic-mirroring-*' (a StackSet names its "
         "stack differently in each account): each account's name is then read from its stack's filter",
     )
@@ -104,7 +109,8 @@ def _stack_flags(parser: argparse.ArgumentParser) -> None:
     stack.add_argument(
         "--delete-when-stopped",
         choices=["true", "false"],
-        help="the stack's DeleteWhenStopped (env DELETE_WHEN_STOPPED; default true)",
+        help="the stack's DeleteWhenStopped (env DELETE_WHEN_STOPPED; default "
+        f"{str(Settings.delete_when_stopped).lower()})",
     )
     stack.add_argument(
         "--packet-length",
@@ -118,8 +124,8 @@ def _stack_flags(parser: argparse.ArgumentParser) -> None:
     )
     stack.add_argument(
         "--vni-policy",
-        choices=["aws", "per-vpc", "per-instance-tag"],
-        help="the stack's VniPolicy (env VNI_POLICY; default aws)",
+        choices=VNI_POLICIES,
+        help=f"the stack's VniPolicy (env VNI_POLICY; default {Settings.vni_policy})",
     )
     stack.add_argument(
         "--selectors", help="the stack's MirrorSelectors, e.g. eks:cluster-name=prod,vpc-0abc (env MIRROR_SELECTORS)"

@@ -16,21 +16,21 @@ from traffic_mirroring.config import FILTER_ID_PATTERN, TARGET_ID_PATTERN, Setti
 from traffic_mirroring.deploy_check import PARAMETER_OF
 from traffic_mirroring.errors import ConfigurationError
 
-DEFAULT_PRICE = 0.015
-DEFAULT_STACK_NAME = "traffic-mirroring"  # samconfig.toml's default stack name; sessions carry it as their marker
-
 
 @dataclass(frozen=True)
 class IdSetting:
-    """A setting that names targets or filters: its flag, its variable, the template parameter behind it, and the
-    one value the template accepts (``pattern``; ``wildcard``: ``*`` too)."""
+    """A setting that names targets or filters: its flag, its variable, and the one value the template's parameter
+    behind it accepts (``pattern``; ``wildcard``: ``*`` too)."""
 
     flag: str
     variable: str
-    parameter: str
     pattern: str
     is_list: bool
     wildcard: bool = False
+
+    @property
+    def parameter(self) -> str:
+        return PARAMETER_OF[self.variable]
 
     def accepts(self, raw: str) -> bool:
         """What CloudFormation accepts: ^(pattern)?$ against the value, or against each value of a list (the text
@@ -41,10 +41,10 @@ class IdSetting:
 
 
 ID_SETTINGS = (
-    IdSetting("--targets", "TARGET_IDS", "TargetIds", TARGET_ID_PATTERN, is_list=True),
-    IdSetting("--filter-id", "FILTER_ID", "FilterId", FILTER_ID_PATTERN, is_list=False),
-    IdSetting("--approved-filter-ids", "APPROVED_FILTER_IDS", "ApprovedFilterIds", FILTER_ID_PATTERN, is_list=True),
-    IdSetting("--trusted-targets", "TRUSTED_TARGETS", "TrustedTargets", TARGET_ID_PATTERN, is_list=True, wildcard=True),
+    IdSetting("--targets", "TARGET_IDS", TARGET_ID_PATTERN, is_list=True),
+    IdSetting("--filter-id", "FILTER_ID", FILTER_ID_PATTERN, is_list=False),
+    IdSetting("--approved-filter-ids", "APPROVED_FILTER_IDS", FILTER_ID_PATTERN, is_list=True),
+    IdSetting("--trusted-targets", "TRUSTED_TARGETS", TARGET_ID_PATTERN, is_list=True, wildcard=True),
 )
 
 
@@ -90,7 +90,8 @@ FLAG_ENV = {
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str], *, filter_required: bool = True) -> Settings:
     """The stack's settings: each flag, else the stack's (``--stack-json``), else its environment variable, else the
-    stack's default. IDs the template would refuse are refused here too (``malformed_ids``).
+    stack's default (declared on ``Settings``, as the functions have it). IDs the template would refuse are refused
+    here too (``malformed_ids``).
 
     ``filter_required`` False (the organization audit): without a filter, ``filter_id`` is "" and each account's is
     the one its stack created (``organization.stack_settings``).
@@ -99,8 +100,6 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str], *, filte
     if getattr(args, "stack_json", None) is not None:
         env.update(stack_environment(read_stack(args.stack_json)))
     env.update({name: str(getattr(args, flag)) for flag, name in FLAG_ENV.items() if getattr(args, flag) is not None})
-    env.setdefault("MANAGED_BY", DEFAULT_STACK_NAME)
-    env.setdefault("SESSION_HOURLY_PRICE", str(DEFAULT_PRICE))
     if problems := malformed_ids(env):
         raise ConfigurationError("; ".join(problems))
     if not env.get("FILTER_ID", "").strip():

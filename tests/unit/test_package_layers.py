@@ -31,6 +31,7 @@ LAYERS: Sequence[tuple[str, frozenset[str]]] = (
         frozenset(
             {
                 "traffic_mirroring.errors",
+                "traffic_mirroring.settings_schema",
                 "traffic_mirroring.aws_lists",
                 "traffic_mirroring.preflight",
                 "traffic_mirroring.eligibility",

@@ -5,16 +5,25 @@ Every problem names the variable, so a bad deployment fails at cold start with a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass
 
 from traffic_mirroring.errors import ConfigurationError
 from traffic_mirroring.model import MirrorSession
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off", ""}
-
+from traffic_mirroring.settings_schema import (
+    Number,
+    WholeNumber,
+    flag,
+    id_list,
+    id_set,
+    load,
+    name_set,
+    setting,
+    settings_class,
+    stripped,
+    tag_text,
+    tag_value,
+)
 
 SELECTOR_TAG, SELECTOR_VPC, SELECTOR_SUBNET = "tag", "vpc", "subnet"
 
@@ -45,57 +54,172 @@ class Selector:
     prefix: bool = False
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What the stack was deployed with. Field names follow the environment variables."""
+# -- parsers of the settings only the stack has: (value, variable) -> value (the shared ones: settings_schema) ---------
+def _packet_length(raw: str, name: str) -> int:
+    value = raw.strip()
+    if not (value.isascii() and value.isdigit()) or not PACKET_LENGTH_MIN <= int(value) <= PACKET_LENGTH_MAX:
+        raise ConfigurationError(
+            f"{name}: {raw!r} is not a number of bytes from {PACKET_LENGTH_MIN} to {PACKET_LENGTH_MAX}"
+        )
+    return int(value)
 
-    target_ids: tuple[str, ...]
-    filter_id: str
-    target_pool: str = ""  # TARGET_POOL: targets tagged mirror-pool=<this> join the pool; "" = discovery off
+
+def _packet_lengths(raw: str, name: str) -> frozenset[int]:
+    return frozenset(_packet_length(item, name) for item in raw.split(",") if item.strip())
+
+
+def _vni_policy(raw: str, name: str) -> str:
+    value = raw.strip().lower()
+    if value not in VNI_POLICIES:
+        raise ConfigurationError(f"{name}={raw!r} must be one of {', '.join(VNI_POLICIES)}")
+    return value
+
+
+def _limits(raw: str, name: str) -> dict[str, int]:
+    """``tmt-1=100,tmt-2=10``: source limits the operator declares for targets whose appliance we cannot see."""
+    limits: dict[str, int] = {}
+    for item in id_list(raw, name):
+        target_id, _, number = item.partition("=")
+        if not target_id or not number.isdigit() or int(number) < 1:
+            raise ConfigurationError(f"{name} entry {item!r} must look like tmt-0123456789abcdef0=100")
+        limits[target_id] = int(number)
+    return limits
+
+
+ANY_VPC = "*"
+
+
+def vpc_list(raw: str) -> tuple[frozenset[str] | None, tuple[str, ...]]:
+    """``vpc-a vpc-b`` (spaces or commas) or ``*``: the VPCs, None for every VPC, and the words that are neither."""
+    words = [word for word in raw.replace(",", " ").split() if word]
+    if ANY_VPC in words:
+        return None, tuple(w for w in words if w != ANY_VPC and not w.startswith("vpc-"))
+    return frozenset(w for w in words if w.startswith("vpc-")), tuple(w for w in words if not w.startswith("vpc-"))
+
+
+def _reachability(raw: str, name: str) -> dict[str, frozenset[str] | None]:
+    """``tmt-1=vpc-a vpc-b,tmt-2=*``: which source VPCs reach a target whose tags this account cannot see."""
+    declared: dict[str, frozenset[str] | None] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        target_id, _, words = item.partition("=")
+        vpcs, unreadable = vpc_list(words)
+        if not target_id.strip().startswith("tmt-") or unreadable or (vpcs is not None and not vpcs):
+            raise ConfigurationError(
+                f"{name} entry {item!r} must look like tmt-0123456789abcdef0=vpc-0abc vpc-0def or =*"
+            )
+        declared[target_id.strip()] = vpcs
+    return declared
+
+
+def _selectors(raw: str, name: str) -> tuple[Selector, ...]:
+    """``eks:cluster-name=prod,team=sec*,vpc-0abc,subnet-0def``."""
+    selectors: list[Selector] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, equals, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if equals:
+            if not key or not value or len(key) > 128 or len(value.rstrip("*")) > 256 or "*" in value.rstrip("*"):
+                raise ConfigurationError(f"{name} entry {item!r} must look like key=value or key=prefix*")
+            selectors.append(Selector(SELECTOR_TAG, key, value.rstrip("*"), value.endswith("*")))
+        elif key.startswith("vpc-") and " " not in key:
+            selectors.append(Selector(SELECTOR_VPC, key))
+        elif key.startswith("subnet-") and " " not in key:
+            selectors.append(Selector(SELECTOR_SUBNET, key))
+        else:
+            raise ConfigurationError(f"{name} entry {item!r} is neither key=value, a VPC ID (vpc-…) nor a subnet ID")
+    return tuple(dict.fromkeys(selectors))
+
+
+@settings_class
+class Settings:
+    """What the stack was deployed with. Each setting is declared once, on its field: its environment variable, the
+    parser that validates it, its default and the template parameter that sets it (``settings_schema``). The fields
+    without a declaration are the tag keys the stack reads and writes, fixed; they are not settings."""
+
+    _: KW_ONLY  # by name only: FILTER_ID, required, follows TARGET_IDS; the fields are read in this order
+    target_ids: tuple[str, ...] = setting("TARGET_IDS", id_list, default=(), parameter="TargetIds")
+    # Required: the template passes FilterId, or the filter the stack created when FilterId is empty.
+    filter_id: str = setting("FILTER_ID", tag_text, parameter="FilterId")
+    # Targets tagged mirror-pool=<this> join the pool; "" = discovery off.
+    target_pool: str = setting("TARGET_POOL", tag_value, default="", parameter="TargetPool")
     pool_tag_key: str = "mirror-pool"
     reachable_tag_key: str = "mirror-reachable-from"  # on a target: the source VPCs that can reach it, or "*"
-    # TARGET_REACHABLE_FROM: the operator's word on a target's reachability (wins over its tag); None = every VPC.
-    target_reachable_from: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
-    mirror_tag_key: str = "mirror"
-    mirror_tag_value: str = "true"
-    managed_by: str = "traffic-mirroring-automation"
+    # The operator's word on a target's reachability (wins over its tag); None = every VPC.
+    target_reachable_from: Mapping[str, frozenset[str] | None] = setting(
+        "TARGET_REACHABLE_FROM", _reachability, default_factory=dict, parameter="TargetReachableFrom"
+    )
+    mirror_tag_key: str = setting("MIRROR_TAG_KEY", tag_text, default="mirror", parameter="MirrorTagKey")
+    mirror_tag_value: str = setting("MIRROR_TAG_VALUE", tag_text, default="true", parameter="MirrorTagValue")
+    # The marker of our sessions. The template passes ManagedBy or, by default (empty), the stack name: this default
+    # is samconfig.toml's stack name, what a deployment with the defaults marks its sessions with.
+    managed_by: str = setting("MANAGED_BY", tag_text, default="traffic-mirroring", parameter="ManagedBy")
     managed_by_tag_key: str = "mirror-managed-by"
     instance_tag_key: str = "mirror-instance-id"
     instance_type_tag_key: str = "mirror-instance-type"  # on our sessions: the source's type when it was created
-    target_override_tag_key: str = "mirror-target"
-    filter_override_tag_key: str = "mirror-filter"
-    status_tag_key: str = "mirror-status"
+    target_override_tag_key: str = setting("TARGET_OVERRIDE_TAG_KEY", tag_text, default="mirror-target")
+    filter_override_tag_key: str = setting("FILTER_OVERRIDE_TAG_KEY", tag_text, default="mirror-filter")
+    status_tag_key: str = setting("STATUS_TAG_KEY", tag_text, default="mirror-status")
     until_tag_key: str = "mirror-until"  # ISO 8601 UTC: mirror until then
     # A GuardDuty finding's own window, beside the owner's tags (never instead of them): until when the finding
     # mirrors the instance (ISO 8601 UTC), and which finding (``<type> <ID>``). The reconciler removes both once
     # the window has ended, so the instance is left as its owner tagged it (docs/incident-response.md).
     finding_until_tag_key: str = "mirror-finding-until"
     finding_tag_key: str = "mirror-finding"
-    selectors: tuple[Selector, ...] = ()
+    selectors: tuple[Selector, ...] = setting("MIRROR_SELECTORS", _selectors, default=(), parameter="MirrorSelectors")
     generation_tag_key: str = "mirror-generation"
-    account_id: str = ""  # this account (ACCOUNT_ID); "" = unknown: then only the marker tag decides ownership
-    delete_when_stopped: bool = True
-    eligibility_allow: frozenset[str] = field(default_factory=frozenset)
-    eligibility_deny: frozenset[str] = field(default_factory=frozenset)
-    probe_unlisted_types: bool = True
-    approved_filter_ids: tuple[str, ...] = ()
-    packet_length: int | None = None  # PACKET_LENGTH: bytes mirrored of each packet; None: the whole packet
-    # APPROVED_PACKET_LENGTHS: the values an instance's mirror-packet-length tag may choose.
-    approved_packet_lengths: frozenset[int] = frozenset()
+    # This account (the template passes AWS::AccountId); "" = unknown: then only the marker tag decides ownership.
+    account_id: str = setting("ACCOUNT_ID", stripped, default="")
+    delete_when_stopped: bool = setting("DELETE_WHEN_STOPPED", flag, default=True, parameter="DeleteWhenStopped")
+    eligibility_allow: frozenset[str] = setting(
+        "ELIGIBILITY_ALLOW", name_set, default=frozenset(), parameter="EligibilityAllow"
+    )
+    eligibility_deny: frozenset[str] = setting(
+        "ELIGIBILITY_DENY", name_set, default=frozenset(), parameter="EligibilityDeny"
+    )
+    probe_unlisted_types: bool = setting(
+        "PROBE_UNLISTED_TYPES", flag, default=True, parameter="ProbeUnlistedInstanceTypes"
+    )
+    approved_filter_ids: tuple[str, ...] = setting(
+        "APPROVED_FILTER_IDS", id_list, default=(), parameter="ApprovedFilterIds"
+    )
+    # Bytes mirrored of each packet; None: the whole packet.
+    packet_length: int | None = setting("PACKET_LENGTH", _packet_length, default=None, parameter="PacketLength")
+    # The values an instance's mirror-packet-length tag may choose.
+    approved_packet_lengths: frozenset[int] = setting(
+        "APPROVED_PACKET_LENGTHS", _packet_lengths, default=frozenset(), parameter="ApprovedPacketLengths"
+    )
     packet_length_tag_key: str = "mirror-packet-length"
-    vni_policy: str = VNI_POLICY_AWS  # VNI_POLICY: aws, per-vpc or per-instance-tag
+    # aws, per-vpc or per-instance-tag
+    vni_policy: str = setting("VNI_POLICY", _vni_policy, default=VNI_POLICY_AWS, parameter="VniPolicy")
     vni_tag_key: str = "mirror-vni"  # on an instance: its VNI (per-instance-tag); on our sessions: their VNI
-    target_source_limits: Mapping[str, int] = field(default_factory=dict)
-    target_cache_seconds: int = 60
-    # TRUSTED_TARGETS: targets (or "*") whose preflight verdict the operator overrides: they serve even when preflight
-    # finds their rules drop copies or cannot judge them (the findings are still reported). Not dead targets.
-    trusted_targets: frozenset[str] = frozenset()
-    session_hourly_price: float = 0.015
-    reconcile_dry_run: bool = False
-    # MAX_DELETE_PERCENT: the safety valve; 100 lets every deletion through (what FORCE_DELETES=true did).
-    max_delete_percent: float = 50.0
-    # SKIP_THRESHOLD_BYTES (SkipAlarmThresholdBytes): mirrored bytes an instance may drop in 5 minutes, per direction.
-    skip_threshold_bytes: float = 1_048_576
+    target_source_limits: Mapping[str, int] = setting(
+        "TARGET_SOURCE_LIMITS", _limits, default_factory=dict, parameter="TargetSourceLimits"
+    )
+    # Targets (or "*") whose preflight verdict the operator overrides: they serve even when preflight finds their
+    # rules drop copies or cannot judge them (the findings are still reported). Not dead targets.
+    trusted_targets: frozenset[str] = setting(
+        "TRUSTED_TARGETS", id_set, default=frozenset(), parameter="TrustedTargets"
+    )
+    target_cache_seconds: int = setting("TARGET_CACHE_SECONDS", WholeNumber(0, 86400), default=60)
+    # USD per session-hour, AWS's price in us-east-1 (https://aws.amazon.com/vpc/pricing/), for the cost figures:
+    # the one place the price is written (bench/cost.py and mirror-audit's help read it here; the template's
+    # SessionHourlyPrice default is held to it by tests/integration/test_settings_declarations.py).
+    session_hourly_price: float = setting(
+        "SESSION_HOURLY_PRICE", Number(0, 100), default=0.015, parameter="SessionHourlyPrice"
+    )
+    reconcile_dry_run: bool = setting("RECONCILE_DRY_RUN", flag, default=False, parameter="ReconcileDryRun")
+    # The safety valve; 100 lets every deletion through (what FORCE_DELETES=true did).
+    max_delete_percent: float = setting(
+        "MAX_DELETE_PERCENT", Number(0, 100), default=50.0, parameter="MaxDeletePercent"
+    )
+    # Mirrored bytes an instance may drop in 5 minutes, per direction.
+    skip_threshold_bytes: float = setting(
+        "SKIP_THRESHOLD_BYTES", Number(0, 1e18), default=1_048_576.0, parameter="SkipAlarmThresholdBytes"
+    )
 
     def wants_mirroring(self, tags: Mapping[str, str]) -> bool:
         """The mirror tag is present and its value equals the configured one, in any case. (Whether an instance is
@@ -141,179 +265,6 @@ class Settings:
         return frozenset((self.filter_id, *self.approved_filter_ids))
 
 
-def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        if default is None:
-            raise ConfigurationError(f"{name} is required but not set")
-        return default
-    value = raw.strip()
-    if len(value) > 128 or any(ch in value for ch in ",\n\r\t"):
-        raise ConfigurationError(f"{name}={raw!r} is not a valid tag key or value")
-    return value
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    lowered = raw.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False if lowered else default
-    raise ConfigurationError(f"{name}={raw!r} must be true or false")
-
-
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
-    if not low <= value <= high:
-        raise ConfigurationError(f"{name}={raw!r} must be between {low:g} and {high:g}")
-    return value
-
-
-def _pool_name(env: Mapping[str, str], name: str) -> str:
-    value = (env.get(name) or "").strip()
-    if len(value) > 256:
-        raise ConfigurationError(f"{name} is longer than a tag value may be (256 characters)")
-    return value
-
-
-def _id_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    raw = env.get(name, "")
-    items = [item.strip() for item in raw.split(",")]
-    ids = [item for item in items if item]
-    for item in ids:
-        if any(ch.isspace() for ch in item) or len(item) > 64:
-            raise ConfigurationError(f"{name} contains an invalid ID {item!r}")
-    # Keep the operator's order (it breaks ties in placement) but drop repeats.
-    return tuple(dict.fromkeys(ids))
-
-
-def _name_set(env: Mapping[str, str], name: str) -> frozenset[str]:
-    return frozenset(item.lower() for item in _id_list(env, name))
-
-
-def _packet_length(raw: str, name: str) -> int:
-    value = raw.strip()
-    if not (value.isascii() and value.isdigit()) or not PACKET_LENGTH_MIN <= int(value) <= PACKET_LENGTH_MAX:
-        raise ConfigurationError(
-            f"{name}: {raw!r} is not a number of bytes from {PACKET_LENGTH_MIN} to {PACKET_LENGTH_MAX}"
-        )
-    return int(value)
-
-
-def _whole_or_packet_length(env: Mapping[str, str], name: str) -> int | None:
-    """Empty: the whole packet (None)."""
-    raw = env.get(name) or ""
-    return _packet_length(raw, name) if raw.strip() else None
-
-
-def _packet_lengths(env: Mapping[str, str], name: str) -> frozenset[int]:
-    return frozenset(_packet_length(item, name) for item in env.get(name, "").split(",") if item.strip())
-
-
-def _vni_policy(env: Mapping[str, str], name: str) -> str:
-    value = (env.get(name) or "").strip().lower() or VNI_POLICY_AWS
-    if value not in VNI_POLICIES:
-        raise ConfigurationError(f"{name}={env.get(name)!r} must be one of {', '.join(VNI_POLICIES)}")
-    return value
-
-
-def _limits(env: Mapping[str, str], name: str) -> dict[str, int]:
-    """``tmt-1=100,tmt-2=10``: source limits the operator declares for targets whose appliance we cannot see."""
-    limits: dict[str, int] = {}
-    for item in _id_list(env, name):
-        target_id, _, raw = item.partition("=")
-        if not target_id or not raw.isdigit() or int(raw) < 1:
-            raise ConfigurationError(f"{name} entry {item!r} must look like tmt-0123456789abcdef0=100")
-        limits[target_id] = int(raw)
-    return limits
-
-
-ANY_VPC = "*"
-
-
-def vpc_list(raw: str) -> tuple[frozenset[str] | None, tuple[str, ...]]:
-    """``vpc-a vpc-b`` (spaces or commas) or ``*``: the VPCs, None for every VPC, and the words that are neither."""
-    words = [word for word in raw.replace(",", " ").split() if word]
-    if ANY_VPC in words:
-        return None, tuple(w for w in words if w != ANY_VPC and not w.startswith("vpc-"))
-    return frozenset(w for w in words if w.startswith("vpc-")), tuple(w for w in words if not w.startswith("vpc-"))
-
-
-def _reachability(env: Mapping[str, str], name: str) -> dict[str, frozenset[str] | None]:
-    """``tmt-1=vpc-a vpc-b,tmt-2=*``: which source VPCs reach a target whose tags this account cannot see."""
-    declared: dict[str, frozenset[str] | None] = {}
-    for item in (part.strip() for part in env.get(name, "").split(",")):
-        if not item:
-            continue
-        target_id, _, raw = item.partition("=")
-        vpcs, unreadable = vpc_list(raw)
-        if not target_id.strip().startswith("tmt-") or unreadable or (vpcs is not None and not vpcs):
-            raise ConfigurationError(
-                f"{name} entry {item!r} must look like tmt-0123456789abcdef0=vpc-0abc vpc-0def or =*"
-            )
-        declared[target_id.strip()] = vpcs
-    return declared
-
-
-def _selectors(env: Mapping[str, str], name: str) -> tuple[Selector, ...]:
-    """``eks:cluster-name=prod,team=sec*,vpc-0abc,subnet-0def``."""
-    selectors: list[Selector] = []
-    for item in (part.strip() for part in env.get(name, "").split(",")):
-        if not item:
-            continue
-        key, equals, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if equals:
-            if not key or not value or len(key) > 128 or len(value.rstrip("*")) > 256 or "*" in value.rstrip("*"):
-                raise ConfigurationError(f"{name} entry {item!r} must look like key=value or key=prefix*")
-            selectors.append(Selector(SELECTOR_TAG, key, value.rstrip("*"), value.endswith("*")))
-        elif key.startswith("vpc-") and " " not in key:
-            selectors.append(Selector(SELECTOR_VPC, key))
-        elif key.startswith("subnet-") and " " not in key:
-            selectors.append(Selector(SELECTOR_SUBNET, key))
-        else:
-            raise ConfigurationError(f"{name} entry {item!r} is neither key=value, a VPC ID (vpc-…) nor a subnet ID")
-    return tuple(dict.fromkeys(selectors))
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment (or a given mapping, for tests). Raises ConfigurationError."""
-    env = os.environ if env is None else env
-    return Settings(
-        target_ids=_id_list(env, "TARGET_IDS"),
-        filter_id=_text(env, "FILTER_ID"),
-        target_pool=_pool_name(env, "TARGET_POOL"),
-        target_reachable_from=_reachability(env, "TARGET_REACHABLE_FROM"),
-        mirror_tag_key=_text(env, "MIRROR_TAG_KEY", "mirror"),
-        mirror_tag_value=_text(env, "MIRROR_TAG_VALUE", "true"),
-        managed_by=_text(env, "MANAGED_BY", "traffic-mirroring-automation"),
-        target_override_tag_key=_text(env, "TARGET_OVERRIDE_TAG_KEY", "mirror-target"),
-        filter_override_tag_key=_text(env, "FILTER_OVERRIDE_TAG_KEY", "mirror-filter"),
-        status_tag_key=_text(env, "STATUS_TAG_KEY", "mirror-status"),
-        selectors=_selectors(env, "MIRROR_SELECTORS"),
-        account_id=(env.get("ACCOUNT_ID") or "").strip(),
-        delete_when_stopped=_flag(env, "DELETE_WHEN_STOPPED", True),
-        eligibility_allow=_name_set(env, "ELIGIBILITY_ALLOW"),
-        eligibility_deny=_name_set(env, "ELIGIBILITY_DENY"),
-        probe_unlisted_types=_flag(env, "PROBE_UNLISTED_TYPES", True),
-        approved_filter_ids=_id_list(env, "APPROVED_FILTER_IDS"),
-        packet_length=_whole_or_packet_length(env, "PACKET_LENGTH"),
-        approved_packet_lengths=_packet_lengths(env, "APPROVED_PACKET_LENGTHS"),
-        vni_policy=_vni_policy(env, "VNI_POLICY"),
-        target_source_limits=_limits(env, "TARGET_SOURCE_LIMITS"),
-        trusted_targets=frozenset(_id_list(env, "TRUSTED_TARGETS")),
-        target_cache_seconds=int(_number(env, "TARGET_CACHE_SECONDS", 60, 0, 86400)),
-        session_hourly_price=_number(env, "SESSION_HOURLY_PRICE", 0.015, 0, 100),
-        reconcile_dry_run=_flag(env, "RECONCILE_DRY_RUN", False),
-        max_delete_percent=_number(env, "MAX_DELETE_PERCENT", 50, 0, 100),
-        skip_threshold_bytes=_number(env, "SKIP_THRESHOLD_BYTES", 1_048_576, 0, 1e18),
-    )
+    return load(Settings, env)

@@ -13,10 +13,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from traffic_mirroring.config import load_settings
+from traffic_mirroring.config import Settings, load_settings
 from traffic_mirroring.errors import ConfigurationError
-from traffic_mirroring.incident import MIN_SEVERITY_VARIABLE, load_incident_settings
-from traffic_mirroring.lifecycle import FAILURE_RESULT_VARIABLE, load_lifecycle_settings
+from traffic_mirroring.incident import MIN_SEVERITY_VARIABLE, IncidentSettings, load_incident_settings
+from traffic_mirroring.lifecycle import FAILURE_RESULT_VARIABLE, LifecycleSettings, load_lifecycle_settings
+from traffic_mirroring.settings_schema import Setting, declarations
 
 # Each loader a function runs at cold start, and the variable that says the function is deployed (None: every
 # mirroring function). The GuardDuty and lifecycle functions exist only with their parameters set.
@@ -26,34 +27,16 @@ LOADERS: tuple[tuple[Callable[[Mapping[str, str]], object], str | None], ...] = 
     (load_lifecycle_settings, FAILURE_RESULT_VARIABLE),
 )
 
-# The template parameter behind each variable, to name in the answer (tests/integration: checked against
-# template.yaml, which passes each parameter to the functions under these names).
+# Every setting a function loads, by its variable: the declarations of the three settings classes.
+DECLARED: Mapping[str, Setting] = {
+    declared.variable: declared
+    for kind in (Settings, IncidentSettings, LifecycleSettings)
+    for declared in declarations(kind).values()
+}
+# The template parameter behind each variable, to name in the answer (tests/integration/test_settings_declarations.py
+# holds the declarations to template.yaml).
 PARAMETER_OF: Mapping[str, str] = {
-    "TARGET_IDS": "TargetIds",
-    "TARGET_SOURCE_LIMITS": "TargetSourceLimits",
-    "TARGET_POOL": "TargetPool",
-    "TARGET_REACHABLE_FROM": "TargetReachableFrom",
-    "TRUSTED_TARGETS": "TrustedTargets",
-    "FILTER_ID": "FilterId",
-    "APPROVED_FILTER_IDS": "ApprovedFilterIds",
-    "PACKET_LENGTH": "PacketLength",
-    "APPROVED_PACKET_LENGTHS": "ApprovedPacketLengths",
-    "VNI_POLICY": "VniPolicy",
-    "MIRROR_TAG_KEY": "MirrorTagKey",
-    "MIRROR_TAG_VALUE": "MirrorTagValue",
-    "MIRROR_SELECTORS": "MirrorSelectors",
-    "MANAGED_BY": "ManagedBy",
-    "DELETE_WHEN_STOPPED": "DeleteWhenStopped",
-    "ELIGIBILITY_ALLOW": "EligibilityAllow",
-    "ELIGIBILITY_DENY": "EligibilityDeny",
-    "PROBE_UNLISTED_TYPES": "ProbeUnlistedInstanceTypes",
-    "SESSION_HOURLY_PRICE": "SessionHourlyPrice",
-    "RECONCILE_DRY_RUN": "ReconcileDryRun",
-    "MAX_DELETE_PERCENT": "MaxDeletePercent",
-    "SKIP_THRESHOLD_BYTES": "SkipAlarmThresholdBytes",
-    "GUARDDUTY_MIN_SEVERITY": "GuardDutyMinSeverity",
-    "GUARDDUTY_MIRROR_HOURS": "GuardDutyMirrorHours",
-    "LIFECYCLE_FAILURE_RESULT": "LifecycleFailureResult",
+    variable: declared.parameter for variable, declared in DECLARED.items() if declared.parameter is not None
 }
 
 _VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*")  # every ConfigurationError message starts with its variable's name

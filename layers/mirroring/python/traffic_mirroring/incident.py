@@ -30,59 +30,39 @@ The decisions (``ignore_reason``, ``plan_window``) are pure; ``respond`` makes t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from traffic_mirroring.config import Settings
-from traffic_mirroring.errors import AwsApiError, ConfigurationError, MirroringFailed, RollbackIncomplete
+from traffic_mirroring.errors import AwsApiError, MirroringFailed, RollbackIncomplete
 from traffic_mirroring.events import GUARDDUTY_FINDING, GUARDDUTY_INSTANCE_RESOURCE, GuardDutyFinding
 from traffic_mirroring.model import Instance
 from traffic_mirroring.observability import logger, metrics
 from traffic_mirroring.planner import finding_window_end, selected, wanted, window_end
 from traffic_mirroring.ports import ReconcilePort
 from traffic_mirroring.reconcile import reconcile_instance
+from traffic_mirroring.settings_schema import Number, load, setting, settings_class
 
 MIN_SEVERITY_VARIABLE = "GUARDDUTY_MIN_SEVERITY"
 MIRROR_HOURS_VARIABLE = "GUARDDUTY_MIRROR_HOURS"
 TAG_VALUE_LIMIT = 256  # characters of an EC2 tag value
 UNTIL_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # what mirror-until holds (ISO 8601, UTC)
-SEVERITY_RANGE = (1.0, 10.0)  # GuardDuty's severities
-HOURS_RANGE = (1.0, 720.0)  # GuardDutyMirrorHours: an hour to 30 days
 
 
-@dataclass(frozen=True)
+@settings_class
 class IncidentSettings:
-    """The GuardDuty function's own settings (its environment only)."""
+    """The GuardDuty function's own settings (its environment only), declared as ``config.Settings`` are."""
 
-    min_severity: float
-    mirror_hours: float = 24.0
+    # GuardDuty's severities; required: the function exists only when GuardDutyMinSeverity is set.
+    min_severity: float = setting(MIN_SEVERITY_VARIABLE, Number(1, 10), parameter="GuardDutyMinSeverity")
+    # An hour to 30 days.
+    mirror_hours: float = setting(MIRROR_HOURS_VARIABLE, Number(1, 720), default=24.0, parameter="GuardDutyMirrorHours")
 
 
 def load_incident_settings(env: Mapping[str, str] | None = None) -> IncidentSettings:
-    env = os.environ if env is None else env
-    return IncidentSettings(
-        min_severity=_number(env, MIN_SEVERITY_VARIABLE, None, SEVERITY_RANGE),
-        mirror_hours=_number(env, MIRROR_HOURS_VARIABLE, 24.0, HOURS_RANGE),
-    )
-
-
-def _number(env: Mapping[str, str], name: str, default: float | None, bounds: tuple[float, float]) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        if default is None:
-            raise ConfigurationError(f"{name} is required but not set")
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
-    low, high = bounds
-    if not low <= value <= high:
-        raise ConfigurationError(f"{name}={raw!r} must be between {low:g} and {high:g}")
-    return value
+    return load(IncidentSettings, env)
 
 
 # -- which findings are for us ----------------------------------------------------------------------------------

@@ -13,9 +13,7 @@ launch, and abandon, the same kind of instance again.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from traffic_mirroring.config import Settings
 from traffic_mirroring.errors import AwsApiError, ConfigurationError
@@ -23,6 +21,7 @@ from traffic_mirroring.events import ASG_LAUNCH_LIFECYCLE_ACTION, LifecycleActio
 from traffic_mirroring.observability import logger, metrics
 from traffic_mirroring.ports import LifecyclePort
 from traffic_mirroring.reconcile import RunResult, reconcile_instance
+from traffic_mirroring.settings_schema import load, setting, settings_class
 
 CONTINUE = "CONTINUE"
 ABANDON = "ABANDON"
@@ -32,17 +31,24 @@ FAILURE_RESULT_VARIABLE = "LIFECYCLE_FAILURE_RESULT"
 _NO_ACTIVE_ACTION = "No active Lifecycle Action found"
 
 
-@dataclass(frozen=True)
+def _failure_result(raw: str, name: str) -> str:
+    value = raw.strip().upper()
+    if value not in (CONTINUE, ABANDON):
+        raise ConfigurationError(f"{name}={value!r} must be {CONTINUE} or {ABANDON}")
+    return value
+
+
+@settings_class
 class LifecycleSettings:
-    failure_result: str = CONTINUE
+    """The lifecycle function's own settings (its environment only), declared as ``config.Settings`` are."""
+
+    failure_result: str = setting(
+        FAILURE_RESULT_VARIABLE, _failure_result, default=CONTINUE, parameter="LifecycleFailureResult"
+    )
 
 
 def load_lifecycle_settings(env: Mapping[str, str] | None = None) -> LifecycleSettings:
-    env = os.environ if env is None else env
-    raw = (env.get(FAILURE_RESULT_VARIABLE) or CONTINUE).strip().upper()
-    if raw not in (CONTINUE, ABANDON):
-        raise ConfigurationError(f"{FAILURE_RESULT_VARIABLE}={raw!r} must be {CONTINUE} or {ABANDON}")
-    return LifecycleSettings(failure_result=raw)
+    return load(LifecycleSettings, env)
 
 
 def mirror_then_complete(
