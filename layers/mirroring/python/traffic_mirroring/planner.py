@@ -697,9 +697,11 @@ class _Planner:
             return "keep"  # pending: a running event follows; nothing to create or delete yet
         if verdict == Verdict.UNSUPPORTED:
             return Reason.UNSUPPORTED_INSTANCE_TYPE
-        if verdict == Verdict.ASK_AWS and self._documented_unsupported(instance) and self._has_sessions(instance):
+        if verdict == Verdict.ASK_AWS and self._documented_unsupported(instance) and self._judged_by_the_page(instance):
             # Not asked yet, and AWS's page says no (e.g. its type was changed to T2): the sessions bill and likely
-            # mirror nothing; delete them. Without sessions it is asked of AWS like any unlisted type.
+            # mirror nothing; delete them. Without sessions it is asked of AWS like any unlisted type, unless this
+            # verdict already removed them: asked now, a session ahead of ours would hide the verdict behind
+            # shadowed-by-other-session (found by tests/properties).
             return Reason.UNSUPPORTED_INSTANCE_TYPE
         return None
 
@@ -711,8 +713,10 @@ class _Planner:
         allow, deny = self.settings.eligibility_allow, self.settings.eligibility_deny
         return listed_verdict(instance.instance_type, allow, deny) == Verdict.UNSUPPORTED
 
-    def _has_sessions(self, instance: Instance) -> bool:
-        return any(self._managed_on(eni.eni_id) for eni in instance.enis)
+    def _judged_by_the_page(self, instance: Instance) -> bool:
+        """It has sessions of ours to delete, or its status says a run deleted them for its type."""
+        refused = instance.tags.get(self.settings.status_tag_key) == Reason.UNSUPPORTED_INSTANCE_TYPE
+        return refused or any(self._managed_on(eni.eni_id) for eni in instance.enis)
 
     def _override_refusal(self, instance: Instance) -> str | None:
         """Tagging rights are not capture rights: an override may only pick what the operator approved."""
