@@ -60,11 +60,10 @@ def owned_by_stack(sessions: Sequence[MirrorSession], settings: Settings) -> lis
 
 
 @dataclass
-class CleanupOutcome:
-    """What became of each session: deleted, already gone, refused by AWS (with its error code), or not reached
-    before the deadline."""
+class SessionsOutcome:
+    """What became of each session an operation was asked to change: already gone, refused by AWS (with its error
+    code), or not reached before the deadline; the subclasses add those it changed."""
 
-    deleted: list[str] = field(default_factory=list)
     already_gone: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     not_reached: list[str] = field(default_factory=list)
@@ -75,8 +74,15 @@ class CleanupOutcome:
 
     @property
     def left(self) -> list[str]:
-        """Sessions that may still exist (and bill)."""
+        """Sessions the operation may not have changed: they may still exist (and bill), or carry what they had."""
         return sorted([*self.failed, *self.not_reached])
+
+
+@dataclass
+class CleanupOutcome(SessionsOutcome):
+    """Deleted, already gone, refused, or not reached."""
+
+    deleted: list[str] = field(default_factory=list)
 
 
 def delete_sessions(
@@ -116,22 +122,10 @@ def delete_sessions(
 
 # -- a new marker (ManagedBy changed) --------------------------------------------------------------------------------
 @dataclass
-class RetagOutcome:
-    """What became of each session whose marker was to change."""
+class RetagOutcome(SessionsOutcome):
+    """What became of each session whose marker was to change: retagged, already gone, refused, or not reached."""
 
     retagged: list[str] = field(default_factory=list)
-    already_gone: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    not_reached: list[str] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return not self.failed and not self.not_reached
-
-    @property
-    def left(self) -> list[str]:
-        """Sessions that may still carry the marker they had."""
-        return sorted([*self.failed, *self.not_reached])
 
 
 def retag_sessions(
