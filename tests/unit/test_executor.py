@@ -1288,8 +1288,13 @@ def test_a_generation_write_that_fails_leaves_only_the_instances_of_that_call(mo
             ),
             outcome,
         )
-    # Then the first is left for the next run, named by the error, and the second is applied
+    # Then the first is left for the next run, named by the error, and the second is applied, its generation first
     assert raised.value.instance_id == "i-1"
+    generation = next_generation(s.session_id for s in stale)
+    assert [(c.operation, c.params) for c in fake.calls[1:3]] == [
+        (CREATE_TAGS, {"instance_ids": ["i-2"], "tags": {GENERATION: generation}}),
+        (DELETE, {"session_id": stale[1].session_id}),
+    ]
     assert [s.eni_id for s in fake.sessions.values()] == ["eni-1"]
     assert outcome.applied == ["i-2"]
 
@@ -1336,15 +1341,18 @@ def test_a_generation_the_event_path_could_not_record_is_written_with_the_status
 
 
 # -- the confirm's marks (each kills a mutant bench/mutation.py found alive) ---------------------------------------
-def test_an_unconfirmed_creation_marks_the_generation_this_run_wrote() -> None:
+@pytest.mark.parametrize("written", ["before the deletion", "with the status, its first write refused"])
+def test_an_unconfirmed_creation_marks_the_generation_this_run_wrote(written: str) -> None:
     # Given an instance that loses a duplicate and gains a session a lagging describe does not show
     fake = world(describe_lag=1)
+    if written != "before the deletion":
+        fake.fail(CREATE_TAGS, "InvalidInstanceID.NotFound", times=1)
     duplicate = ours(fake, "eni-1", number=2)
     # When the reconciler applies it
     outcome = Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(
         plan(subject(deletes=[duplicate], creates=[create("eni-2")], generation="g1"))
     )
-    # Then the mark is on the generation written before the deletion, not the one the plan read
+    # Then the mark is on the generation this run wrote, not the one the plan read
     generation = next_generation([duplicate.session_id])
     assert fake.instance_tags["i-1"][GENERATION] == f"{generation}~{next_generation(outcome.unconfirmed)}"
 
