@@ -1357,6 +1357,30 @@ def test_an_unconfirmed_creation_marks_the_generation_this_run_wrote(written: st
     assert fake.instance_tags["i-1"][GENERATION] == f"{generation}~{next_generation(outcome.unconfirmed)}"
 
 
+def test_a_concurrent_creation_of_a_failed_instance_keeps_its_generation_when_marked() -> None:
+    # Given an instance in generation g1: its first ENI's token was used by a concurrent invocation whose session
+    # is gone since, and its second ENI's create is throttled
+    fake = world()
+    claimed = create("eni-1", generation="g1")
+    (earlier,) = (
+        Executor(fake, SETTINGS).apply(plan(subject(creates=[replace(claimed, target_ids=("tmt-b",))]))).created
+    )
+    fake.remove_by_hand(earlier.session_id)
+    fake.fail(CREATE, "RequestLimitExceeded", when=lambda p: p["eni_id"] == "eni-2")
+    # When the reconciler applies it (the instance fails, the run goes on to the confirm)
+    with pytest.raises(MirroringFailed):
+        Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(
+            plan(
+                subject(
+                    creates=[replace(claimed, target_ids=("tmt-a",)), create("eni-2", generation="g1")],
+                    generation="g1",
+                )
+            )
+        )
+    # Then the claimed ENI is marked in generation g1: the next run must not fall back to tokens of an older one
+    assert fake.instance_tags["i-1"][GENERATION] == f"g1~{next_generation([token(claimed)])}"
+
+
 def test_a_number_held_by_a_concurrent_session_gone_by_the_confirm_marks_the_generation() -> None:
     # Given an ENI whose session number 1 is held by a session of ours (a concurrent invocation's), deleted by hand
     # before the reconciler confirms
