@@ -133,13 +133,13 @@ class Executor:
                     first_error = first_error or error
                     cause = error.cause
                     stop = isinstance(cause, AwsApiError) and cause.scope is Scope.ACCOUNT
-                self._flush_if_due(outcome)
+                self._flush_if_due()
         finally:
             if self.account_wide:
-                self._flush_status(outcome)
+                self._flush_status()
         if self.account_wide and (self._created or self._elsewhere):
             self._confirm(outcome)
-            self._flush_status(outcome)
+            self._flush_status()
         if first_error is not None:
             raise first_error
         return outcome
@@ -526,13 +526,13 @@ class Executor:
         self._pending.setdefault((tuple(sorted(tags.items())), removed), []).append(instance_id)
         self._pending_count += 1
 
-    def _flush_if_due(self, outcome: Outcome) -> None:
+    def _flush_if_due(self) -> None:
         if not self.account_wide or not self._pending_count:
             return
         if self._pending_count >= STATUS_FLUSH_SUBJECTS or self.clock() - self._last_flush >= STATUS_FLUSH_SECONDS:
-            self._flush_status(outcome)
+            self._flush_status()
 
-    def _flush_status(self, outcome: Outcome) -> None:
+    def _flush_status(self) -> None:
         for (tags, removed), instances in self._pending.items():
             for start in range(0, len(instances), TAG_RESOURCES_PER_CALL):
                 self._write_tags(instances[start : start + TAG_RESOURCES_PER_CALL], dict(tags), removed)
