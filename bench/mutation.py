@@ -7,7 +7,9 @@ nothing is written in the work tree outside build/ (which git, ruff and mypy ign
 mutated; the tests are tests/unit. It prints killed / survived / score per module and lists the survivors
 (``--diffs`` shows each one's change). Not part of ``make test``: about 5 minutes on 2 cores.
 
-    python -m bench.mutation [--max-children N] [--diffs] [--min-score PERCENT]
+    python -m bench.mutation [--max-children N] [--diffs] [--min-score PERCENT] [--modules MODULE ...]
+
+``--modules executor`` mutates that module alone (about a minute), to see its survivors while writing its tests.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ KILLED = {1: "killed", 3: "killed", -24: "timeout", 24: "timeout", 36: "timeout"
 SURVIVED = {0: "survived"}
 
 
-def prepare() -> None:
+def prepare(modules: tuple[str, ...] = MODULES) -> None:
     shutil.rmtree(SCRATCH, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(PACKAGE, SCRATCH / "src" / "traffic_mirroring", ignore=ignore)
@@ -73,7 +75,7 @@ def prepare() -> None:
     shutil.copy2(ROOT / "README.md", SCRATCH / "README.md")
     with (SCRATCH / "tests" / "conftest.py").open("a") as conftest:
         conftest.write(PYTEST9_SHIM)
-    only = ", ".join(f'"src/traffic_mirroring/{module}.py"' for module in MODULES)
+    only = ", ".join(f'"src/traffic_mirroring/{module}.py"' for module in modules)
     (SCRATCH / "pyproject.toml").write_text(PYPROJECT.format(only=only, root=ROOT.as_posix()))
 
 
@@ -86,10 +88,10 @@ def run_mutmut(max_children: int) -> None:
         raise SystemExit(f"mutmut run failed with exit code {completed.returncode} (run it in {SCRATCH} to see why)")
 
 
-def results() -> dict[str, dict[str, int | None]]:
+def results(modules: tuple[str, ...] = MODULES) -> dict[str, dict[str, int | None]]:
     """Module → mutant name → exit code, from the .meta files mutmut writes beside each mutated module."""
     found: dict[str, dict[str, int | None]] = {}
-    for module in MODULES:
+    for module in modules:
         meta = SCRATCH / "mutants" / "src" / "traffic_mirroring" / f"{module}.py.meta"
         found[module] = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
     return found
@@ -142,11 +144,13 @@ def main() -> None:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--diffs", action="store_true", help="show the change of every mutant not killed")
     parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 below this score (percent)")
+    parser.add_argument("--modules", nargs="+", choices=MODULES, default=list(MODULES), help="mutate only these")
     args = parser.parse_args()
     started = time.monotonic()
-    prepare()
+    modules = tuple(args.modules)
+    prepare(modules)
     run_mutmut(args.max_children)
-    score = report(results(), args.diffs)
+    score = report(results(modules), args.diffs)
     print(f"\nmutation score {score:.1f}% in {time.monotonic() - started:.0f} s (mutants in {SCRATCH / 'mutants'})")
     if score < args.min_score:
         raise SystemExit(f"mutation score {score:.1f}% is below {args.min_score:.1f}%")

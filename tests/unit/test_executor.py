@@ -1250,3 +1250,229 @@ def test_a_rollback_that_leaves_sessions_writes_its_status_and_next_generation_a
     assert fake.instance_tags["i-1"] == {STATUS: "error:RollbackIncomplete", GENERATION: next_generation(left)}
     first_tag_write = fake.operations().index(CREATE_TAGS)
     assert fake.operations()[first_tag_write:].count(CREATE) == 1  # i-2's create came after the write
+
+
+# -- generations recorded before deletions (each kills a mutant bench/mutation.py found alive) ---------------------
+@pytest.mark.parametrize("first", ["only gains a session", "has its generation recorded already"])
+def test_the_reconciler_records_the_generation_of_every_instance_that_loses_sessions(first: str) -> None:
+    # Given a run whose first instance needs no generation written, and whose second loses a session
+    fake = world()
+    earlier = ours(fake, "eni-1", number=2)
+    stale = ours(fake, "eni-2", instance="i-2")
+    if first == "only gains a session":
+        i1 = subject(creates=[create()])
+        generation = next_generation([stale.session_id])
+    else:  # an earlier run wrote it, then its deletion failed
+        i1 = subject(deletes=[earlier], creates=[create()], generation=next_generation([earlier.session_id]))
+        generation = next_generation([earlier.session_id, stale.session_id])  # the run's, for i-2 only loses one
+    # When the reconciler applies them
+    Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(
+        plan(i1, subject("i-2", deletes=[stale], status=Reason.TAG_REMOVED))
+    )
+    # Then the second's new generation is the run's first write, before any deletion or creation
+    assert fake.operations()[0] == CREATE_TAGS
+    assert fake.calls[0].params == {"instance_ids": ["i-2"], "tags": {GENERATION: generation}}
+
+
+def test_a_generation_write_that_fails_leaves_only_the_instances_of_that_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two instances that only lose sessions, their generation written one instance a call, the first throttled
+    monkeypatch.setattr(executor_module, "TAG_RESOURCES_PER_CALL", 1)
+    fake = world().fail(CREATE_TAGS, "RequestLimitExceeded", times=1)
+    stale = [ours(fake, f"eni-{n}", instance=f"i-{n}") for n in (1, 2)]
+    outcome = Outcome()
+    # When the reconciler applies them
+    with pytest.raises(MirroringFailed) as raised:
+        Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(
+            plan(
+                *(subject(f"i-{n}", deletes=[s], status=Reason.TAG_REMOVED) for n, s in zip((1, 2), stale, strict=True))
+            ),
+            outcome,
+        )
+    # Then the first is left for the next run, named by the error, and the second is applied, its generation first
+    assert raised.value.instance_id == "i-1"
+    generation = next_generation(s.session_id for s in stale)
+    assert [(c.operation, c.params) for c in fake.calls[1:3]] == [
+        (CREATE_TAGS, {"instance_ids": ["i-2"], "tags": {GENERATION: generation}}),
+        (DELETE, {"session_id": stale[1].session_id}),
+    ]
+    assert [s.eni_id for s in fake.sessions.values()] == ["eni-1"]
+    assert outcome.applied == ["i-2"]
+
+
+def test_an_account_wide_error_recording_generations_stops_the_run() -> None:
+    # Given a reconciler run whose first write, the generation of an instance losing a session, is denied
+    fake = world().fail(CREATE_TAGS, "AccessDenied")
+    stale = ours(fake, "eni-1")
+    outcome = Outcome()
+    # When it runs
+    with pytest.raises(MirroringFailed) as raised:
+        Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(
+            plan(subject(deletes=[stale], status=Reason.TAG_REMOVED), subject("i-2", creates=[create("eni-2", "i-2")])),
+            outcome,
+        )
+    # Then it stops at once, with AWS's answer as the cause: no other instance would fare better
+    assert isinstance(raised.value.cause, AccountAwsError)
+    assert fake.count(DELETE) == fake.count(CREATE) == 0
+    assert outcome.unapplied == ["i-2"]
+
+
+def test_the_status_written_with_a_new_generation_is_cut_to_the_tag_limit() -> None:
+    fake = world()
+    stale = ours(fake, "eni-1")
+    long_status = "error:" + "x" * 300
+    Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], status=long_status)))
+    assert fake.instance_tags["i-1"] == {STATUS: long_status[:256], GENERATION: next_generation([stale.session_id])}
+
+
+@pytest.mark.parametrize("ending", ["applied", "refused", "failed"])
+def test_a_generation_the_event_path_could_not_record_is_written_with_the_status(ending: str) -> None:
+    # Given an instance losing a session, whose new generation AWS refuses to write once (not a transient error)
+    fake = world().fail(CREATE_TAGS, "InvalidInstanceID.NotFound", times=1)
+    stale = ours(fake, "eni-1", number=2)
+    new = {"applied": create("eni-2"), "refused": create("eni-2", filter_id="tmf-typo"), "failed": create("eni-2")}
+    if ending == "failed":
+        fake.fail(CREATE, "InvalidParameterValue", times=3)  # a session number AWS refuses three times
+    # When the deletion goes on and the instance ends applied, refused or failed
+    Executor(fake, SETTINGS).apply(plan(subject(deletes=[stale], creates=[new[ending]])))
+    # Then the generation is written with the status, since a retry must not reuse the deleted session's tokens
+    status = {"applied": Reason.MIRRORED, "refused": Reason.FILTER_NOT_FOUND, "failed": "error:InvalidParameterValue"}
+    assert stale.session_id not in fake.sessions
+    assert fake.instance_tags["i-1"] == {STATUS: status[ending], GENERATION: next_generation([stale.session_id])}
+
+
+# -- the confirm's marks (each kills a mutant bench/mutation.py found alive) ---------------------------------------
+@pytest.mark.parametrize("written", ["before the deletion", "with the status, its first write refused"])
+def test_an_unconfirmed_creation_marks_the_generation_this_run_wrote(written: str) -> None:
+    # Given an instance that loses a duplicate and gains a session a lagging describe does not show
+    fake = world(describe_lag=1)
+    if written != "before the deletion":
+        fake.fail(CREATE_TAGS, "InvalidInstanceID.NotFound", times=1)
+    duplicate = ours(fake, "eni-1", number=2)
+    # When the reconciler applies it
+    outcome = Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(
+        plan(subject(deletes=[duplicate], creates=[create("eni-2")], generation="g1"))
+    )
+    # Then the mark is on the generation this run wrote, not the one the plan read
+    generation = next_generation([duplicate.session_id])
+    assert fake.instance_tags["i-1"][GENERATION] == f"{generation}~{next_generation(outcome.unconfirmed)}"
+
+
+def test_a_concurrent_creation_of_a_failed_instance_keeps_its_generation_when_marked() -> None:
+    # Given an instance in generation g1: its first ENI's token was used by a concurrent invocation whose session
+    # is gone since, and its second ENI's create is throttled
+    fake = world()
+    claimed = create("eni-1", generation="g1")
+    (earlier,) = (
+        Executor(fake, SETTINGS).apply(plan(subject(creates=[replace(claimed, target_ids=("tmt-b",))]))).created
+    )
+    fake.remove_by_hand(earlier.session_id)
+    fake.fail(CREATE, "RequestLimitExceeded", when=lambda p: p["eni_id"] == "eni-2")
+    # When the reconciler applies it (the instance fails, the run goes on to the confirm)
+    with pytest.raises(MirroringFailed):
+        Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(
+            plan(
+                subject(
+                    creates=[replace(claimed, target_ids=("tmt-a",)), create("eni-2", generation="g1")],
+                    generation="g1",
+                )
+            )
+        )
+    # Then the claimed ENI is marked in generation g1: the next run must not fall back to tokens of an older one
+    assert fake.instance_tags["i-1"][GENERATION] == f"g1~{next_generation([token(claimed)])}"
+
+
+def test_a_number_held_by_a_concurrent_session_gone_by_the_confirm_marks_the_generation() -> None:
+    # Given an ENI whose session number 1 is held by a session of ours (a concurrent invocation's), deleted by hand
+    # before the reconciler confirms
+    fake = world()
+    concurrent = ours(fake, "eni-1")
+    looks_at_the_eni: list[Call] = []
+
+    def delete_by_hand_before_the_confirm(call: Call) -> None:
+        if call.operation == DESCRIBE and call.params == {"eni_ids": ["eni-1"]}:
+            looks_at_the_eni.append(call)
+            if len(looks_at_the_eni) == 2:
+                fake.remove_by_hand(concurrent.session_id)
+
+    fake.before_call = delete_by_hand_before_the_confirm
+    c = create(number=1)
+    # When the reconciler's create is refused that number
+    Executor(fake, SETTINGS, account_wide=True, clock=Clock()).apply(plan(subject(creates=[c], current="mirrored")))
+    # Then the ENI is left to the concurrent invocation, and, its session not found, marked for the next run
+    assert created_on(fake) == [("eni-1", "tmt-a", 1)]
+    assert fake.instance_tags["i-1"][GENERATION] == f"~{next_generation([token(c)])}"
+
+
+# -- options rolled over --------------------------------------------------------------------------------------------
+def test_every_option_change_is_counted() -> None:
+    fake = world()
+    sessions = [ours(fake, eni) for eni in ("eni-1", "eni-2")]
+    updates = [UpdateSession("i-1", s, (), None, Reason.OPTIONS_CHANGED, packet_length=128) for s in sessions]
+    outcome = Executor(fake, SETTINGS).apply(plan(subject(updates=updates, current=Reason.MIRRORED)))
+    assert (outcome.updated, outcome.options_changed) == (2, 2)
+
+
+def test_an_unchanged_status_is_not_reported_as_written_when_other_tags_are() -> None:
+    fake = world()
+    fake.instance_tags["i-1"] = {STATUS: Reason.MIRRORED, **dict.fromkeys(FINDING_TAGS, "x")}
+    kept = subject(status=Reason.MIRRORED, current=Reason.MIRRORED)
+    kept.remove_tags = FINDING_TAGS
+    outcome = Executor(fake, SETTINGS).apply(plan(kept))
+    assert fake.instance_tags["i-1"] == {STATUS: Reason.MIRRORED}
+    assert outcome.statuses == {}
+    assert outcome.final_status == {"i-1": Reason.MIRRORED}
+
+
+# -- what the log lines name (each kills a mutant bench/mutation.py found alive) -----------------------------------
+def logged(logs: list[dict[str, object]]) -> Callable[..., None]:
+    return lambda message, **extra: logs.append(extra)
+
+
+@pytest.mark.parametrize("write", ["generation", "status"])
+def test_a_failed_tag_write_is_logged_with_its_first_20_instances_and_the_error(write: str) -> None:
+    # Given 21 instances whose generation (before their deletions) or status (at the flush) AWS refuses to write
+    fake = world().fail(CREATE_TAGS, "InvalidInstanceID.NotFound")
+    names = [f"i-{n:02d}" for n in range(1, 22)]
+    if write == "generation":
+        subjects = [subject(name, deletes=[ours(fake, "eni-1", instance=name)], status="") for name in names]
+    else:
+        subjects = [subject(name, status=Reason.INSTANCE_NOT_TAGGED) for name in names]
+    logs: list[dict[str, object]] = []
+    # When the reconciler applies them
+    Executor(fake, SETTINGS, account_wide=True, clock=Clock(), log=logged(logs)).apply(plan(*subjects))
+    # Then the log line names the first 20 of them, and what AWS answered
+    (failure,) = [extra for extra in logs if "error" in extra]
+    assert failure["instances"] == names[:20]
+    assert "InvalidInstanceID.NotFound" in str(failure["error"])
+
+
+def test_a_flush_logs_how_many_instances_it_wrote() -> None:
+    logs: list[dict[str, object]] = []
+    Executor(world(), SETTINGS, account_wide=True, clock=Clock(), log=logged(logs)).apply(
+        plan(*(subject(f"i-{n}", status=Reason.INSTANCE_NOT_TAGGED) for n in (1, 2, 3)))
+    )
+    assert {"instances": 3} in logs
+
+
+def test_a_finding_s_ended_window_is_logged_with_the_instance_and_its_keys() -> None:
+    fake = world()
+    ended = subject(status=Reason.MIRRORED, current=Reason.MIRRORED)
+    ended.remove_tags = FINDING_TAGS
+    logs: list[dict[str, object]] = []
+    Executor(fake, SETTINGS, log=logged(logs)).apply(plan(ended))
+    assert {"instance_id": "i-1", "keys": FINDING_TAGS} in logs
+
+
+def test_a_creation_missed_twice_is_logged_with_its_instance_and_ids() -> None:
+    # Given a token a concurrent invocation used for a session deleted since by hand, and a run that missed it once
+    fake = world()
+    (earlier,) = Executor(fake, SETTINGS).apply(plan(subject(creates=[create(targets=("tmt-b",))]))).created
+    fake.remove_by_hand(earlier.session_id)
+    c = create(targets=("tmt-a",))
+    marked = subject(creates=[c], current="mirrored")
+    marked.unconfirmed = next_generation([token(c)])
+    logs: list[dict[str, object]] = []
+    # When the reconciler misses it again
+    Executor(fake, SETTINGS, account_wide=True, clock=Clock(), log=logged(logs)).apply(plan(marked))
+    # Then the log line names the instance and the token
+    assert {"instance_id": "i-1", "ids": [token(c)]} in logs

@@ -133,18 +133,21 @@ class Executor:
                     first_error = first_error or error
                     cause = error.cause
                     stop = isinstance(cause, AwsApiError) and cause.scope is Scope.ACCOUNT
-                self._flush_if_due(outcome)
+                self._flush_if_due()
         finally:
             if self.account_wide:
-                self._flush_status(outcome)
+                self._flush_status()
         if self.account_wide and (self._created or self._elsewhere):
             self._confirm(outcome)
-            self._flush_status(outcome)
+            self._flush_status()
         if first_error is not None:
             raise first_error
         return outcome
 
     def apply_subject(self, plan: SubjectPlan, outcome: Outcome) -> None:
+        # For the confirm, also when the subject fails: an ENI a concurrent invocation claimed before the failure is
+        # still confirmed, and its mark must keep the subject's generation.
+        self._plans[plan.subject] = plan
         generation = self._record_own_generation(plan)
         created: list[MirrorSession] = []  # this instance's creations so far: what a rollback deletes
         try:
@@ -243,7 +246,6 @@ class Executor:
         """Every step done: keep the creations for the confirm, write the status and the generation."""
         outcome.created.extend(created)
         self._created.extend((plan.subject, s) for s in created)
-        self._plans[plan.subject] = plan
         if plan.remove_tags:
             self.log(
                 "a finding's window has ended: its tags are removed", instance_id=plan.subject, keys=plan.remove_tags
@@ -464,8 +466,8 @@ class Executor:
         outcome.created = [s for s in outcome.created if s.session_id not in lost]
         for instance_id, ids in unseen.items():
             digest = next_generation(ids)
-            planned = self._plans.get(instance_id)
-            if planned is not None and planned.unconfirmed == digest:
+            planned = self._plans[instance_id]  # every subject applied this run, failed or not
+            if planned.unconfirmed == digest:
                 # Missed by two runs a period apart: not a lagging read but a token answered with a deleted
                 # session. A new generation gives the next run a token never used.
                 self.log("creation not confirmed twice: a new generation", instance_id=instance_id, ids=ids)
@@ -475,7 +477,7 @@ class Executor:
                 # Maybe only lagging: keep the generation (the next run's create replays the same answer, so no
                 # duplicate) and mark it, so a second miss of the same creations starts a new one.
                 self.log("creation not confirmed: marked for the next run", instance_id=instance_id, ids=ids)
-                base = self._generations.get(instance_id, planned.generation if planned else "")
+                base = self._generations.get(instance_id, planned.generation)
                 value = f"{base}{UNCONFIRMED_MARK}{digest}"
             self._queue({self.settings.generation_tag_key: value}, (), instance_id)
         self._created.clear()
@@ -524,13 +526,13 @@ class Executor:
         self._pending.setdefault((tuple(sorted(tags.items())), removed), []).append(instance_id)
         self._pending_count += 1
 
-    def _flush_if_due(self, outcome: Outcome) -> None:
+    def _flush_if_due(self) -> None:
         if not self.account_wide or not self._pending_count:
             return
         if self._pending_count >= STATUS_FLUSH_SUBJECTS or self.clock() - self._last_flush >= STATUS_FLUSH_SECONDS:
-            self._flush_status(outcome)
+            self._flush_status()
 
-    def _flush_status(self, outcome: Outcome) -> None:
+    def _flush_status(self) -> None:
         for (tags, removed), instances in self._pending.items():
             for start in range(0, len(instances), TAG_RESOURCES_PER_CALL):
                 self._write_tags(instances[start : start + TAG_RESOURCES_PER_CALL], dict(tags), removed)
