@@ -70,7 +70,7 @@ def test_no_file_names_a_path_outside_the_repository() -> None:
 def test_the_check_finds_what_it_is_for() -> None:
     test_file = Path("tests/integration/test_x.py")
     for line in [
-        "see /work/shared/aws-facts.md",
+        "see /srv/shared/aws-facts.md",
         "SHARED = Path(__file__).resolve().parents[3] / 'shared'",
         "a sample in ../shared/aws-events",
         "cloned to /home/alice/src",
