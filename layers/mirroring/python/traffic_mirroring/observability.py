@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared.constants import TRACER_DISABLED_ENV
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 from traffic_mirroring.coverage import Coverage
 from traffic_mirroring.model import Plan, needs_attention
@@ -16,15 +18,12 @@ from traffic_mirroring.run_report import Outcome
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
-TRACE_DISABLED_VARIABLE = (
-    "POWERTOOLS_TRACE_DISABLED"  # Powertools' own switch; the template's Tracing parameter sets it
-)
-
 
 def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
-    """False when POWERTOOLS_TRACE_DISABLED holds a true value, as Powertools reads it (the default Tracing=PassThrough
-    sets "true"); True when it is unset or false (outside Lambda Powertools then disables the Tracer itself)."""
-    return environ.get(TRACE_DISABLED_VARIABLE, "false").strip().lower() not in {"1", "true", "t", "y", "yes", "on"}
+    """False when POWERTOOLS_TRACE_DISABLED (Powertools' own switch, which the template's Tracing parameter sets: "true"
+    by default) is true by Powertools' own rule; True when it is unset or false (outside Lambda Powertools then
+    disables the Tracer itself)."""
+    return not resolve_truthy_env_var_choice(env=environ.get(TRACER_DISABLED_ENV, "false").strip())
 
 
 class Untraced:
